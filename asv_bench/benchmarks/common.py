@@ -1,0 +1,20 @@
+"""Seeded, cached inputs shared by the benchmarks."""
+
+import functools
+
+import numpy as np
+
+
+@functools.lru_cache(maxsize=None)
+def inputs(n, d, h, k, dtype):
+    """Data and parameters with the hand-in's initialisation; cached per shape and dtype."""
+    rng = np.random.default_rng(0)
+    X = rng.random((n, d)).astype(dtype)
+    y = rng.integers(0, k, n)
+    params = {
+        "W1": rng.normal(0, np.sqrt(2 / (d + h)), (d, h)).astype(dtype),
+        "b1": np.zeros(h, dtype),
+        "W2": rng.normal(0, np.sqrt(4 / (h + k)), (h, k)).astype(dtype),
+        "b2": np.zeros(k, dtype),
+    }
+    return X, y, params

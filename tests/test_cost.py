@@ -1,0 +1,207 @@
+"""fastnn.cost_grad (compiled) against fastnn.reference.cost_grad (the oracle)."""
+
+import itertools
+import subprocess
+import sys
+import threading
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastnn
+from fastnn import reference
+from fastnn._config import PARALLEL_MIN_ROWS, ROW_BLOCK
+from conftest import GRAD_KEYS, assert_same_result, make_problem
+
+DTYPES = [np.float32, np.float64]
+
+
+def both(X, y, params, c=0.0):
+    """(reference result, compiled result) for the same inputs."""
+    return reference.cost_grad(X, y, params, c), fastnn.cost_grad(X, y, params, c)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 2, 7, 33, 1000])
+def test_compiled_equals_reference_over_the_grid(dtype, n):
+    for d, h, k, c in itertools.product([1, 5, 64], [1, 5, 64], [2, 3, 10], [0.0, 1e-4, 1.0]):
+        X, y, params = make_problem(n, d, h, k, dtype, seed=n + d + h + k)
+        ref, comp = both(X, y, params, c)
+        assert_same_result(ref, comp, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [ROW_BLOCK - 1, ROW_BLOCK, ROW_BLOCK + 1, PARALLEL_MIN_ROWS + 3])
+def test_block_edges_and_the_parallel_path(dtype, n):
+    X, y, params = make_problem(n, 20, 24, 4, dtype, seed=5)
+    assert_same_result(*both(X, y, params, 0.01), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_mnist_shape(dtype):
+    X, y, params = make_problem(256, 784, 256, 10, dtype, seed=7)
+    assert_same_result(*both(X, y, params, 1e-4), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_kink_and_absent_classes(dtype):
+    X, y, params = make_problem(40, 6, 8, 5, dtype, seed=11)
+    X[:, :] = 0  # every pre-activation equals b1; zero b1 puts all of them on the kink
+    params["b1"][:4] = 0
+    y[:] = 1  # classes 0, 2, 3, 4 never occur
+    ref, comp = both(X, y, params, 0.5)
+    assert_same_result(ref, comp, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("implementation", [reference.cost_grad, fastnn.cost_grad])
+def test_huge_logits_give_the_analytic_limit(dtype, implementation):
+    # h = 1, A1 = 1, logits = (1e4, -1e4): softmax is (1, 0) to all precision.
+    X = np.ones((2, 1), dtype)
+    y = np.array([0, 1])
+    params = {"W1": np.ones((1, 1), dtype), "b1": np.zeros(1, dtype),
+              "W2": np.array([[1e4, -1e4]], dtype), "b2": np.zeros(2, dtype)}
+    cost, grads = implementation(X, y, params)
+    # Sample 0 is right (loss 0), sample 1 wrong by 2e4: cost = 2e4 / 2.
+    assert cost == pytest.approx(1e4, rel=1e-6)
+    # G = [[0, 0], [1, -1]] / 2
+    np.testing.assert_allclose(grads["d_b2"], [0.5, -0.5], rtol=1e-6)
+    np.testing.assert_allclose(grads["d_w2"], [[0.5, -0.5]], rtol=1e-6)
+    np.testing.assert_allclose(grads["d_w1"], [[1e4]], rtol=1e-6)  # (1e4 + 1e4) / 2
+    assert all(np.all(np.isfinite(g)) for g in grads.values())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layouts_and_integer_X_give_the_contiguous_float_numbers(dtype):
+    X, y, params = make_problem(30, 7, 9, 3, dtype, seed=2)
+    expected = fastnn.cost_grad(X, y, params, 0.1)
+    wide = np.zeros((30, 14), dtype)
+    wide[:, ::2] = X
+    for variant in (np.asfortranarray(X), wide[:, ::2], X[::-1][::-1]):
+        assert_same_result(expected, fastnn.cost_grad(variant, y, params, 0.1), dtype)
+    X_int = np.round(X * 10).astype(np.int32)
+    assert_same_result(
+        fastnn.cost_grad(X_int.astype(dtype), y, params, 0.1),
+        fastnn.cost_grad(X_int, y, params, 0.1), dtype)
+    F_params = {key: np.asfortranarray(value) for key, value in params.items()}
+    assert_same_result(expected, fastnn.cost_grad(X, y, F_params, 0.1), dtype)
+
+
+def test_inputs_are_never_modified():
+    X, y, params = make_problem(100, 8, 16, 4, seed=3)
+    copies = (X.copy(), y.copy(), {key: value.copy() for key, value in params.items()})
+    for implementation in (reference.cost_grad, fastnn.cost_grad):
+        implementation(X, y, params, 0.3)
+        np.testing.assert_array_equal(X, copies[0])
+        np.testing.assert_array_equal(y, copies[1])
+        for key in params:
+            np.testing.assert_array_equal(params[key], copies[2][key])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bit_identical_with_one_thread_and_all_threads(dtype):
+    X, y, params = make_problem(PARALLEL_MIN_ROWS + 70, 12, 33, 5, dtype, seed=4)
+    results = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        numba.set_num_threads(threads)
+        try:
+            results.append(fastnn.cost_grad(X, y, params, 0.2))
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    (cost_1, grads_1), (cost_all, grads_all) = results
+    assert cost_1 == cost_all
+    for key in GRAD_KEYS:
+        np.testing.assert_array_equal(grads_1[key], grads_all[key])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_serial_and_parallel_row_pass_are_bit_identical(dtype):
+    from fastnn._kernels import _batch_rows, _batch_rows_parallel
+
+    X, y, params = make_problem(3 * ROW_BLOCK + 5, 6, 40, 7, dtype, seed=8)
+    hidden = X @ params["W1"]
+    outputs = []
+    for driver in (_batch_rows, _batch_rows_parallel):
+        work = hidden.copy()
+        d_w2, d_b1, d_b2 = np.empty_like(params["W2"]), np.empty(40, dtype), np.empty(7, dtype)
+        loss, flag = driver(work, y, params["b1"], params["W2"], params["b2"], 1 / len(X), d_w2, d_b1, d_b2)
+        outputs.append((loss, flag, work, d_w2, d_b1, d_b2))
+    for serial, parallel in zip(*outputs):
+        np.testing.assert_array_equal(serial, parallel)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 150), d=st.integers(1, 12), h=st.integers(1, 20), k=st.integers(2, 8),
+    c=st.sampled_from([0.0, 1e-3, 2.0]), scale=st.sampled_from([1e-3, 1.0, 30.0]),
+    dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16),
+)
+def test_property_compiled_equals_reference(n, d, h, k, c, scale, dtype, seed):
+    X, y, params = make_problem(n, d, h, k, dtype, seed)
+    X = (X * scale).astype(dtype)
+    assert_same_result(*both(X, y, params, c), dtype)
+
+
+def _threaded_results(problems):
+    results = [None] * len(problems)
+    errors = []
+
+    def work(i):
+        try:
+            X, y, params = problems[i]
+            for _ in range(3):
+                results[i] = fastnn.cost_grad(X, y, params, 0.1)
+        except BaseException as error:  # collected and re-raised in the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(problems))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def test_eight_python_threads_at_once():
+    problems = [make_problem(n, 30, 40, 6, dtype, seed=n)
+                for n, dtype in zip([5, 64, 300, PARALLEL_MIN_ROWS + 1] * 2, DTYPES * 4)]
+    results = _threaded_results(problems)
+    for (X, y, params), result in zip(problems, results):
+        expected = fastnn.cost_grad(X, y, params, 0.1)
+        assert result[0] == expected[0]
+        for key in GRAD_KEYS:
+            np.testing.assert_array_equal(result[1][key], expected[1][key])
+
+
+@pytest.mark.parametrize("layer", ["workqueue", "omp"])
+def test_eight_threads_under_each_threading_layer(layer):
+    script = f"""
+import numba, numpy as np, threading, fastnn
+from conftest import make_problem
+from fastnn._config import PARALLEL_MIN_ROWS
+problems = [make_problem(PARALLEL_MIN_ROWS + i, 10, 16, 4, seed=i) for i in range(8)]
+expected = [fastnn.cost_grad(*p, 0.1) for p in problems]
+got = [None] * 8
+def work(i):
+    for _ in range(3):
+        got[i] = fastnn.cost_grad(*problems[i], 0.1)
+threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+[t.start() for t in threads]; [t.join() for t in threads]
+assert numba.threading_layer() == "{layer}", numba.threading_layer()
+assert all(g[0] == e[0] for g, e in zip(got, expected))
+print("ok")
+"""
+    import os
+
+    env = dict(os.environ, NUMBA_THREADING_LAYER=layer)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(__file__), env.get("PYTHONPATH", "")])
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    if layer == "omp" and "No threading layer could be loaded" in run.stderr:
+        pytest.skip("the OpenMP threading layer is not available here")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().endswith("ok")

@@ -21,6 +21,10 @@ PARALLEL = dict(SERIAL, parallel=_ONLY_PRANGE)
 # and add the partials in block order, so results do not depend on the thread count.
 ROW_BLOCK = 64
 
-# Batches with at least this many rows run the row pass in parallel; smaller ones run it
-# serially, since waking Numba's threads costs more than the pass (measured: see README).
+# When the block pass runs in parallel: batches of at least PARALLEL_MIN_ROWS rows, on
+# machines with more than PARALLEL_MIN_CORES cores. Measured on 2 cores, the serial pass
+# was as fast or faster at every n (BLAS already uses both cores, and Numba's and
+# OpenBLAS's idle threads spin against each other); with more cores the BLAS products
+# shrink and the serial pass would become the bottleneck (see README).
 PARALLEL_MIN_ROWS = 4096
+PARALLEL_MIN_CORES = 2

@@ -1,11 +1,11 @@
 """Numba kernels of the two-layer network: one forward-backward pass over a batch.
 
-The two products with the input dimension d (X W1 and X^T dZ1) go to BLAS (`_gemm`).
-Everything between them, including the three small products with k columns, is one
-pass over the rows (`_rows_forward_backward`), each row staying in L1 from its ReLU to
-its gradient. The pass runs over fixed blocks of rows; reductions give each block its
-own partial and add the partials in block order, so the result is the same whether the
-blocks run serially or in parallel, on any number of threads.
+The two products with the input dimension d (X W1 and X^T dZ1) run over the whole
+batch. Everything between them runs block by block (`_block_forward_backward`): a block
+of rows stays in cache from its ReLU to its gradient, the small products with the k
+columns of W2 included. All matrix products go to BLAS (`_gemm`). Reductions give each
+block its own partial and add the partials in block order, so the result is the same
+whether the blocks run serially or in parallel, on any number of threads.
 """
 
 import numpy as np
@@ -24,121 +24,181 @@ def _n_blocks(n_rows):
     return (n_rows + ROW_BLOCK - 1) // ROW_BLOCK
 
 
-# ---------------------------------------------------------------- rows of a batch
+# ---------------------------------------------------------------- one block of rows
 
 
 @njit(**SERIAL)
-def _rows_forward_backward(hidden, y, b1, W2, W2T, b2, inv_n, start, stop,
-                           d_w2T_partial, d_b1_partial, d_b2_partial):
-    """Everything between the two large products, for rows start..stop of one block.
+def _relu_rows(hidden, b1):
+    """hidden = relu(hidden + b1) in place; True if a pre-activation was NaN or inf."""
+    non_finite = False
+    for i in range(hidden.shape[0]):
+        row = hidden[i]
+        for j in range(row.shape[0]):
+            z = row[j] + b1[j]
+            non_finite |= z - z != 0  # z - z is NaN exactly when z is NaN or inf
+            row[j] = z if z > 0 else 0
+    return non_finite
 
-    On entry hidden[i] holds X[i] W1; on exit it holds dZ1[i] = (G[i] W2^T) * [Z1[i] > 0].
-    Each row stays in L1 from its ReLU to its gradient, with G[i] = (softmax - onehot) / n.
-    Adds the block's contributions to d_w2^T, d_b1 and d_b2 into the partial buffers.
-    Returns (sum of the rows' cross-entropies in float64, True if a pre-activation or a
-    logit was NaN or inf).
+
+@njit(**SERIAL)
+def _softmax_xent_rows(logits, b2, y, inv_n, d_b2_partial):
+    """logits (before b2) -> G = (softmax - onehot) * inv_n in place, adding G's rows into d_b2_partial.
+
+    Returns (sum of the rows' cross-entropies in float64, True if a logit was NaN or inf).
+    The log-softmax subtracts the row maximum, so it is stable for any finite logits.
     """
-    h, k = W2.shape
-    dtype = hidden.dtype.type
-    logits = np.empty(k, hidden.dtype)
-    d_row = np.empty(h, hidden.dtype)
+    dtype = logits.dtype.type
+    k = logits.shape[1]
     loss = 0.0
     non_finite = False
-    for i in range(start, stop):
-        a = hidden[i]
-        for j in range(h):  # A1 = relu(Z1), in place
-            z = a[j] + b1[j]
-            non_finite |= z - z != 0  # z - z is NaN exactly when z is NaN or inf
-            a[j] = z if z > 0 else 0
-        for c in range(k):  # logits = A1 W2 + b2
-            w = W2T[c]
-            z = b2[c]
-            for j in range(h):
-                z += a[j] * w[j]
-            logits[c] = z
-        top = logits[0]
+    for i in range(logits.shape[0]):
+        row = logits[i]
+        top = row[0] + b2[0]
         for c in range(k):
-            non_finite |= logits[c] - logits[c] != 0
-            top = max(top, logits[c])
-        shifted_target = logits[y[i]] - top
+            z = row[c] + b2[c]
+            non_finite |= z - z != 0
+            top = max(top, z)
+            row[c] = z
+        shifted_target = row[y[i]] - top
         total = dtype(0)
-        for c in range(k):  # stable log-softmax: shift by the row maximum
-            logits[c] = np.exp(logits[c] - top)
-            total += logits[c]
+        for c in range(k):
+            row[c] = np.exp(row[c] - top)
+            total += row[c]
         loss += np.log(np.float64(total)) - shifted_target
         scale = dtype(inv_n) / total
-        for c in range(k):  # G = (softmax - onehot) / n, into logits
-            logits[c] *= scale
-        logits[y[i]] -= dtype(inv_n)
-        d_row[:] = 0
         for c in range(k):
-            g = logits[c]
-            d_b2_partial[c] += g
-            for j in range(h):
-                d_w2T_partial[c, j] += g * a[j]
-                d_row[j] += g * W2T[c, j]
-        for j in range(h):  # ReLU derivative, 0 at the kink
-            g = d_row[j] if a[j] > 0 else dtype(0)
-            a[j] = g
-            d_b1_partial[j] += g
+            row[c] *= scale
+        row[y[i]] -= dtype(inv_n)
+        for c in range(k):
+            d_b2_partial[c] += row[c]
     return loss, non_finite
 
 
 @njit(**SERIAL)
-def _row_partials(n_rows, W2):
-    """Zeroed per-block partials (d_w2^T, d_b1, d_b2), per-block losses and flags, and W2^T."""
+def _relu_grad_rows(d_hidden, hidden, d_b1_partial):
+    """hidden = d_hidden * [hidden > 0] in place (the ReLU derivative, 0 at the kink), adding its rows into d_b1_partial."""
+    for i in range(hidden.shape[0]):
+        row, d_row = hidden[i], d_hidden[i]
+        for j in range(row.shape[0]):
+            g = d_row[j] if row[j] > 0 else 0
+            row[j] = g
+            d_b1_partial[j] += g
+
+
+@njit(**SERIAL)
+def _block_forward_backward(hidden, y, b1, W2, b2, inv_n, d_w2_partial, d_b1_partial, d_b2_partial,
+                            logits, d_hidden):
+    """Everything between the two large products, for one block of rows.
+
+    On entry hidden (rows, h) holds X W1 for the block; on exit it holds
+    dZ1 = (G W2^T) * [Z1 > 0], with G = (softmax - onehot) / n. The block's rows stay in
+    cache throughout; the three products with the k columns of W2 go to BLAS. Writes the
+    block's d_w2 = A1^T G into d_w2_partial and adds its d_b1, d_b2 into the partials.
+    Returns (sum of the rows' cross-entropies in float64, True if a pre-activation or a
+    logit was NaN or inf). logits (>= rows, k) and d_hidden (>= rows, h) are work buffers.
+    """
+    rows = hidden.shape[0]
+    logits, d_hidden = logits[:rows], d_hidden[:rows]
+    non_finite = _relu_rows(hidden, b1)
+    _gemm(False, False, 1.0, hidden, W2, 0.0, logits)
+    loss, bad_logits = _softmax_xent_rows(logits, b2, y, inv_n, d_b2_partial)
+    _gemm(True, False, 1.0, hidden, logits, 0.0, d_w2_partial)
+    _gemm(False, True, 1.0, logits, W2, 0.0, d_hidden)
+    _relu_grad_rows(d_hidden, hidden, d_b1_partial)
+    return loss, non_finite or bad_logits
+
+
+# ---------------------------------------------------------------- all blocks of a batch
+
+
+@njit(**SERIAL)
+def _block_workspace(n_rows, W2):
+    """Work arrays for `_batch_rows` on up to n_rows rows, allocated once and reused.
+
+    Per-block partials of d_w2, d_b1 and d_b2, per-block losses and flags, and one
+    block's logits and d_hidden.
+    """
     n_blocks = _n_blocks(n_rows)
     h, k = W2.shape
     return (
-        np.zeros((n_blocks, k, h), W2.dtype),
-        np.zeros((n_blocks, h), W2.dtype),
-        np.zeros((n_blocks, k), W2.dtype),
-        np.zeros(n_blocks),
-        np.zeros(n_blocks, np.bool_),
-        np.ascontiguousarray(W2.T),
+        np.empty((n_blocks, h, k), W2.dtype),
+        np.empty((n_blocks, h), W2.dtype),
+        np.empty((n_blocks, k), W2.dtype),
+        np.empty(n_blocks),
+        np.empty(n_blocks, np.bool_),
+        np.empty((ROW_BLOCK, k), W2.dtype),
+        np.empty((ROW_BLOCK, h), W2.dtype),
     )
 
 
 @njit(**SERIAL)
-def _reduce_row_partials(d_w2T_partial, d_b1_partial, d_b2_partial, losses, flags, d_w2, d_b1, d_b2):
-    """Add the block partials in block order into d_w2, d_b1, d_b2; return (loss sum, any flag)."""
-    _sum_blocks_into(d_w2T_partial, d_w2.T)
-    _sum_blocks_into(d_b1_partial, d_b1)
-    _sum_blocks_into(d_b2_partial, d_b2)
+def _reduce_block_partials(n_blocks, workspace, d_w2, d_b1, d_b2):
+    """Add the first n_blocks partials in block order into d_w2, d_b1, d_b2; return (loss sum, any flag)."""
+    d_w2_partial, d_b1_partial, d_b2_partial, losses, flags = workspace[:5]
+    _sum_blocks_into(d_w2_partial[:n_blocks], d_w2)
+    _sum_blocks_into(d_b1_partial[:n_blocks], d_b1)
+    _sum_blocks_into(d_b2_partial[:n_blocks], d_b2)
     loss = 0.0
-    for blk in range(losses.shape[0]):
+    for blk in range(n_blocks):
         loss += losses[blk]
-    return loss, flags.any()
+    return loss, flags[:n_blocks].any()
 
 
 @njit(**SERIAL)
-def _batch_rows(hidden, y, b1, W2, b2, inv_n, d_w2, d_b1, d_b2):
-    """Run `_rows_forward_backward` over fixed row blocks, one after another.
+def _batch_rows(hidden, y, b1, W2, b2, inv_n, d_w2, d_b1, d_b2, workspace):
+    """Run `_block_forward_backward` over fixed row blocks, one after another.
 
     Writes d_w2 (without weight decay), d_b1 and d_b2; returns (sum of cross-entropies,
-    True if anything was NaN or inf).
+    True if anything was NaN or inf). workspace comes from `_block_workspace` for at
+    least as many rows as hidden has; nothing is allocated here.
     """
     n = hidden.shape[0]
-    d_w2T_partial, d_b1_partial, d_b2_partial, losses, flags, W2T = _row_partials(n, W2)
-    for blk in range(losses.shape[0]):
-        start = blk * ROW_BLOCK
-        losses[blk], flags[blk] = _rows_forward_backward(
-            hidden, y, b1, W2, W2T, b2, inv_n, start, min(start + ROW_BLOCK, n),
-            d_w2T_partial[blk], d_b1_partial[blk], d_b2_partial[blk])
-    return _reduce_row_partials(d_w2T_partial, d_b1_partial, d_b2_partial, losses, flags, d_w2, d_b1, d_b2)
+    n_blocks = _n_blocks(n)
+    d_w2_partial, d_b1_partial, d_b2_partial, losses, flags, logits, d_hidden = workspace
+    d_b1_partial[:n_blocks] = 0
+    d_b2_partial[:n_blocks] = 0
+    for blk in range(n_blocks):
+        rows = slice(blk * ROW_BLOCK, min((blk + 1) * ROW_BLOCK, n))
+        losses[blk], flags[blk] = _block_forward_backward(
+            hidden[rows], y[rows], b1, W2, b2, inv_n, d_w2_partial[blk], d_b1_partial[blk], d_b2_partial[blk],
+            logits, d_hidden)
+    return _reduce_block_partials(n_blocks, workspace, d_w2, d_b1, d_b2)
+
+
+@njit(**SERIAL)
+def _block_with_own_buffers(hidden, y, b1, W2, b2, inv_n, d_w2_partial, d_b1_partial, d_b2_partial):
+    """`_block_forward_backward` with work buffers of its own.
+
+    Allocated here, not in the prange body: Numba hoists an np.empty it sees there out of
+    the loop, and the threads would then share one buffer.
+    """
+    rows, h = hidden.shape
+    return _block_forward_backward(
+        hidden, y, b1, W2, b2, inv_n, d_w2_partial, d_b1_partial, d_b2_partial,
+        np.empty((rows, W2.shape[1]), hidden.dtype), np.empty((rows, h), hidden.dtype))
 
 
 @njit(**PARALLEL)
 def _batch_rows_parallel(hidden, y, b1, W2, b2, inv_n, d_w2, d_b1, d_b2):
-    """`_batch_rows` with the blocks spread over Numba's threads; the same bits."""
+    """`_batch_rows` with the blocks spread over Numba's threads; the same bits.
+
+    Allocates its own partials, and each block its own work buffers
+    (`_block_with_own_buffers`).
+    """
     n = hidden.shape[0]
-    d_w2T_partial, d_b1_partial, d_b2_partial, losses, flags, W2T = _row_partials(n, W2)
-    for blk in prange(losses.shape[0]):
-        start = blk * ROW_BLOCK
-        losses[blk], flags[blk] = _rows_forward_backward(
-            hidden, y, b1, W2, W2T, b2, inv_n, start, min(start + ROW_BLOCK, n),
-            d_w2T_partial[blk], d_b1_partial[blk], d_b2_partial[blk])
-    return _reduce_row_partials(d_w2T_partial, d_b1_partial, d_b2_partial, losses, flags, d_w2, d_b1, d_b2)
+    n_blocks = _n_blocks(n)
+    h, k = W2.shape
+    d_w2_partial = np.empty((n_blocks, h, k), W2.dtype)
+    d_b1_partial = np.zeros((n_blocks, h), W2.dtype)
+    d_b2_partial = np.zeros((n_blocks, k), W2.dtype)
+    losses = np.empty(n_blocks)
+    flags = np.empty(n_blocks, np.bool_)
+    for blk in prange(n_blocks):
+        rows = slice(blk * ROW_BLOCK, min((blk + 1) * ROW_BLOCK, n))
+        losses[blk], flags[blk] = _block_with_own_buffers(
+            hidden[rows], y[rows], b1, W2, b2, inv_n, d_w2_partial[blk], d_b1_partial[blk], d_b2_partial[blk])
+    workspace = (d_w2_partial, d_b1_partial, d_b2_partial, losses, flags)
+    return _reduce_block_partials(n_blocks, workspace, d_w2, d_b1, d_b2)
 
 
 # ---------------------------------------------------------------- weight decay
@@ -198,7 +258,7 @@ def _forward_backward(X, y, W1, b1, W2, b2, c, parallel, d_w1, d_b1, d_w2, d_b2,
     if parallel:
         loss, non_finite = _batch_rows_parallel(hidden, y, b1, W2, b2, 1.0 / n, d_w2, d_b1, d_b2)
     else:
-        loss, non_finite = _batch_rows(hidden, y, b1, W2, b2, 1.0 / n, d_w2, d_b1, d_b2)
+        loss, non_finite = _batch_rows(hidden, y, b1, W2, b2, 1.0 / n, d_w2, d_b1, d_b2, _block_workspace(n, W2))
     if non_finite:
         return np.nan, NON_FINITE
     squares = 0.0

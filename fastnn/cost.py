@@ -1,12 +1,18 @@
 """The compiled cost_grad: validate, choose the dtype, allocate, call the kernel."""
 
+import numba
 import numpy as np
 
 from . import _blas
-from ._config import PARALLEL_MIN_ROWS
+from ._config import PARALLEL_MIN_CORES, PARALLEL_MIN_ROWS
 from ._kernels import OK, _forward_backward
 from ._threading import run_parallel
 from ._validation import OVERFLOW_MESSAGE, check_cost_grad_args, raise_non_finite
+
+
+def _use_parallel(n_rows):
+    """Whether the block pass of a batch of n_rows runs on Numba's threads (see _config)."""
+    return n_rows >= PARALLEL_MIN_ROWS and numba.config.NUMBA_NUM_THREADS > PARALLEL_MIN_CORES
 
 
 def cost_grad(X, y, params, c=0.0):
@@ -50,9 +56,8 @@ def cost_grad(X, y, params, c=0.0):
     d_w1, d_w2 = np.empty_like(W1), np.empty_like(W2)
     d_b1, d_b2 = np.empty(h, dtype), np.empty(k, dtype)
     hidden = np.empty((n, h), dtype)
-    parallel = n >= PARALLEL_MIN_ROWS
     cost, status = run_parallel(
-        _forward_backward, X, y, W1, b1, W2, b2, c, parallel, d_w1, d_b1, d_w2, d_b2, hidden
+        _forward_backward, X, y, W1, b1, W2, b2, c, _use_parallel(n), d_w1, d_b1, d_w2, d_b2, hidden
     )
     if status != OK:
         # The kernels flag non-finite intermediates for free; find out why only now.

@@ -101,30 +101,48 @@ def test_inputs_are_never_modified():
             np.testing.assert_array_equal(params[key], copies[2][key])
 
 
+def _kernel_result(X, y, params, c, parallel):
+    """The compiled kernel's cost and gradients, forcing the serial or the parallel block pass."""
+    from fastnn import _blas
+    from fastnn._kernels import _forward_backward
+
+    _blas.bind()
+    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    outputs = (np.empty_like(W1), np.empty_like(b1), np.empty_like(W2), np.empty_like(b2))
+    hidden = np.empty((X.shape[0], W1.shape[1]), X.dtype)
+    cost, status = _forward_backward(X, y, W1, b1, W2, b2, c, parallel, *outputs, hidden)
+    assert status == 0
+    return cost, outputs
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_bit_identical_with_one_thread_and_all_threads(dtype):
-    X, y, params = make_problem(PARALLEL_MIN_ROWS + 70, 12, 33, 5, dtype, seed=4)
-    results = []
+def test_bit_identical_with_one_thread_all_threads_and_serially(dtype):
+    X, y, params = make_problem(5 * ROW_BLOCK + 7, 12, 33, 5, dtype, seed=4)
+    results = [_kernel_result(X, y, params, 0.2, parallel=False)]
     for threads in (1, numba.config.NUMBA_NUM_THREADS):
         numba.set_num_threads(threads)
         try:
-            results.append(fastnn.cost_grad(X, y, params, 0.2))
+            results.append(_kernel_result(X, y, params, 0.2, parallel=True))
         finally:
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    (cost_1, grads_1), (cost_all, grads_all) = results
-    assert cost_1 == cost_all
-    for key in GRAD_KEYS:
-        np.testing.assert_array_equal(grads_1[key], grads_all[key])
+    serial_cost, serial_grads = results[0]
+    for cost, grads in results[1:]:
+        assert cost == serial_cost
+        for serial, parallel in zip(serial_grads, grads):
+            np.testing.assert_array_equal(serial, parallel)
+    assert_same_result(reference.cost_grad(X, y, params, 0.2),
+                       (results[1][0], dict(zip(GRAD_KEYS, results[1][1]))), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_serial_and_parallel_row_pass_are_bit_identical(dtype):
-    from fastnn._kernels import _batch_rows, _batch_rows_parallel
+    from fastnn._kernels import _batch_rows, _batch_rows_parallel, _block_workspace
 
     X, y, params = make_problem(3 * ROW_BLOCK + 5, 6, 40, 7, dtype, seed=8)
     hidden = X @ params["W1"]
     outputs = []
-    for driver in (_batch_rows, _batch_rows_parallel):
+    serial = lambda *args: _batch_rows(*args, _block_workspace(len(X), params["W2"]))
+    for driver in (serial, _batch_rows_parallel):
         work = hidden.copy()
         d_w2, d_b1, d_b2 = np.empty_like(params["W2"]), np.empty(40, dtype), np.empty(7, dtype)
         loss, flag = driver(work, y, params["b1"], params["W2"], params["b2"], 1 / len(X), d_w2, d_b1, d_b2)
@@ -167,7 +185,14 @@ def _threaded_results(problems):
     return results
 
 
-def test_eight_python_threads_at_once():
+@pytest.fixture(params=[False, True], ids=["default", "forced-parallel"])
+def parallel_blocks(request, monkeypatch):
+    """Run cost_grad as configured, and with the parallel block pass forced for every batch."""
+    if request.param:
+        monkeypatch.setattr(fastnn.cost, "_use_parallel", lambda n_rows: True)
+
+
+def test_eight_python_threads_at_once(parallel_blocks):
     problems = [make_problem(n, 30, 40, 6, dtype, seed=n)
                 for n, dtype in zip([5, 64, 300, PARALLEL_MIN_ROWS + 1] * 2, DTYPES * 4)]
     results = _threaded_results(problems)
@@ -183,6 +208,7 @@ def test_eight_threads_under_each_threading_layer(layer):
     script = f"""
 import numba, numpy as np, threading, fastnn
 from conftest import make_problem
+fastnn.cost._use_parallel = lambda n_rows: True  # every call launches parallel kernels
 from fastnn._config import PARALLEL_MIN_ROWS
 problems = [make_problem(PARALLEL_MIN_ROWS + i, 10, 16, 4, seed=i) for i in range(8)]
 expected = [fastnn.cost_grad(*p, 0.1) for p in problems]

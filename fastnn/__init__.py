@@ -2,6 +2,7 @@
 
 from . import reference
 from .cost import cost_grad
+from .net import NetClassifier, get_init_params
 
-__all__ = ["cost_grad", "reference"]
+__all__ = ["NetClassifier", "cost_grad", "get_init_params", "reference"]
 __version__ = "0.1.0"

@@ -28,3 +28,7 @@ ROW_BLOCK = 64
 # shrink and the serial pass would become the bottleneck (see README).
 PARALLEL_MIN_ROWS = 4096
 PARALLEL_MIN_CORES = 2
+
+# Rows per chunk when predicting or measuring a whole data set: bounds the hidden
+# activations held at once to EVAL_CHUNK x h.
+EVAL_CHUNK = 1024

@@ -270,3 +270,140 @@ def _forward_backward(X, y, W1, b1, W2, b2, c, parallel, d_w1, d_b1, d_w2, d_b2,
         beta = 1.0
     _gemm(True, False, 1.0, X, hidden, beta, d_w1)
     return loss / n + c / (2 * n) * squares, OK
+
+
+# ---------------------------------------------------------------- training
+
+# Optimizer codes (fastnn.optim maps names to these).
+SGD, MOMENTUM, NESTEROV, ADAM = 0, 1, 2, 3
+
+
+@njit(**SERIAL)
+def _update(w, grad, decay, lr, optimizer, hyper, velocity, second, step):
+    """One optimizer step on w, in place, along g = grad + decay * w.
+
+    sgd: w -= lr g. momentum: v = mu v - lr g; w += v. nesterov: v = mu v - lr g;
+    w += mu v - lr g. adam: m = b1 m + (1 - b1) g, s = b2 s + (1 - b2) g^2,
+    w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(s) + eps). hyper = (mu, b1, b2, eps);
+    velocity holds v or m, second holds s (both unused by sgd); step is t >= 1.
+    """
+    dtype = w.dtype.type
+    momentum, beta1, beta2, eps = dtype(hyper[0]), dtype(hyper[1]), dtype(hyper[2]), dtype(hyper[3])
+    if optimizer == ADAM:
+        lr = lr * np.sqrt(1 - hyper[2] ** step) / (1 - hyper[1] ** step)
+    lr, decay = dtype(lr), dtype(decay)
+    w, grad = w.ravel(), grad.ravel()
+    if optimizer == SGD:
+        for i in range(w.size):
+            w[i] -= lr * (grad[i] + decay * w[i])
+        return
+    velocity, second = velocity.ravel(), second.ravel()
+    for i in range(w.size):
+        g = grad[i] + decay * w[i]
+        if optimizer == MOMENTUM:
+            velocity[i] = momentum * velocity[i] - lr * g
+            w[i] += velocity[i]
+        elif optimizer == NESTEROV:
+            velocity[i] = momentum * velocity[i] - lr * g
+            w[i] += momentum * velocity[i] - lr * g
+        else:
+            velocity[i] = beta1 * velocity[i] + (1 - beta1) * g
+            second[i] = beta2 * second[i] + (1 - beta2) * g * g
+            w[i] -= lr * velocity[i] / (np.sqrt(second[i]) + eps)
+
+
+@njit(**SERIAL)
+def _train_step(X, y, W1, b1, W2, b2, c, lr, optimizer, hyper, state, step, buffers):
+    """Forward, backward and update on one batch, in place; returns (mean loss, non-finite flag).
+
+    Weight decay c/n is folded into the update; with plain SGD the W1 update is the
+    product itself: W1 <- (1 - lr c/n) W1 - lr X^T dZ1, with no gradient array.
+    """
+    hidden, d_w1, d_w2, d_b1, d_b2, workspace = buffers
+    n = X.shape[0]
+    hidden = hidden[:n]
+    _gemm(False, False, 1.0, X, W1, 0.0, hidden)
+    loss, non_finite = _batch_rows(hidden, y, b1, W2, b2, 1.0 / n, d_w2, d_b1, d_b2, workspace)
+    if non_finite:
+        return np.nan, True
+    decay = c / n
+    v_w1, s_w1, v_b1, s_b1, v_w2, s_w2, v_b2, s_b2 = state
+    _update(W2, d_w2, decay, lr, optimizer, hyper, v_w2, s_w2, step)
+    _update(b1, d_b1, 0.0, lr, optimizer, hyper, v_b1, s_b1, step)
+    _update(b2, d_b2, 0.0, lr, optimizer, hyper, v_b2, s_b2, step)
+    if optimizer == SGD:
+        _gemm(True, False, -lr, X, hidden, 1.0 - lr * decay, W1)
+    else:
+        _gemm(True, False, 1.0, X, hidden, 0.0, d_w1)
+        _update(W1, d_w1, decay, lr, optimizer, hyper, v_w1, s_w1, step)
+    return loss / n, False
+
+
+@njit(**SERIAL)
+def _train_epoch(X, y, order, batch_size, W1, b1, W2, b2, c, lr, optimizer, hyper, state, step,
+                 X_batch, y_batch, buffers):
+    """One epoch of mini-batch training over the rows of X in `order`, in place.
+
+    Each batch is gathered into X_batch/y_batch (reused; X itself is never copied); the
+    last batch may be smaller. Returns (optimizer steps taken so far, status): status is
+    NON_FINITE if a batch met NaN or inf, and training should stop.
+    """
+    n = order.shape[0]
+    for start in range(0, n, batch_size):
+        m = min(batch_size, n - start)
+        X_b, y_b = X_batch[:m], y_batch[:m]
+        for i in range(m):
+            X_b[i] = X[order[start + i]]
+            y_b[i] = y[order[start + i]]
+        step += 1
+        _, non_finite = _train_step(X_b, y_b, W1, b1, W2, b2, c, lr, optimizer, hyper, state, step, buffers)
+        if non_finite:
+            return step, NON_FINITE
+    return step, OK
+
+
+# ---------------------------------------------------------------- prediction
+
+
+@njit(**SERIAL)
+def _logits_into(X, W1, b1, W2, b2, chunk, out):
+    """out = relu(X W1 + b1) W2 + b2, chunk rows at a time (memory: chunk x h).
+
+    Returns True if a pre-activation or a logit was NaN or inf.
+    """
+    n, h = X.shape[0], W1.shape[1]
+    hidden = np.empty((min(n, chunk), h), X.dtype)
+    non_finite = False
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        part = hidden[: stop - start]
+        _gemm(False, False, 1.0, X[start:stop], W1, 0.0, part)
+        non_finite |= _relu_rows(part, b1)
+        logits = out[start:stop]
+        _gemm(False, False, 1.0, part, W2, 0.0, logits)
+        for i in range(logits.shape[0]):
+            for c in range(logits.shape[1]):
+                logits[i, c] += b2[c]
+                non_finite |= logits[i, c] - logits[i, c] != 0
+    return non_finite
+
+
+@njit(**SERIAL)
+def _loss_and_accuracy(logits, y):
+    """Mean cross-entropy (float64, stable log-softmax) and the fraction of rows whose argmax is y."""
+    n, k = logits.shape
+    loss = 0.0
+    hits = 0
+    for i in range(n):
+        row = logits[i]
+        best = 0
+        for c in range(1, k):
+            if row[c] > row[best]:
+                best = c
+        top = np.float64(row[best])
+        total = 0.0
+        for c in range(k):
+            total += np.exp(np.float64(row[c]) - top)
+        loss += np.log(total) - (np.float64(row[y[i]]) - top)
+        hits += best == y[i]
+    return loss / n, hits / n

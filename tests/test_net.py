@@ -1,0 +1,245 @@
+"""NetClassifier and the compiled training loop, against a Python loop over the reference."""
+
+import numba
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import reference
+from fastnn.datasets import load_digits, stratified_split
+from fastnn.schedules import make_schedule
+from conftest import RTOL, make_problem
+
+DTYPES = [np.float32, np.float64]
+KEYS = ("W1", "b1", "W2", "b2")
+
+
+def reference_epoch(X, y, params, order, batch_size, lr, c, optimizer="sgd", hyper=(0.9, 0.9, 0.999, 1e-8), state=None, step=0):
+    """One epoch the hand-in's way: a Python loop of reference.cost_grad and NumPy updates."""
+    params = {key: value.copy() for key, value in params.items()}
+    momentum, beta1, beta2, eps = hyper
+    state = state or {key: (np.zeros_like(value), np.zeros_like(value)) for key, value in params.items()}
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        _, grads = reference.cost_grad(X[rows], y[rows], params, c)
+        step += 1
+        for key in KEYS:
+            g, (v, s) = grads["d_" + key.lower()], state[key]
+            if optimizer == "sgd":
+                params[key] -= lr * g
+            elif optimizer == "momentum":
+                v[...] = momentum * v - lr * g
+                params[key] += v
+            elif optimizer == "nesterov":
+                v[...] = momentum * v - lr * g
+                params[key] += momentum * v - lr * g
+            else:
+                v[...] = beta1 * v + (1 - beta1) * g
+                s[...] = beta2 * s + (1 - beta2) * g * g
+                lr_t = lr * np.sqrt(1 - beta2**step) / (1 - beta1**step)
+                params[key] -= lr_t * v / (np.sqrt(s) + eps)
+    return params
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam"])
+def test_one_epoch_equals_the_reference_loop(dtype, optimizer):
+    X, y, params = make_problem(203, 9, 17, 4, dtype, seed=1)  # 203 = 6 batches of 32 and one of 11
+    lr = 0.1 if optimizer != "adam" else 0.01
+    seed = 5
+    clf = fastnn.NetClassifier()
+    clf.fit(X, y, None, None, params, batch_size=32, lr=lr, c=0.3, epochs=1, seed=seed, optimizer=optimizer)
+    order = np.random.default_rng(seed).permutation(len(X))
+    expected = reference_epoch(X, y, params, order, 32, lr, 0.3, optimizer)
+    rtol = RTOL[np.dtype(dtype)]
+    for key in KEYS:
+        assert clf.params[key].dtype == dtype and clf.params[key].shape == params[key].shape
+        np.testing.assert_allclose(clf.params[key], expected[key], rtol=rtol,
+                                   atol=rtol * np.abs(expected[key]).max(), err_msg=key)
+
+
+def test_three_epochs_without_shuffle_equal_the_reference_loop():
+    X, y, params = make_problem(100, 6, 10, 3, seed=2)
+    clf = fastnn.NetClassifier()
+    clf.fit(X, y, None, None, params, batch_size=16, lr=0.2, c=1e-2, epochs=3, shuffle=False)
+    expected = params
+    for _ in range(3):
+        expected = reference_epoch(X, y, expected, np.arange(100), 16, 0.2, 1e-2)
+    for key in KEYS:
+        np.testing.assert_allclose(clf.params[key], expected[key], rtol=1e-11, atol=1e-12, err_msg=key)
+
+
+def _fit(threads, dtype, seed=3):
+    X, y, params = make_problem(300, 12, 20, 5, dtype, seed=0)
+    numba.set_num_threads(threads)
+    try:
+        clf = fastnn.NetClassifier()
+        hist = clf.fit(X[:200], y[:200], X[200:], y[200:], params, batch_size=20, epochs=4, seed=seed,
+                       optimizer="adam", lr=0.01)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    return clf.params, hist
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_same_seed_same_bits_with_one_thread_and_all(dtype):
+    params_1, hist_1 = _fit(1, dtype)
+    params_all, hist_all = _fit(numba.config.NUMBA_NUM_THREADS, dtype)
+    for key in KEYS:
+        np.testing.assert_array_equal(params_1[key], params_all[key])
+    for key in hist_1:
+        np.testing.assert_array_equal(hist_1[key], hist_all[key])
+    other, _ = _fit(1, dtype, seed=4)
+    assert not np.array_equal(other["W1"], params_1["W1"])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_digits_reach_097_test_accuracy(dtype):
+    # The hand-in's set-up: stratified 75/25 split, batch 32, lr 0.1, c 1e-4, 30 epochs.
+    X, y = load_digits(dtype)
+    train, test = stratified_split(y, (0.75, 0.25), seed=0)
+    params = fastnn.get_init_params(64, 256, 10, seed=0, dtype=dtype)
+    clf = fastnn.NetClassifier()
+    hist = clf.fit(X[train], y[train], X[test], y[test], params, batch_size=32, lr=0.1, c=1e-4, epochs=30, seed=0)
+    assert clf.score(X[test], y[test]) >= 0.97
+    assert clf.params["W1"].dtype == dtype
+    assert len(hist["train_loss"]) == 30 and hist["train_loss"][-1] < hist["train_loss"][0]
+    best = int(np.argmin(hist["val_loss"]))
+    assert clf.score(X[test], y[test]) == pytest.approx(hist["val_acc"][best])
+
+
+def test_history_and_predictions():
+    X, y, params = make_problem(120, 5, 8, 3, seed=6)
+    clf = fastnn.NetClassifier()
+    hist = clf.fit(X[:90], y[:90], X[90:], y[90:], params, epochs=5, seed=0)
+    assert set(hist) == {"train_loss", "train_acc", "val_loss", "val_acc"}
+    assert all(len(values) == 5 and values.dtype == np.float64 for values in hist.values())
+    proba = clf.predict_proba(X)
+    assert proba.shape == (120, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1)
+    np.testing.assert_array_equal(clf.predict(X), np.argmax(proba, axis=1))
+    assert clf.score(X, y) == np.mean(clf.predict(X) == y)
+    # Without validation data params are the last epoch's, and the last train loss is
+    # their mean cross-entropy on the full training set, without the L2 term.
+    hist = clf.fit(X[:90], y[:90], None, None, params, epochs=5, seed=0, c=0.5)
+    assert hist["train_loss"][-1] == pytest.approx(reference.cost_grad(X[:90], y[:90], clf.params, 0.0)[0], rel=1e-10)
+    assert hist["train_acc"][-1] == clf.score(X[:90], y[:90])
+    assert fastnn.NetClassifier.cost_grad is fastnn.cost_grad
+
+
+def test_without_validation_data_the_last_epoch_is_kept():
+    X, y, params = make_problem(64, 4, 6, 3, seed=7)
+    clf = fastnn.NetClassifier()
+    seen = []
+    hist = clf.fit(X, y, None, None, params, epochs=3, seed=0,
+                   callback=lambda epoch, h, p: seen.append(p["W1"].copy()) and False)
+    assert len(hist["val_loss"]) == 0 and len(hist["train_loss"]) == 3
+    np.testing.assert_array_equal(clf.params["W1"], seen[-1])
+
+
+def test_early_stopping_restores_the_best_epoch():
+    X, y, params = make_problem(200, 5, 16, 3, seed=8)
+    clf = fastnn.NetClassifier()
+    hist = clf.fit(X[:100], y[:100], X[100:], y[100:], params, lr=0.5, epochs=200, early_stopping=True,
+                   patience=3, seed=0)
+    assert clf.stop_reason == "early_stopping"
+    assert len(hist["val_loss"]) < 200
+    best = int(np.argmin(hist["val_loss"]))
+    assert best == len(hist["val_loss"]) - 4  # three epochs without improvement after the best
+    assert clf.score(X[100:], y[100:]) == pytest.approx(hist["val_acc"][best])
+
+
+def test_callback_can_stop_training():
+    X, y, params = make_problem(50, 4, 6, 3, seed=9)
+    clf = fastnn.NetClassifier()
+    hist = clf.fit(X, y, X, y, params, epochs=10, callback=lambda epoch, h, p: epoch == 1)
+    assert clf.stop_reason == "callback" and len(hist["train_loss"]) == 2
+
+
+def test_divergence_stops_with_a_warning_and_keeps_finite_parameters():
+    X, y, params = make_problem(100, 5, 8, 3, seed=10)
+    X *= 100
+    clf = fastnn.NetClassifier()
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        hist = clf.fit(X, y, X, y, params, lr=1e6, epochs=20, seed=0)
+    assert clf.stop_reason == "diverged"
+    assert len(hist["train_loss"]) < 20
+    assert all(np.all(np.isfinite(value)) for value in clf.params.values())
+    assert all(np.all(np.isfinite(values)) for values in hist.values())
+
+
+def test_keyboard_interrupt_keeps_the_completed_epochs():
+    X, y, params = make_problem(80, 4, 6, 3, seed=11)
+
+    def interrupt(epoch, hist, current):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    clf = fastnn.NetClassifier()
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X[:60], y[:60], X[60:], y[60:], params, epochs=10, seed=0, callback=interrupt)
+    assert clf.stop_reason == "interrupted"
+    assert len(clf.hist["val_loss"]) == 3
+    best = int(np.argmin(clf.hist["val_loss"]))
+    assert clf.score(X[60:], y[60:]) == pytest.approx(clf.hist["val_acc"][best])
+
+
+def test_init_params_are_not_modified_and_float32_stays_float32():
+    X, y, params = make_problem(64, 4, 6, 3, np.float32, seed=12)
+    before = {key: value.copy() for key, value in params.items()}
+    clf = fastnn.NetClassifier()
+    clf.fit(X.astype(np.float64), y, None, None, params, epochs=2)
+    for key in KEYS:
+        np.testing.assert_array_equal(params[key], before[key])
+        assert clf.params[key].dtype == np.float32
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (dict(y_val=np.array([0, 1, 7, 9, 1])), ValueError, r"outside \[0, 3\).*\[7, 9\]"),
+    (dict(y_val=None), ValueError, "both X_val and y_val"),
+    (dict(init_params=None), ValueError, "init_params is required"),
+    (dict(batch_size=0), ValueError, "batch_size"),
+    (dict(epochs=-1), ValueError, "epochs"),
+    (dict(optimizer="rmsprop"), ValueError, "unknown optimizer"),
+    (dict(lr_schedule="linear"), ValueError, "unknown learning-rate schedule"),
+    (dict(lr=-0.1), ValueError, "lr must be"),
+    (dict(c=-1), ValueError, "c must be"),
+    (dict(patience=0), ValueError, "patience"),
+    (dict(momentum=1.5, optimizer="momentum"), ValueError, "momentum"),
+    (dict(X_train=np.full((20, 4), np.nan)), ValueError, "X contains NaN"),
+    (dict(X_val=np.ones((5, 3))), ValueError, "X has 3 features"),
+])
+def test_bad_fit_arguments(change, error, message):
+    X, y, params = make_problem(20, 4, 6, 3, seed=13)
+    arguments = dict(X_train=X, y_train=y, X_val=X[:5], y_val=y[:5], init_params=params, epochs=1)
+    arguments.update(change)
+    with pytest.raises(error, match=message):
+        fastnn.NetClassifier().fit(**arguments)
+
+
+def test_predict_before_fit_is_an_error():
+    with pytest.raises(ValueError, match="not fitted"):
+        fastnn.NetClassifier().predict(np.ones((2, 3)))
+
+
+def test_get_init_params():
+    params = fastnn.get_init_params(300, 200, 10, seed=0, dtype=np.float32)
+    assert {key: value.shape for key, value in params.items()} == {
+        "W1": (300, 200), "b1": (1, 200), "W2": (200, 10), "b2": (1, 10)}
+    assert all(value.dtype == np.float32 for value in params.values())
+    assert params["W1"].std() == pytest.approx(np.sqrt(2 / 500), rel=0.02)
+    assert params["W2"].std() == pytest.approx(np.sqrt(4 / 210), rel=0.05)
+    assert not params["b1"].any() and not params["b2"].any()
+    np.testing.assert_array_equal(fastnn.get_init_params(3, 4, 2, seed=1)["W1"], fastnn.get_init_params(3, 4, 2, seed=1)["W1"])
+    with pytest.raises(ValueError, match="hidden_size"):
+        fastnn.get_init_params(3, 0, 2)
+
+
+def test_schedules():
+    assert make_schedule("constant", 0.1, 10)(7) == 0.1
+    assert make_schedule("step", 0.1, 10, gamma=0.5, step_size=3)(7) == pytest.approx(0.025)
+    assert make_schedule("exponential", 0.1, 10, gamma=0.5)(2) == pytest.approx(0.025)
+    cosine = make_schedule("cosine", 0.1, 10, lr_min=0.01)
+    assert cosine(0) == pytest.approx(0.1) and cosine(10) == pytest.approx(0.01)
+    X, y, params = make_problem(40, 3, 5, 2, seed=14)
+    fastnn.NetClassifier().fit(X, y, X, y, params, epochs=3, lr_schedule="cosine")

@@ -64,11 +64,13 @@ def _softmax_xent_rows(logits, b2, y, inv_n, d_b2_partial):
         for c in range(k):
             row[c] = np.exp(row[c] - top)
             total += row[c]
-        loss += np.log(np.float64(total)) - shifted_target
+        log_total = np.log(total)
+        loss += np.float64(log_total) - shifted_target
         scale = dtype(inv_n) / total
         for c in range(k):
             row[c] *= scale
-        row[y[i]] -= dtype(inv_n)
+        # At the target p - 1 = expm1(log p), which keeps its digits when p is close to 1.
+        row[y[i]] = np.expm1(shifted_target - log_total) * dtype(inv_n)
         for c in range(k):
             d_b2_partial[c] += row[c]
     return loss, non_finite

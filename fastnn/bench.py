@@ -89,6 +89,7 @@ def interleaved_medians(functions, repeats, min_seconds=0.02, pause=0.15):
         start = time.perf_counter()
         function()
         loops[name] = max(1, int(min_seconds / max(time.perf_counter() - start, 1e-7)))
+        time.sleep(pause)
     samples = {name: [] for name in functions}
     for _ in range(repeats):
         for name, function in functions.items():
@@ -167,12 +168,134 @@ def machine_summary():
             f"Python {platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}")
 
 
+# ---------------------------------------------------------------- one training epoch
+
+
+def fastnn_epoch(X, y, params, batch_size, lr, c):
+    """One epoch of fastnn.NetClassifier (plain SGD), training-set metrics included."""
+    import fastnn
+
+    def run():
+        fastnn.NetClassifier().fit(X, y, None, None, params, batch_size=batch_size, lr=lr, c=c, epochs=1, seed=0)
+
+    return run
+
+
+def numpy_epoch(X, y, params, batch_size, lr, c):
+    """The hand-in's loop: reference.cost_grad per shuffled batch and W -= lr dW, then metrics."""
+    from fastnn import reference
+
+    rng = np.random.default_rng(0)
+
+    def run():
+        weights = {key: value.copy() for key, value in params.items()}
+        order = rng.permutation(len(X))
+        for start in range(0, len(X), batch_size):
+            rows = order[start:start + batch_size]
+            _, grads = reference.cost_grad(X[rows], y[rows], weights, c)
+            for key in weights:
+                weights[key] -= lr * grads["d_" + key.lower()]
+        logits = np.maximum(X @ weights["W1"] + weights["b1"], 0) @ weights["W2"] + weights["b2"]
+        log_probs = reference.log_softmax(logits)
+        return -log_probs[np.arange(len(y)), y].mean(), np.mean(logits.argmax(axis=1) == y)
+
+    return run
+
+
+def torch_epoch(X, y, params, batch_size, lr, c, threads=2):
+    """Idiomatic PyTorch: nn.Sequential, CrossEntropyLoss, optim.SGD over shuffled index slices.
+
+    weight_decay = c / batch_size gives the same update as fastnn's c/(2n) ||W||^2 term
+    (PyTorch also decays the biases; the difference in work is negligible). Returns None
+    when PyTorch is not installed.
+    """
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
+    d, h = params["W1"].shape
+    k = params["W2"].shape[1]
+
+    def run():
+        model = torch.nn.Sequential(torch.nn.Linear(d, h), torch.nn.ReLU(), torch.nn.Linear(h, k)).to(X_t.dtype)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=c / batch_size)
+        order = torch.randperm(len(X_t))
+        for start in range(0, len(X_t), batch_size):
+            rows = order[start:start + batch_size]
+            optimizer.zero_grad()
+            loss = loss_fn(model(X_t[rows]), y_t[rows])
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            logits = model(X_t)
+            return loss_fn(logits, y_t).item(), (logits.argmax(dim=1) == y_t).double().mean().item()
+
+    return run
+
+
+def compare_epoch(batch_sizes=(32, 256), n=60000, shape=SHAPE, dtype="float32", repeats=3, lr=0.1, c=1e-4):
+    """Seconds per epoch (medians, taken in turn) of fastnn, PyTorch and the NumPy loop.
+
+    MNIST-shaped random data; each epoch ends with the training set's loss and accuracy.
+    Returns one dict per batch size with the medians and the speedups of fastnn.
+    """
+    d, h, k = shape
+    X, y, params = make_inputs(n, d, h, k, np.dtype(dtype))
+    params = {key: value.reshape(1, -1) if key.startswith("b") else value for key, value in params.items()}
+    rows = []
+    for batch_size in batch_sizes:
+        contenders = {
+            "fastnn": fastnn_epoch(X, y, params, batch_size, lr, c),
+            "numpy": numpy_epoch(X, y, params, batch_size, lr, c),
+        }
+        torch_run = torch_epoch(X, y, params, batch_size, lr, c)
+        if torch_run is not None:
+            contenders["pytorch"] = torch_run
+        times = interleaved_medians(contenders, repeats=repeats, min_seconds=0.0, pause=0.3)
+        row = {"batch_size": batch_size, **{f"{name}_s": seconds for name, seconds in times.items()}}
+        for name in contenders:
+            if name != "fastnn":
+                row[f"speedup_vs_{name}"] = times[name] / times["fastnn"]
+        rows.append(row)
+    return rows
+
+
+def format_epoch_table(rows):
+    """A Markdown table of compare_epoch's rows."""
+    has_torch = "pytorch_s" in rows[0]
+    header = "| batch | fastnn s | NumPy loop s | fastnn speedup vs NumPy |"
+    rule = "| ---: | ---: | ---: | ---: |"
+    if has_torch:
+        header += " PyTorch s | fastnn speedup vs PyTorch |"
+        rule += " ---: | ---: |"
+    lines = [header, rule]
+    for row in rows:
+        line = (f"| {row['batch_size']} | {row['fastnn_s']:.3f} | {row['numpy_s']:.3f} | "
+                f"{row['speedup_vs_numpy']:.2f} |")
+        if has_torch:
+            line += f" {row['pytorch_s']:.3f} | {row['speedup_vs_pytorch']:.2f} |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 1024, 10000], help="batch sizes n")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
     parser.add_argument("--repeats", type=int, default=9, help="repeats per contender (medians)")
+    parser.add_argument("--epoch", action="store_true",
+                        help="time one training epoch (fastnn, NumPy loop, PyTorch if installed) instead")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256], help="with --epoch")
+    parser.add_argument("--samples", type=int, default=60000, help="rows per epoch, with --epoch")
     args = parser.parse_args(argv)
+    if args.epoch:
+        print(f"one epoch, {args.samples} x {SHAPE[0]} float32, h = {SHAPE[1]}, k = {SHAPE[2]}, plain SGD, "
+              f"training-set loss and accuracy at the end; {machine_summary()}")
+        print(format_epoch_table(compare_epoch(args.batch_sizes, args.samples, repeats=min(args.repeats, 3))))
+        return
     print(f"cost_grad at (d, h, k) = {SHAPE}, c = 1e-4; {machine_summary()}")
     print(format_table(compare_cost_grad(args.sizes, args.dtypes, args.repeats)))
 

@@ -111,12 +111,16 @@ def cost_grad(X, y, params, c=0.0):
         raise FloatingPointError(OVERFLOW_MESSAGE)
     log_probs = log_softmax(logits)
     Y = one_in_k_encoding(y, k, dtype=X.dtype)
-
     cross_entropy = -np.sum(Y * log_probs, dtype=np.float64) / n
     decay = c / (2 * n) * (np.sum(W1 * W1, dtype=np.float64) + np.sum(W2 * W2, dtype=np.float64))
     cost = float(cross_entropy + decay)
 
-    G = (np.exp(log_probs) - Y) / X.dtype.type(n)  # dL/dZ2: softmax - onehot, averaged
+    # dL/dZ2 = softmax - onehot, averaged. At the target, p - 1 = expm1(log p): computed
+    # that way it keeps its digits when p is close to 1 (plain p - 1 cancels in float32).
+    rows = np.arange(n)
+    G = np.exp(log_probs)
+    G[rows, y] = np.expm1(log_probs[rows, y])
+    G /= X.dtype.type(n)
     dZ1 = (G @ W2.T) * (Z1 > 0)  # the ReLU derivative at 0 is taken as 0
     scale = X.dtype.type(c / n)
     grads = {

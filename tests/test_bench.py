@@ -30,3 +30,16 @@ def test_cost_grad_speed(benchmark, impl, dtype, n):
         benchmark(gemm_only(X, params))
         return
     assert np.isfinite(result[0]) and result[1]["d_w1"].dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("batch_size", [32, 256])
+@pytest.mark.parametrize("impl", ["compiled", "reference"])
+def test_epoch_speed(benchmark, impl, batch_size):
+    """One MNIST-shaped epoch on 6,000 rows (a tenth of MNIST, to keep the smoke run quick)."""
+    from fastnn.bench import fastnn_epoch, numpy_epoch
+
+    benchmark.group = f"epoch batch={batch_size} float32"
+    X, y, params = make_inputs(6000, *SHAPE, np.dtype("float32"))
+    run = (fastnn_epoch if impl == "compiled" else numpy_epoch)(X, y, params, batch_size, 0.1, 1e-4)
+    run()  # compile outside the timing
+    benchmark.pedantic(run, rounds=3, iterations=1)

@@ -8,20 +8,30 @@ import threading
 import numba
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import fastnn
 from fastnn import reference
 from fastnn._config import PARALLEL_MIN_ROWS, ROW_BLOCK
-from conftest import GRAD_KEYS, assert_same_result, make_problem
+from conftest import GRAD_KEYS, assert_same_result, error_scale, make_problem
 
 DTYPES = [np.float32, np.float64]
 
 
-def both(X, y, params, c=0.0):
-    """(reference result, compiled result) for the same inputs."""
-    return reference.cost_grad(X, y, params, c), fastnn.cost_grad(X, y, params, c)
+def check_equal(X, y, params, c, dtype):
+    """Assert compiled equals reference on these inputs (tolerances in conftest)."""
+    ref_ = reference.cost_grad(X, y, params, c)
+    comp_ = fastnn.cost_grad(X, y, params, c)
+    assert_same_result(ref_, comp_, dtype, error_scale(X, y, params, c))
+
+
+def assert_identical(first, second):
+    """Assert two cost_grad results are bit-identical."""
+    assert first[0] == second[0]
+    for key in GRAD_KEYS:
+        assert first[1][key].dtype == second[1][key].dtype
+        np.testing.assert_array_equal(first[1][key], second[1][key], err_msg=key)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -29,21 +39,20 @@ def both(X, y, params, c=0.0):
 def test_compiled_equals_reference_over_the_grid(dtype, n):
     for d, h, k, c in itertools.product([1, 5, 64], [1, 5, 64], [2, 3, 10], [0.0, 1e-4, 1.0]):
         X, y, params = make_problem(n, d, h, k, dtype, seed=n + d + h + k)
-        ref, comp = both(X, y, params, c)
-        assert_same_result(ref, comp, dtype)
+        check_equal(X, y, params, c, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [ROW_BLOCK - 1, ROW_BLOCK, ROW_BLOCK + 1, PARALLEL_MIN_ROWS + 3])
 def test_block_edges_and_the_parallel_path(dtype, n):
     X, y, params = make_problem(n, 20, 24, 4, dtype, seed=5)
-    assert_same_result(*both(X, y, params, 0.01), dtype)
+    check_equal(X, y, params, 0.01, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_mnist_shape(dtype):
     X, y, params = make_problem(256, 784, 256, 10, dtype, seed=7)
-    assert_same_result(*both(X, y, params, 1e-4), dtype)
+    check_equal(X, y, params, 1e-4, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -52,8 +61,7 @@ def test_relu_kink_and_absent_classes(dtype):
     X[:, :] = 0  # every pre-activation equals b1; zero b1 puts all of them on the kink
     params["b1"][:4] = 0
     y[:] = 1  # classes 0, 2, 3, 4 never occur
-    ref, comp = both(X, y, params, 0.5)
-    assert_same_result(ref, comp, dtype)
+    check_equal(X, y, params, 0.5, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -80,14 +88,13 @@ def test_layouts_and_integer_X_give_the_contiguous_float_numbers(dtype):
     expected = fastnn.cost_grad(X, y, params, 0.1)
     wide = np.zeros((30, 14), dtype)
     wide[:, ::2] = X
-    for variant in (np.asfortranarray(X), wide[:, ::2], X[::-1][::-1]):
-        assert_same_result(expected, fastnn.cost_grad(variant, y, params, 0.1), dtype)
+    reversed_rows = X[::-1].copy()[::-1]  # C-ordered values behind negative strides
+    for variant in (np.asfortranarray(X), wide[:, ::2], reversed_rows):
+        assert_identical(expected, fastnn.cost_grad(variant, y, params, 0.1))
     X_int = np.round(X * 10).astype(np.int32)
-    assert_same_result(
-        fastnn.cost_grad(X_int.astype(dtype), y, params, 0.1),
-        fastnn.cost_grad(X_int, y, params, 0.1), dtype)
+    assert_identical(fastnn.cost_grad(X_int.astype(dtype), y, params, 0.1), fastnn.cost_grad(X_int, y, params, 0.1))
     F_params = {key: np.asfortranarray(value) for key, value in params.items()}
-    assert_same_result(expected, fastnn.cost_grad(X, y, F_params, 0.1), dtype)
+    assert_identical(expected, fastnn.cost_grad(X, y, F_params, 0.1))
 
 
 def test_inputs_are_never_modified():
@@ -130,8 +137,8 @@ def test_bit_identical_with_one_thread_all_threads_and_serially(dtype):
         assert cost == serial_cost
         for serial, parallel in zip(serial_grads, grads):
             np.testing.assert_array_equal(serial, parallel)
-    assert_same_result(reference.cost_grad(X, y, params, 0.2),
-                       (results[1][0], dict(zip(GRAD_KEYS, results[1][1]))), dtype)
+    assert_same_result(reference.cost_grad(X, y, params, 0.2), (results[1][0], dict(zip(GRAD_KEYS, results[1][1]))),
+                       dtype, error_scale(X, y, params, 0.2))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -151,7 +158,6 @@ def test_serial_and_parallel_row_pass_are_bit_identical(dtype):
         np.testing.assert_array_equal(serial, parallel)
 
 
-@settings(max_examples=60, deadline=None)
 @given(
     n=st.integers(1, 150), d=st.integers(1, 12), h=st.integers(1, 20), k=st.integers(2, 8),
     c=st.sampled_from([0.0, 1e-3, 2.0]), scale=st.sampled_from([1e-3, 1.0, 30.0]),
@@ -160,7 +166,7 @@ def test_serial_and_parallel_row_pass_are_bit_identical(dtype):
 def test_property_compiled_equals_reference(n, d, h, k, c, scale, dtype, seed):
     X, y, params = make_problem(n, d, h, k, dtype, seed)
     X = (X * scale).astype(dtype)
-    assert_same_result(*both(X, y, params, c), dtype)
+    check_equal(X, y, params, c, dtype)
 
 
 def _threaded_results(problems):

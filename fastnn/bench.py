@@ -4,11 +4,12 @@ Run ``python -m fastnn.bench`` (``--help`` for options). Every speed claim is a 
 measured in one process: the contenders take turns inside each repeat, so drift on a
 shared machine hits them alike, and the table reports medians (../shared/PERF.md).
 
-Two BLAS libraries live in the process: NumPy's (the reference, the GEMM-only yardstick)
-and SciPy's (Numba kernels, fastnn). An idle OpenBLAS thread pool spins for about 0.1 s
-after each call and slows the other library's threads, so each turn starts after a
-pause that lets the previous contender's pool fall asleep. The GEMM-only time is given
-for both libraries, to tell BLAS differences from fastnn's own overhead.
+Several thread pools may live in the process (NumPy's OpenBLAS, SciPy's when fastnn
+falls back to it, Numba's, PyTorch's). An idle pool spins for a while after each call and
+slows the others, so each turn starts after a pause that lets the previous contender's
+pool fall asleep. The GEMM-only time is given twice: through NumPy (the yardstick) and
+through fastnn's own BLAS binding from a Numba kernel, to tell BLAS and call-path
+differences from fastnn's own overhead.
 """
 
 import argparse
@@ -55,7 +56,7 @@ def gemm_only(X, params):
 
 
 def gemm_only_numba(X, params):
-    """`gemm_only` with the BLAS that Numba kernels (and fastnn) call: SciPy's."""
+    """`gemm_only` through fastnn's BLAS binding (`fastnn._blas._gemm`), called from Python."""
     from fastnn import _blas
     from fastnn._blas import _gemm
 
@@ -75,6 +76,43 @@ def gemm_only_numba(X, params):
         _gemm(True, False, 1.0, X, A1, 0.0, d_w1)
 
     return products
+
+
+def peak_gemm_gflops(dtype, size=2048, repeats=5):
+    """The machine's GEMM rate in GFLOP/s: the median of NumPy products of two size x size matrices."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((size, size)).astype(dtype), rng.random((size, size)).astype(dtype)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / float(np.median(times)) / 1e9
+
+
+def torch_cost_grad(X, y, params, c, threads=2):
+    """PyTorch autograd computing the same cost and gradients, or None without PyTorch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
+    weights = [torch.tensor(params[key].reshape(params[key].shape[-2:] if key[0] == "W" else -1), requires_grad=True)
+               for key in ("W1", "b1", "W2", "b2")]
+    n = X.shape[0]
+
+    def run():
+        W1, b1, W2, b2 = weights
+        for w in weights:
+            w.grad = None
+        logits = torch.relu(X_t @ W1 + b1) @ W2 + b2
+        loss = torch.nn.functional.cross_entropy(logits, y_t) + c / (2 * n) * ((W1 * W1).sum() + (W2 * W2).sum())
+        loss.backward()
+        return loss.item()
+
+    return run
 
 
 def interleaved_medians(functions, repeats, min_seconds=0.02, pause=0.15):
@@ -117,17 +155,19 @@ def compare_cost_grad(sizes=(32, 1024, 10000), dtypes=("float32", "float64"), re
     rows = []
     d, h, k = SHAPE
     for dtype in dtypes:
+        peak = peak_gemm_gflops(np.dtype(dtype))
         for n in sizes:
             X, y, params = make_inputs(n, d, h, k, np.dtype(dtype))
-            times = interleaved_medians(
-                {
-                    "gemm": gemm_only(X, params),
-                    "gemm_scipy": gemm_only_numba(X, params),
-                    "compiled": lambda: fastnn.cost_grad(X, y, params, c),
-                    "reference": lambda: reference.cost_grad(X, y, params, c),
-                },
-                repeats=repeats,
-            )
+            contenders = {
+                "gemm": gemm_only(X, params),
+                "gemm_scipy": gemm_only_numba(X, params),
+                "compiled": lambda: fastnn.cost_grad(X, y, params, c),
+                "reference": lambda: reference.cost_grad(X, y, params, c),
+            }
+            torch_run = torch_cost_grad(X, y, params, c)
+            if torch_run is not None:
+                contenders["pytorch"] = torch_run
+            times = interleaved_medians(contenders, repeats=repeats)
             flops = 4 * n * d * h + 6 * n * h * k
             rows.append({
                 "dtype": dtype, "n": n,
@@ -136,7 +176,9 @@ def compare_cost_grad(sizes=(32, 1024, 10000), dtypes=("float32", "float64"), re
                 "compiled/gemm_scipy": times["compiled"] / times["gemm_scipy"],
                 "reference/gemm": times["reference"] / times["gemm"],
                 "speedup": times["reference"] / times["compiled"],
+                "speedup_vs_pytorch": times["pytorch"] / times["compiled"] if "pytorch" in times else None,
                 "compiled_gflops": flops / times["compiled"] / 1e9,
+                "peak_gflops": peak,
             })
     return rows
 
@@ -144,16 +186,18 @@ def compare_cost_grad(sizes=(32, 1024, 10000), dtypes=("float32", "float64"), re
 def format_table(rows):
     """A Markdown table of compare_cost_grad's rows."""
     lines = [
-        "| dtype | n | GEMM-only ms (NumPy BLAS) | GEMM-only ms (SciPy BLAS) | compiled ms | reference ms "
-        "| compiled / GEMM (NumPy) | compiled / GEMM (SciPy) | reference / GEMM (NumPy) | speedup over reference | compiled GFLOP/s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| dtype | n | GEMM-only ms (NumPy) | GEMM-only ms (fastnn's binding) | compiled ms | reference ms "
+        "| compiled / GEMM (NumPy) | compiled / GEMM (binding) | reference / GEMM (NumPy) | speedup over reference "
+        "| PyTorch autograd ms | speedup over PyTorch | compiled GFLOP/s (% of peak GEMM) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         lines.append(
             f"| {row['dtype']} | {row['n']} | {row['gemm_ms']:.3f} | {row['gemm_scipy_ms']:.3f} | "
             f"{row['compiled_ms']:.3f} | {row['reference_ms']:.3f} | {row['compiled/gemm']:.2f} | "
-            f"{row['compiled/gemm_scipy']:.2f} | {row['reference/gemm']:.2f} | "
-            f"{row['speedup']:.2f} | {row['compiled_gflops']:.1f} |"
+            f"{row['compiled/gemm_scipy']:.2f} | {row['reference/gemm']:.2f} | {row['speedup']:.2f} | "
+            + (f"{row['pytorch_ms']:.3f} | {row['speedup_vs_pytorch']:.2f} | " if row["speedup_vs_pytorch"] else "n/a | n/a | ")
+            + f"{row['compiled_gflops']:.1f} ({100 * row['compiled_gflops'] / row['peak_gflops']:.0f}% of {row['peak_gflops']:.0f}) |"
         )
     return "\n".join(lines)
 
@@ -164,8 +208,11 @@ def machine_summary():
 
     import numba
 
+    from fastnn import _blas
+
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"Python {platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}")
+            f"Python {platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}, "
+            f"fastnn's BLAS: {_blas.bind()}")
 
 
 # ---------------------------------------------------------------- one training epoch
@@ -236,6 +283,33 @@ def torch_epoch(X, y, params, batch_size, lr, c, threads=2):
     return run
 
 
+def sklearn_epoch(X, y, params, batch_size, lr, c):
+    """scikit-learn's MLPClassifier(solver="sgd") for one epoch, then its training-set metrics.
+
+    alpha = c gives the same L2 term; momentum 0 is plain SGD. Returns None without
+    scikit-learn.
+    """
+    try:
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+    except ImportError:
+        return None
+    h = params["W1"].shape[1]
+
+    def run():
+        model = MLPClassifier((h,), solver="sgd", learning_rate_init=lr, batch_size=batch_size, alpha=c,
+                              momentum=0.0, max_iter=1, shuffle=True, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y)
+        proba = model.predict_proba(X)
+        return -np.mean(np.log(proba[np.arange(len(y)), y])), np.mean(proba.argmax(axis=1) == y)
+
+    return run
+
+
 def compare_epoch(batch_sizes=(32, 256), n=60000, shape=SHAPE, dtype="float32", repeats=3, lr=0.1, c=1e-4):
     """Seconds per epoch (medians, taken in turn) of fastnn, PyTorch and the NumPy loop.
 
@@ -251,33 +325,30 @@ def compare_epoch(batch_sizes=(32, 256), n=60000, shape=SHAPE, dtype="float32", 
             "fastnn": fastnn_epoch(X, y, params, batch_size, lr, c),
             "numpy": numpy_epoch(X, y, params, batch_size, lr, c),
         }
-        torch_run = torch_epoch(X, y, params, batch_size, lr, c)
-        if torch_run is not None:
-            contenders["pytorch"] = torch_run
+        for name, make in (("pytorch", torch_epoch), ("sklearn", sklearn_epoch)):
+            run = make(X, y, params, batch_size, lr, c)
+            if run is not None:
+                contenders[name] = run
         times = interleaved_medians(contenders, repeats=repeats, min_seconds=0.0, pause=0.3)
         row = {"batch_size": batch_size, **{f"{name}_s": seconds for name, seconds in times.items()}}
         for name in contenders:
             if name != "fastnn":
                 row[f"speedup_vs_{name}"] = times[name] / times["fastnn"]
-        rows.append(row)
+        rows.append({"dtype": dtype, **row})
     return rows
 
 
 def format_epoch_table(rows):
-    """A Markdown table of compare_epoch's rows."""
-    has_torch = "pytorch_s" in rows[0]
-    header = "| batch | fastnn s | NumPy loop s | fastnn speedup vs NumPy |"
-    rule = "| ---: | ---: | ---: | ---: |"
-    if has_torch:
-        header += " PyTorch s | fastnn speedup vs PyTorch |"
-        rule += " ---: | ---: |"
-    lines = [header, rule]
+    """A Markdown table of compare_epoch's rows (contenders that were not installed left out)."""
+    others = [name for name in ("numpy", "pytorch", "sklearn") if f"{name}_s" in rows[0]]
+    labels = {"numpy": "NumPy loop", "pytorch": "PyTorch", "sklearn": "scikit-learn"}
+    lines = [
+        "| dtype | batch | fastnn s | " + " | ".join(f"{labels[name]} s | fastnn speedup vs {labels[name]}" for name in others) + " |",
+        "| --- | ---: | ---: | " + " | ".join("---: | ---:" for _ in others) + " |",
+    ]
     for row in rows:
-        line = (f"| {row['batch_size']} | {row['fastnn_s']:.3f} | {row['numpy_s']:.3f} | "
-                f"{row['speedup_vs_numpy']:.2f} |")
-        if has_torch:
-            line += f" {row['pytorch_s']:.3f} | {row['speedup_vs_pytorch']:.2f} |"
-        lines.append(line)
+        lines.append(f"| {row['dtype']} | {row['batch_size']} | {row['fastnn_s']:.3f} | " + " | ".join(
+            f"{row[f'{name}_s']:.3f} | {row[f'speedup_vs_{name}']:.2f}" for name in others) + " |")
     return "\n".join(lines)
 
 
@@ -290,11 +361,15 @@ def main(argv=None):
                         help="time one training epoch (fastnn, NumPy loop, PyTorch if installed) instead")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256], help="with --epoch")
     parser.add_argument("--samples", type=int, default=60000, help="rows per epoch, with --epoch")
+    parser.add_argument("--epoch-dtypes", nargs="+", default=["float32"], choices=["float32", "float64"],
+                        help="with --epoch")
     args = parser.parse_args(argv)
     if args.epoch:
-        print(f"one epoch, {args.samples} x {SHAPE[0]} float32, h = {SHAPE[1]}, k = {SHAPE[2]}, plain SGD, "
+        print(f"one epoch, {args.samples} x {SHAPE[0]}, h = {SHAPE[1]}, k = {SHAPE[2]}, plain SGD, "
               f"training-set loss and accuracy at the end; {machine_summary()}")
-        print(format_epoch_table(compare_epoch(args.batch_sizes, args.samples, repeats=min(args.repeats, 3))))
+        rows = [row for dtype in args.epoch_dtypes
+                for row in compare_epoch(args.batch_sizes, args.samples, dtype=dtype, repeats=min(args.repeats, 3))]
+        print(format_epoch_table(rows))
         return
     print(f"cost_grad at (d, h, k) = {SHAPE}, c = 1e-4; {machine_summary()}")
     print(format_table(compare_cost_grad(args.sizes, args.dtypes, args.repeats)))

@@ -57,16 +57,7 @@ def log_softmax(logits):
 
 
 def softmax(logits):
-    """Row-wise softmax, exp(log_softmax(logits)); rows sum to 1.
-
-    Parameters
-    ----------
-    logits : ndarray, shape (n, k)
-
-    Returns
-    -------
-    ndarray, shape (n, k), same dtype
-    """
+    """Row-wise softmax of logits (n, k): exp(log_softmax(logits)), same dtype; rows sum to 1."""
     return np.exp(log_softmax(logits))
 
 

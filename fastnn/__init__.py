@@ -2,7 +2,8 @@
 
 from . import reference
 from .cost import cost_grad
+from .io import load, save
 from .net import NetClassifier, get_init_params
 
-__all__ = ["NetClassifier", "cost_grad", "get_init_params", "reference"]
+__all__ = ["NetClassifier", "cost_grad", "get_init_params", "load", "reference", "save"]
 __version__ = "0.1.0"

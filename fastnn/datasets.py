@@ -1,13 +1,19 @@
-"""Data sets: the embedded 8x8 digits, and a stratified split.
+"""Data sets: the embedded 8x8 digits, MNIST-format IDX files, .npz and .csv files, and a
+stratified split.
 
 The digits are the UCI "Optical Recognition of Handwritten Digits" test set as bundled
 with scikit-learn (1,797 images of 8x8 pixels with values 0..16, labels 0..9), stored in
 fastnn/data/digits.npz so that fastnn needs no download and no scikit-learn.
 """
 
+import gzip
+import os
 from importlib import resources
 
 import numpy as np
+
+# IDX type codes (the third byte of the magic number) and their big-endian dtypes.
+IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 def load_digits(dtype=np.float64):
@@ -55,3 +61,117 @@ def stratified_split(y, fractions, seed=None):
         for part, chunk in zip(parts, np.split(rows, bounds)):
             part.append(chunk)
     return [rng.permutation(np.concatenate(part)) for part in parts]
+
+
+def read_idx(path):
+    """Read an IDX file (the MNIST format), raw or gzip-compressed.
+
+    The header is two zero bytes, a type code, the number of dimensions, then each
+    dimension as a big-endian uint32; the data follow.
+
+    Returns
+    -------
+    ndarray
+        With the file's dimensions and its dtype in native byte order.
+
+    Raises
+    ------
+    ValueError
+        A bad magic number, an unknown type code, or a file whose size does not match its
+        header (truncated or with trailing bytes).
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as file:
+        raw = file.read()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as error:
+            raise ValueError(f"{path}: corrupt or truncated gzip data ({error})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise ValueError(f"{path} is not an IDX file: bad magic number {raw[:4].hex() or 'none'}")
+    type_code, n_dims = raw[2], raw[3]
+    if type_code not in IDX_DTYPES:
+        raise ValueError(f"{path}: unknown IDX type code 0x{type_code:02x}")
+    header = 4 + 4 * n_dims
+    if n_dims == 0 or len(raw) < header:
+        raise ValueError(f"{path}: truncated IDX header ({len(raw)} bytes, {n_dims} dimensions)")
+    shape = tuple(int(v) for v in np.frombuffer(raw, ">u4", count=n_dims, offset=4))
+    dtype = np.dtype(IDX_DTYPES[type_code])
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected:
+        raise ValueError(f"{path}: the header promises {shape} values of {dtype.name} "
+                         f"({expected} bytes) but the file has {len(raw)} bytes")
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def load_mnist(folder, kind="train", dtype=np.float32):
+    """MNIST from its IDX files in `folder` (raw or .gz), pixels scaled to [0, 1].
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        Holds train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte
+        and t10k-labels-idx1-ubyte (each possibly with .gz).
+    kind : {"train", "t10k"}
+
+    Returns
+    -------
+    X : ndarray (n, rows * cols) of dtype; y : ndarray (n,) of int64
+    """
+    def find(stem):
+        for name in (stem, stem + ".gz"):
+            candidate = os.path.join(folder, name)
+            if os.path.exists(candidate):
+                return candidate
+        raise FileNotFoundError(f"no {stem} or {stem}.gz in {folder}")
+
+    if kind not in ("train", "t10k"):
+        raise ValueError(f"kind must be 'train' or 't10k', got {kind!r}")
+    images = read_idx(find(f"{kind}-images-idx3-ubyte"))
+    labels = read_idx(find(f"{kind}-labels-idx1-ubyte"))
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(f"{folder}: images {images.shape} and labels {labels.shape} do not match")
+    return (images.reshape(len(images), -1) / 255).astype(dtype), labels.astype(np.int64)
+
+
+def load_npz(path, dtype=np.float64):
+    """X and y from an .npz file with arrays named X and y (read without pickle)."""
+    try:
+        with np.load(os.fspath(path), allow_pickle=False) as data:
+            missing = {"X", "y"} - set(data.files)
+            if missing:
+                raise ValueError(f"{path} needs arrays X and y; it has {sorted(data.files)}")
+            X, y = data["X"], data["y"]
+    except (OSError, ValueError, EOFError) as error:
+        if isinstance(error, FileNotFoundError) or "needs arrays" in str(error):
+            raise
+        raise ValueError(f"{path} is not a readable .npz file ({error})") from None
+    return _as_dataset(X, y, path, dtype)
+
+
+def load_csv(path, label="label", dtype=np.float64):
+    """X and y from a .csv file with a header row; the label column is named `label`, else the first.
+
+    Every other column must be numeric.
+    """
+    path = os.fspath(path)
+    with open(path, encoding="utf-8") as file:
+        header = file.readline().strip().split(",")
+    column = header.index(label) if label in header else 0
+    try:
+        table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    except ValueError as error:
+        raise ValueError(f"{path}: every column must be numeric ({error})") from None
+    if table.shape[1] != len(header):
+        raise ValueError(f"{path}: the header has {len(header)} columns but the rows have {table.shape[1]}")
+    return _as_dataset(np.delete(table, column, axis=1), table[:, column], path, dtype)
+
+
+def _as_dataset(X, y, source, dtype):
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
+        raise ValueError(f"{source}: X must be 2-D and y 1-D of the same length, got {X.shape} and {y.shape}")
+    if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+        raise ValueError(f"{source}: labels must be integers")
+    return X.astype(dtype), y.astype(np.int64)

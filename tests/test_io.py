@@ -1,0 +1,124 @@
+"""fastnn.save and fastnn.load: bit-exact round trips, and clear errors for bad files."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import fastnn
+from conftest import make_problem
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y, params = make_problem(60, 5, 7, 3, np.float32, seed=0, bias_shape="2d")
+    clf = fastnn.NetClassifier()
+    clf.fit(X[:40], y[:40], X[40:], y[40:], params, epochs=3, seed=0)
+    return clf, X
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bias_shape", ["1d", "2d"])
+def test_params_round_trip_is_bit_exact(tmp_path, dtype, bias_shape):
+    _, _, params = make_problem(3, 4, 5, 2, dtype, seed=1, bias_shape=bias_shape)
+    fastnn.save(tmp_path / "p.npz", params)
+    loaded = fastnn.load(tmp_path / "p.npz")
+    assert sorted(loaded) == sorted(params)
+    for key in params:
+        assert loaded[key].dtype == params[key].dtype and loaded[key].shape == params[key].shape
+        assert loaded[key].tobytes() == params[key].tobytes()
+
+
+def test_net_classifier_round_trip(tmp_path, fitted):
+    clf, X = fitted
+    fastnn.save(tmp_path / "model.npz", clf)
+    loaded = fastnn.load(tmp_path / "model.npz")
+    assert isinstance(loaded, fastnn.NetClassifier)
+    for key in clf.params:
+        assert loaded.params[key].tobytes() == clf.params[key].tobytes()
+    for key in clf.hist:
+        np.testing.assert_array_equal(loaded.hist[key], clf.hist[key])
+    assert loaded.stop_reason == clf.stop_reason
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_save_replaces_an_existing_file_and_keeps_the_name(tmp_path, fitted):
+    clf, _ = fitted
+    path = tmp_path / "model"  # no .npz suffix: the name is kept as given
+    path.write_bytes(b"old")
+    fastnn.save(path, clf)
+    assert isinstance(fastnn.load(path), fastnn.NetClassifier)
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_save_refuses_what_it_cannot_save(tmp_path):
+    with pytest.raises(ValueError, match="not fitted"):
+        fastnn.save(tmp_path / "m.npz", fastnn.NetClassifier())
+    with pytest.raises(TypeError, match="params dict or a NetClassifier"):
+        fastnn.save(tmp_path / "m.npz", [1, 2])
+    with pytest.raises(ValueError, match="missing"):
+        fastnn.save(tmp_path / "m.npz", {"W1": np.ones((2, 2))})
+    assert list(tmp_path.iterdir()) == []
+
+
+def _rewrite(path, target, change):
+    """Copy the npz at path to target with its entries passed through change(entries)."""
+    with np.load(path, allow_pickle=False) as data:
+        entries = {name: data[name] for name in data.files}
+    change(entries)
+    with open(target, "wb") as file:
+        np.savez(file, **entries)
+
+
+def _metadata(entries, **updates):
+    metadata = json.loads(entries["metadata"].tobytes())
+    metadata.update(updates)
+    entries["metadata"] = np.frombuffer(json.dumps(metadata).encode(), np.uint8)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda e: _metadata(e, format_version=99), "format version 99"),
+    (lambda e: _metadata(e, format="other"), "not a fastnn model file"),
+    (lambda e: _metadata(e, kind="Pipeline"), "unknown kind"),
+    (lambda e: _metadata(e, dtype="float16"), "dtype or shapes"),
+    (lambda e: e.update(W1=e["W1"][:-1]), "W1 is float32"),
+    (lambda e: e.update(W2=e["W2"].astype(np.float64)), "W2 is float64"),
+    (lambda e: e.update(b1=np.full_like(e["b1"], np.nan)), "b1 contains NaN"),
+    (lambda e: e.pop("hist_val_loss"), "expected the entries"),
+    (lambda e: e.update(extra=np.zeros(2)), "expected the entries"),
+    (lambda e: e.pop("metadata"), "no metadata"),
+    (lambda e: e.update(metadata=np.frombuffer(b"{not json", np.uint8)), "not valid JSON"),
+])
+def test_tampered_files_give_clear_errors(tmp_path, fitted, change, message):
+    clf, _ = fitted
+    fastnn.save(tmp_path / "good.npz", clf)
+    _rewrite(tmp_path / "good.npz", tmp_path / "bad.npz", change)
+    with pytest.raises(ValueError, match=message):
+        fastnn.load(tmp_path / "bad.npz")
+
+
+def test_object_arrays_are_refused_without_running_code(tmp_path, fitted):
+    clf, _ = fitted
+    fastnn.save(tmp_path / "good.npz", clf)
+    with np.load(tmp_path / "good.npz") as data:
+        entries = {name: data[name] for name in data.files}
+    entries["W1"] = np.array([print], dtype=object)  # would need pickle to load
+    with open(tmp_path / "evil.npz", "wb") as file:
+        np.savez(file, **entries)
+    with pytest.raises(ValueError, match="not a readable fastnn model file.*pickle"):
+        fastnn.load(tmp_path / "evil.npz")
+
+
+def test_truncated_and_foreign_files(tmp_path, fitted):
+    clf, _ = fitted
+    fastnn.save(tmp_path / "good.npz", clf)
+    data = (tmp_path / "good.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(data[: len(data) // 2])
+    (tmp_path / "text.npz").write_text("hello")
+    for name in ("truncated.npz", "text.npz"):
+        with pytest.raises(ValueError, match="not a readable fastnn model file"):
+            fastnn.load(tmp_path / name)
+    with pytest.raises(FileNotFoundError):
+        fastnn.load(tmp_path / "missing.npz")
+    assert zipfile.is_zipfile(tmp_path / "good.npz")

@@ -1,0 +1,72 @@
+"""The command line, run as a user would: in a subprocess."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+
+def fastnn(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "fastnn", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, cwd=cwd)
+
+
+def test_train_digits_save_plot_then_predict(tmp_path):
+    pytest.importorskip("matplotlib")
+    run = fastnn("train", "--epochs", 30, "--save", tmp_path / "model.npz", "--plot", tmp_path / "curves.png")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert sum(line.startswith("epoch ") for line in lines) == 30
+    accuracy = float(next(line for line in lines if line.startswith("test accuracy")).split()[2])
+    assert accuracy >= 0.97
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    run = fastnn("predict", "--model", tmp_path / "model.npz", "--data", "digits", "--out", tmp_path / "labels.txt")
+    assert run.returncode == 0, run.stderr
+    assert len(np.loadtxt(tmp_path / "labels.txt")) == 1797
+    assert "accuracy" in run.stdout
+
+
+def test_train_on_a_csv_file(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 3))
+    y = (X[:, 0] > 0).astype(int)
+    np.savetxt(tmp_path / "d.csv", np.column_stack([y, X]), delimiter=",", header="label,a,b,c", comments="")
+    run = fastnn("train", "--data", tmp_path / "d.csv", "--hidden", 8, "--epochs", 3, "--dtype", "float64", "--threads", 1)
+    assert run.returncode == 0, run.stderr
+    assert "test accuracy" in run.stdout
+
+
+def test_gradcheck_command():
+    run = fastnn("gradcheck")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().endswith("gradient check passed")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--data", "nowhere.npz"], "no such file"),
+    (["train", "--data", "imagenet"], "no such file"),
+    (["train", "--data", "mnist:/nonexistent"], "no train-images-idx3-ubyte"),
+    (["train", "--epochs", "many"], "invalid int value"),
+    (["train", "--lr", "-1"], "lr must be"),
+    (["train", "--hidden", "64", "32"], "one size"),
+    (["train", "--threads", "99"], "--threads must be between"),
+    (["predict", "--model", "missing.npz", "--data", "digits"], "missing.npz"),
+])
+def test_user_errors_are_one_line_with_exit_code_2(args, message):
+    run = fastnn(*args)
+    assert run.returncode == 2
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_model_and_data_that_do_not_fit(tmp_path):
+    np.savez(tmp_path / "wide.npz", X=np.ones((5, 70)), y=np.zeros(5, int))
+    run = fastnn("train", "--epochs", 1, "--save", tmp_path / "m.npz")
+    assert run.returncode == 0, run.stderr
+    run = fastnn("predict", "--model", tmp_path / "m.npz", "--data", tmp_path / "wide.npz")
+    assert run.returncode == 2 and "expects 64 features but" in run.stderr
+    (tmp_path / "broken.npz").write_bytes(b"not a zip")
+    run = fastnn("predict", "--model", tmp_path / "broken.npz", "--data", "digits")
+    assert run.returncode == 2 and "not a readable fastnn model file" in run.stderr

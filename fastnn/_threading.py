@@ -26,7 +26,7 @@ def _layer_is_thread_safe():
 
 
 def run_parallel(kernel, *args):
-    """Call a parallel Numba kernel, holding a process-wide lock unless the layer is thread-safe."""
+    """Call a kernel that launches Numba's threads, holding a process-wide lock unless the layer is thread-safe."""
     if _layer_is_thread_safe():
         return kernel(*args)
     with _lock:

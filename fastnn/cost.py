@@ -56,9 +56,10 @@ def cost_grad(X, y, params, c=0.0):
     d_w1, d_w2 = np.empty_like(W1), np.empty_like(W2)
     d_b1, d_b2 = np.empty(h, dtype), np.empty(k, dtype)
     hidden = np.empty((n, h), dtype)
-    cost, status = run_parallel(
-        _forward_backward, X, y, W1, b1, W2, b2, c, _use_parallel(n), d_w1, d_b1, d_w2, d_b2, hidden
-    )
+    parallel = _use_parallel(n)
+    args = (X, y, W1, b1, W2, b2, c, parallel, d_w1, d_b1, d_w2, d_b2, hidden)
+    # Only a parallel launch needs the workqueue guard; serial calls run side by side.
+    cost, status = run_parallel(_forward_backward, *args) if parallel else _forward_backward(*args)
     if status != OK:
         # The kernels flag non-finite intermediates for free; find out why only now.
         raise_non_finite(X, (W1, b1, W2, b2))

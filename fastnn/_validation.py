@@ -127,13 +127,28 @@ def check_cost_grad_args(X, y, params, c, check_finite=True):
 
 
 def raise_non_finite(X, weights):
-    """Raise ValueError naming the first of X, W1, b1, W2, b2 that holds NaN or inf."""
+    """Raise ValueError naming the first of X, W1, b1, W2, b2 that holds NaN or inf.
+
+    Checks in chunks of rows, so the memory it needs stays small however large X is.
+    """
     named = {"X": X, **dict(zip(PARAM_KEYS, weights))}
     for name, arr in named.items():
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            where = np.unravel_index(np.argmax(bad), arr.shape)
+        count, first = _non_finite(np.asarray(arr))
+        if count:
             label = name if name == "X" else f"params['{name}']"
-            raise ValueError(
-                f"{label} contains NaN or inf ({int(bad.sum())} entries, first at index {tuple(map(int, where))})"
-            )
+            raise ValueError(f"{label} contains NaN or inf ({count} entries, first at index {first})")
+
+
+def _non_finite(arr, rows_per_chunk=8192):
+    """(number of NaN or inf entries, index of the first one) of an array, chunk by chunk."""
+    table = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr.reshape(-1, 1)
+    count, first = 0, None
+    for start in range(0, table.shape[0], rows_per_chunk):
+        bad = ~np.isfinite(table[start:start + rows_per_chunk])
+        found = int(np.count_nonzero(bad))
+        if found and first is None:
+            row, column = np.unravel_index(np.argmax(bad), bad.shape)
+            flat = (start + int(row)) * table.shape[1] + int(column)
+            first = tuple(int(i) for i in np.unravel_index(flat, arr.shape))
+        count += found
+    return count, first

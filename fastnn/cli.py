@@ -145,7 +145,7 @@ def parser():
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--val-fraction", type=float, default=0.2, help="of the training rows")
     p.add_argument("--test-fraction", type=float, default=0.25, help="held out when the data has no test set")
-    p.add_argument("--threads", type=int, help="Numba threads (default: all cores)")
+    p.add_argument("--threads", type=int, help="threads for BLAS and Numba (default: all cores; needs threadpoolctl)")
     p.add_argument("--save", metavar="MODEL.npz")
     p.add_argument("--plot", metavar="CURVES.png")
     p.add_argument("--progress", action="store_true", help="show a tqdm progress bar")
@@ -168,16 +168,33 @@ def parser():
     return top
 
 
+def _thread_limits(threads):
+    """A context that runs Numba and BLAS on `threads` threads (None: leave them as they are)."""
+    import contextlib
+
+    if threads is None:
+        return contextlib.nullcontext()
+    import numba
+
+    if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+        raise UserError(f"--threads must be between 1 and {numba.config.NUMBA_NUM_THREADS}")
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise UserError("--threads needs threadpoolctl to limit BLAS: pip install threadpoolctl") from None
+    stack = contextlib.ExitStack()
+    stack.enter_context(threadpool_limits(limits=threads, user_api="blas"))
+    previous = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    stack.callback(numba.set_num_threads, previous)
+    return stack
+
+
 def main(argv=None):
     args = parser().parse_args(argv)
     try:
-        if getattr(args, "threads", None) is not None:
-            import numba
-
-            if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
-                raise UserError(f"--threads must be between 1 and {numba.config.NUMBA_NUM_THREADS}")
-            numba.set_num_threads(args.threads)
-        args.run(args)
+        with _thread_limits(getattr(args, "threads", None)):
+            args.run(args)
     except (UserError, ValueError, TypeError, FileNotFoundError, ImportError, AssertionError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"fastnn {args.command}: error: {message}", file=sys.stderr)

@@ -2,8 +2,8 @@
 
 Kernels are cached on disk (the first call in a fresh process loads them instead of
 compiling) and release the GIL, so Python threads can run them side by side.
-fastmath is limited to reassociation and contraction (FMA), which let the dot
-products and column sums vectorise; without `nnan`/`ninf`, NaN and inf keep their IEEE
+fastmath is limited to reassociation and contraction (FMA), which let the sums
+(of squares for weight decay, of exponentials in the softmax) vectorise; without `nnan`/`ninf`, NaN and inf keep their IEEE
 behaviour, which the kernels rely on to detect them.
 """
 
@@ -17,8 +17,9 @@ _ONLY_PRANGE = dict(
 )
 PARALLEL = dict(SERIAL, parallel=_ONLY_PRANGE)
 
-# Rows per block in parallel passes. Reductions give each block its own partial sum
-# and add the partials in block order, so results do not depend on the thread count.
+# Rows per block of the block pass (small enough to stay in cache from the ReLU to the
+# gradient). Reductions give each block its own partial sum and add the partials in
+# block order, so results do not depend on the thread count.
 ROW_BLOCK = 64
 
 # When the block pass runs in parallel: batches of at least PARALLEL_MIN_ROWS rows, on

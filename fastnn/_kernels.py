@@ -1,4 +1,5 @@
-"""Numba kernels of the two-layer network: one forward-backward pass over a batch.
+"""Numba kernels of the two-layer network: the forward-backward pass over a batch, the
+training epoch built on it, and the chunked forward pass for prediction.
 
 The two products with the input dimension d (X W1 and X^T dZ1) run over the whole
 batch. Everything between them runs block by block (`_block_forward_backward`): a block

@@ -101,7 +101,8 @@ def _data(typingctx, array):
 
 
 def _fortran_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    raise NotImplementedError("only callable from Numba kernels")
+    """Typing hook for the overload below: the call exists only inside Numba kernels."""
+    raise TypeError("_fortran_gemm can only be called from inside Numba kernels")
 
 
 @overload(_fortran_gemm)

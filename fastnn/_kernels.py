@@ -231,14 +231,6 @@ def _sum_blocks_into(partial, out):
         out += partial[blk]
 
 
-@njit(**SERIAL)
-def _all_finite(a):
-    for v in a.ravel():
-        if v - v != 0:
-            return False
-    return True
-
-
 # ---------------------------------------------------------------- one batch
 
 
@@ -254,9 +246,6 @@ def _forward_backward(X, y, W1, b1, W2, b2, c, parallel, d_w1, d_b1, d_w2, d_b2,
     (the outputs are then meaningless).
     """
     n = X.shape[0]
-    # The row pass skips the ReLU's zeros, so NaN in W2 would not always reach the logits.
-    if not (_all_finite(W2) and _all_finite(b1) and _all_finite(b2)):
-        return np.nan, NON_FINITE
     _gemm(False, False, 1.0, X, W1, 0.0, hidden)
     if parallel:
         loss, non_finite = _batch_rows_parallel(hidden, y, b1, W2, b2, 1.0 / n, d_w2, d_b1, d_b2)

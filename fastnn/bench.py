@@ -22,17 +22,13 @@ SHAPE = (784, 256, 10)  # MNIST-shaped (d, h, k)
 
 
 def make_inputs(n, d, h, k, dtype, seed=0):
-    """Seeded data and parameters (the hand-in's initialisation) for a benchmark shape."""
+    """Seeded data in [0, 1), labels, and parameters from `get_init_params` for a benchmark shape."""
+    from fastnn import get_init_params
+
     rng = np.random.default_rng(seed)
     X = rng.random((n, d)).astype(dtype)
     y = rng.integers(0, k, n)
-    params = {
-        "W1": rng.normal(0, np.sqrt(2 / (d + h)), (d, h)).astype(dtype),
-        "b1": np.zeros(h, dtype),
-        "W2": rng.normal(0, np.sqrt(4 / (h + k)), (h, k)).astype(dtype),
-        "b2": np.zeros(k, dtype),
-    }
-    return X, y, params
+    return X, y, get_init_params(d, h, k, seed=seed, dtype=dtype)
 
 
 def gemm_only(X, params):
@@ -99,7 +95,7 @@ def torch_cost_grad(X, y, params, c, threads=2):
         return None
     torch.set_num_threads(threads)
     X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
-    weights = [torch.tensor(params[key].reshape(params[key].shape[-2:] if key[0] == "W" else -1), requires_grad=True)
+    weights = [torch.tensor(params[key].reshape(-1) if key[0] == "b" else params[key], requires_grad=True)
                for key in ("W1", "b1", "W2", "b2")]
     n = X.shape[0]
 
@@ -318,7 +314,6 @@ def compare_epoch(batch_sizes=(32, 256), n=60000, shape=SHAPE, dtype="float32", 
     """
     d, h, k = shape
     X, y, params = make_inputs(n, d, h, k, np.dtype(dtype))
-    params = {key: value.reshape(1, -1) if key.startswith("b") else value for key, value in params.items()}
     rows = []
     for batch_size in batch_sizes:
         contenders = {

@@ -1,12 +1,14 @@
-"""Numba kernels of the two-layer network: the forward-backward pass over a batch, the
-training epoch built on it, and the chunked forward pass for prediction.
+"""Numba kernels of the network, of any depth: the forward-backward pass over a batch
+(`_step`), the training epoch built on it, and the chunked forward pass for prediction.
 
-The two products with the input dimension d (X W1 and X^T dZ1) run over the whole
-batch. Everything between them runs block by block (`_block_forward_backward`): a block
-of rows stays in cache from its ReLU to its gradient, the small products with the k
-columns of W2 included. All matrix products go to BLAS (`_gemm`). Reductions give each
-block its own partial and add the partials in block order, so the result is the same
-whether the blocks run serially or in parallel, on any number of threads.
+The layers' products run over the whole batch, except around the output layer: from
+the last hidden layer's ReLU to its gradient, the pass runs block by block
+(`_block_forward_backward`), so a block of rows stays in cache while the three small
+products with the k columns of the output layer run. For the hand-in's two layers that
+leaves two whole-batch products, X W1 and X^T dZ1. All products go to BLAS (`_gemm`).
+Reductions give each block its own partial and add the partials in block order, so the
+result is the same whether the blocks run serially or in parallel, on any number of
+threads.
 """
 
 import numpy as np
@@ -29,21 +31,21 @@ def _n_blocks(n_rows):
 
 
 @njit(**SERIAL)
-def _relu_rows(hidden, b1):
-    """hidden = relu(hidden + b1) in place; True if a pre-activation was NaN or inf."""
+def _relu_rows(hidden, b_hidden):
+    """hidden = relu(hidden + b_hidden) in place; True if a pre-activation was NaN or inf."""
     non_finite = False
     for i in range(hidden.shape[0]):
         row = hidden[i]
         for j in range(row.shape[0]):
-            z = row[j] + b1[j]
+            z = row[j] + b_hidden[j]
             non_finite |= z - z != 0  # z - z is NaN exactly when z is NaN or inf
             row[j] = z if z > 0 else 0
     return non_finite
 
 
 @njit(**SERIAL)
-def _softmax_xent_rows(logits, b2, y, inv_n, d_b2_partial):
-    """logits (before b2) -> G = (softmax - onehot) * inv_n in place, adding G's rows into d_b2_partial.
+def _softmax_xent_rows(logits, b_out, y, inv_n, d_b_out_partial):
+    """logits (before b_out) -> G = (softmax - onehot) * inv_n in place; adds G's rows into d_b_out_partial.
 
     Returns (sum of the rows' cross-entropies in float64, True if a logit was NaN or inf).
     The log-softmax subtracts the row maximum, so it is stable for any finite logits.
@@ -54,9 +56,9 @@ def _softmax_xent_rows(logits, b2, y, inv_n, d_b2_partial):
     non_finite = False
     for i in range(logits.shape[0]):
         row = logits[i]
-        top = row[0] + b2[0]
+        top = row[0] + b_out[0]
         for c in range(k):
-            z = row[c] + b2[c]
+            z = row[c] + b_out[c]
             non_finite |= z - z != 0
             top = max(top, z)
             row[c] = z
@@ -73,41 +75,45 @@ def _softmax_xent_rows(logits, b2, y, inv_n, d_b2_partial):
         # At the target p - 1 = expm1(log p), which keeps its digits when p is close to 1.
         row[y[i]] = np.expm1(shifted_target - log_total) * dtype(inv_n)
         for c in range(k):
-            d_b2_partial[c] += row[c]
+            d_b_out_partial[c] += row[c]
     return loss, non_finite
 
 
 @njit(**SERIAL)
-def _relu_grad_rows(d_hidden, hidden, d_b1_partial):
-    """hidden = d_hidden * [hidden > 0] in place (the ReLU derivative, 0 at the kink), adding its rows into d_b1_partial."""
+def _relu_grad_rows(d_hidden, hidden, d_b_hidden_partial):
+    """hidden = d_hidden * [hidden > 0] in place (the ReLU derivative, 0 at the kink).
+
+    Adds the result's rows into d_b_hidden_partial.
+    """
     for i in range(hidden.shape[0]):
         row, d_row = hidden[i], d_hidden[i]
         for j in range(row.shape[0]):
             g = d_row[j] if row[j] > 0 else 0
             row[j] = g
-            d_b1_partial[j] += g
+            d_b_hidden_partial[j] += g
 
 
 @njit(**SERIAL)
-def _block_forward_backward(hidden, y, b1, W2, b2, inv_n, d_w2_partial, d_b1_partial, d_b2_partial,
-                            logits, d_hidden):
-    """Everything between the two large products, for one block of rows.
+def _block_forward_backward(hidden, y, b_hidden, W_out, b_out, inv_n,
+                            d_w_out_partial, d_b_hidden_partial, d_b_out_partial, logits, d_hidden):
+    """From the last hidden layer's pre-activation to its gradient, for one block of rows.
 
-    On entry hidden (rows, h) holds X W1 for the block; on exit it holds
-    dZ1 = (G W2^T) * [Z1 > 0], with G = (softmax - onehot) / n. The block's rows stay in
-    cache throughout; the three products with the k columns of W2 go to BLAS. Writes the
-    block's d_w2 = A1^T G into d_w2_partial and adds its d_b1, d_b2 into the partials.
+    On entry hidden (rows, h) holds the block's Z - b_hidden of the last hidden layer
+    (X W1 for two layers); on exit it holds dZ = (G W_out^T) * [Z > 0], with
+    G = (softmax - onehot) / n. The block's rows stay in cache throughout; the three
+    products with the k columns of W_out go to BLAS. Writes the block's A^T G into
+    d_w_out_partial and adds its bias gradients into d_b_hidden_partial and d_b_out_partial.
     Returns (sum of the rows' cross-entropies in float64, True if a pre-activation or a
     logit was NaN or inf). logits (>= rows, k) and d_hidden (>= rows, h) are work buffers.
     """
     rows = hidden.shape[0]
     logits, d_hidden = logits[:rows], d_hidden[:rows]
-    non_finite = _relu_rows(hidden, b1)
-    _gemm(False, False, 1.0, hidden, W2, 0.0, logits)
-    loss, bad_logits = _softmax_xent_rows(logits, b2, y, inv_n, d_b2_partial)
-    _gemm(True, False, 1.0, hidden, logits, 0.0, d_w2_partial)
-    _gemm(False, True, 1.0, logits, W2, 0.0, d_hidden)
-    _relu_grad_rows(d_hidden, hidden, d_b1_partial)
+    non_finite = _relu_rows(hidden, b_hidden)
+    _gemm(False, False, 1.0, hidden, W_out, 0.0, logits)
+    loss, bad_logits = _softmax_xent_rows(logits, b_out, y, inv_n, d_b_out_partial)
+    _gemm(True, False, 1.0, hidden, logits, 0.0, d_w_out_partial)
+    _gemm(False, True, 1.0, logits, W_out, 0.0, d_hidden)
+    _relu_grad_rows(d_hidden, hidden, d_b_hidden_partial)
     return loss, non_finite or bad_logits
 
 
@@ -115,32 +121,32 @@ def _block_forward_backward(hidden, y, b1, W2, b2, inv_n, d_w2_partial, d_b1_par
 
 
 @njit(**SERIAL)
-def _block_workspace(n_rows, W2):
+def _block_workspace(n_rows, W_out):
     """Work arrays for `_batch_rows` on up to n_rows rows, allocated once and reused.
 
-    Per-block partials of d_w2, d_b1 and d_b2, per-block losses and flags, and one
-    block's logits and d_hidden.
+    Per-block partials of d_w_out, d_b_hidden and d_b_out, per-block losses and flags,
+    and one block's logits and d_hidden.
     """
     n_blocks = _n_blocks(n_rows)
-    h, k = W2.shape
+    h, k = W_out.shape
     return (
-        np.empty((n_blocks, h, k), W2.dtype),
-        np.empty((n_blocks, h), W2.dtype),
-        np.empty((n_blocks, k), W2.dtype),
+        np.empty((n_blocks, h, k), W_out.dtype),
+        np.empty((n_blocks, h), W_out.dtype),
+        np.empty((n_blocks, k), W_out.dtype),
         np.empty(n_blocks),
         np.empty(n_blocks, np.bool_),
-        np.empty((ROW_BLOCK, k), W2.dtype),
-        np.empty((ROW_BLOCK, h), W2.dtype),
+        np.empty((ROW_BLOCK, k), W_out.dtype),
+        np.empty((ROW_BLOCK, h), W_out.dtype),
     )
 
 
 @njit(**SERIAL)
-def _reduce_block_partials(n_blocks, workspace, d_w2, d_b1, d_b2):
-    """Add the first n_blocks partials in block order into d_w2, d_b1, d_b2; return (loss sum, any flag)."""
-    d_w2_partial, d_b1_partial, d_b2_partial, losses, flags = workspace[:5]
-    _sum_blocks_into(d_w2_partial[:n_blocks], d_w2)
-    _sum_blocks_into(d_b1_partial[:n_blocks], d_b1)
-    _sum_blocks_into(d_b2_partial[:n_blocks], d_b2)
+def _reduce_block_partials(n_blocks, workspace, d_w_out, d_b_hidden, d_b_out):
+    """Add the first n_blocks partials in block order into the gradients; return (loss sum, any flag)."""
+    d_w_out_partial, d_b_hidden_partial, d_b_out_partial, losses, flags = workspace[:5]
+    _sum_blocks_into(d_w_out_partial[:n_blocks], d_w_out)
+    _sum_blocks_into(d_b_hidden_partial[:n_blocks], d_b_hidden)
+    _sum_blocks_into(d_b_out_partial[:n_blocks], d_b_out)
     loss = 0.0
     for blk in range(n_blocks):
         loss += losses[blk]
@@ -148,28 +154,29 @@ def _reduce_block_partials(n_blocks, workspace, d_w2, d_b1, d_b2):
 
 
 @njit(**SERIAL)
-def _batch_rows(hidden, y, b1, W2, b2, inv_n, d_w2, d_b1, d_b2, workspace):
+def _batch_rows(hidden, y, b_hidden, W_out, b_out, inv_n, d_w_out, d_b_hidden, d_b_out, workspace):
     """Run `_block_forward_backward` over fixed row blocks, one after another.
 
-    Writes d_w2 (without weight decay), d_b1 and d_b2; returns (sum of cross-entropies,
-    True if anything was NaN or inf). workspace comes from `_block_workspace` for at
+    Writes d_w_out (without weight decay), d_b_hidden and d_b_out; returns (sum of
+    cross-entropies, True if anything was NaN or inf). workspace comes from `_block_workspace` for at
     least as many rows as hidden has; nothing is allocated here.
     """
     n = hidden.shape[0]
     n_blocks = _n_blocks(n)
-    d_w2_partial, d_b1_partial, d_b2_partial, losses, flags, logits, d_hidden = workspace
-    d_b1_partial[:n_blocks] = 0
-    d_b2_partial[:n_blocks] = 0
+    d_w_out_partial, d_b_hidden_partial, d_b_out_partial, losses, flags, logits, d_hidden = workspace
+    d_b_hidden_partial[:n_blocks] = 0
+    d_b_out_partial[:n_blocks] = 0
     for blk in range(n_blocks):
         rows = slice(blk * ROW_BLOCK, min((blk + 1) * ROW_BLOCK, n))
         losses[blk], flags[blk] = _block_forward_backward(
-            hidden[rows], y[rows], b1, W2, b2, inv_n, d_w2_partial[blk], d_b1_partial[blk], d_b2_partial[blk],
-            logits, d_hidden)
-    return _reduce_block_partials(n_blocks, workspace, d_w2, d_b1, d_b2)
+            hidden[rows], y[rows], b_hidden, W_out, b_out, inv_n,
+            d_w_out_partial[blk], d_b_hidden_partial[blk], d_b_out_partial[blk], logits, d_hidden)
+    return _reduce_block_partials(n_blocks, workspace, d_w_out, d_b_hidden, d_b_out)
 
 
 @njit(**SERIAL)
-def _block_with_own_buffers(hidden, y, b1, W2, b2, inv_n, d_w2_partial, d_b1_partial, d_b2_partial):
+def _block_with_own_buffers(hidden, y, b_hidden, W_out, b_out, inv_n,
+                            d_w_out_partial, d_b_hidden_partial, d_b_out_partial):
     """`_block_forward_backward` with work buffers of its own.
 
     Allocated here, not in the prange body: Numba hoists an np.empty it sees there out of
@@ -177,12 +184,12 @@ def _block_with_own_buffers(hidden, y, b1, W2, b2, inv_n, d_w2_partial, d_b1_par
     """
     rows, h = hidden.shape
     return _block_forward_backward(
-        hidden, y, b1, W2, b2, inv_n, d_w2_partial, d_b1_partial, d_b2_partial,
-        np.empty((rows, W2.shape[1]), hidden.dtype), np.empty((rows, h), hidden.dtype))
+        hidden, y, b_hidden, W_out, b_out, inv_n, d_w_out_partial, d_b_hidden_partial, d_b_out_partial,
+        np.empty((rows, W_out.shape[1]), hidden.dtype), np.empty((rows, h), hidden.dtype))
 
 
 @njit(**PARALLEL)
-def _batch_rows_parallel(hidden, y, b1, W2, b2, inv_n, d_w2, d_b1, d_b2):
+def _batch_rows_parallel(hidden, y, b_hidden, W_out, b_out, inv_n, d_w_out, d_b_hidden, d_b_out):
     """`_batch_rows` with the blocks spread over Numba's threads; the same bits.
 
     Allocates its own partials, and each block its own work buffers
@@ -190,26 +197,27 @@ def _batch_rows_parallel(hidden, y, b1, W2, b2, inv_n, d_w2, d_b1, d_b2):
     """
     n = hidden.shape[0]
     n_blocks = _n_blocks(n)
-    h, k = W2.shape
-    d_w2_partial = np.empty((n_blocks, h, k), W2.dtype)
-    d_b1_partial = np.zeros((n_blocks, h), W2.dtype)
-    d_b2_partial = np.zeros((n_blocks, k), W2.dtype)
+    h, k = W_out.shape
+    d_w_out_partial = np.empty((n_blocks, h, k), W_out.dtype)
+    d_b_hidden_partial = np.zeros((n_blocks, h), W_out.dtype)
+    d_b_out_partial = np.zeros((n_blocks, k), W_out.dtype)
     losses = np.empty(n_blocks)
     flags = np.empty(n_blocks, np.bool_)
     for blk in prange(n_blocks):
         rows = slice(blk * ROW_BLOCK, min((blk + 1) * ROW_BLOCK, n))
         losses[blk], flags[blk] = _block_with_own_buffers(
-            hidden[rows], y[rows], b1, W2, b2, inv_n, d_w2_partial[blk], d_b1_partial[blk], d_b2_partial[blk])
-    workspace = (d_w2_partial, d_b1_partial, d_b2_partial, losses, flags)
-    return _reduce_block_partials(n_blocks, workspace, d_w2, d_b1, d_b2)
+            hidden[rows], y[rows], b_hidden, W_out, b_out, inv_n,
+            d_w_out_partial[blk], d_b_hidden_partial[blk], d_b_out_partial[blk])
+    workspace = (d_w_out_partial, d_b_hidden_partial, d_b_out_partial, losses, flags)
+    return _reduce_block_partials(n_blocks, workspace, d_w_out, d_b_hidden, d_b_out)
 
 
 # ---------------------------------------------------------------- weight decay
 
 
 @njit(**SERIAL)
-def _decay_into(w, scale, out):
-    """out = scale * w for C-contiguous arrays; returns sum(w ** 2), accumulated in float64.
+def _decay_into(w, scale, out, accumulate):
+    """out = scale * w (or out += scale * w if accumulate), C-contiguous; returns sum(w ** 2) in float64.
 
     One pass: the memory traffic, not the arithmetic, is the cost (a W1 of 784 x 256).
     """
@@ -218,7 +226,7 @@ def _decay_into(w, scale, out):
     total = 0.0
     for i in range(flat.size):
         v = flat[i]
-        flat_out[i] = scale * v
+        flat_out[i] = scale * v + (flat_out[i] if accumulate else 0)
         total += np.float64(v) * v
     return total
 
@@ -231,43 +239,12 @@ def _sum_blocks_into(partial, out):
         out += partial[blk]
 
 
-# ---------------------------------------------------------------- one batch
+# ---------------------------------------------------------------- optimizer steps
 
-
-@njit(**SERIAL)
-def _forward_backward(X, y, W1, b1, W2, b2, c, parallel, d_w1, d_b1, d_w2, d_b2, hidden):
-    """Cost and gradients of the two-layer network on one batch, into preallocated arrays.
-
-    X (n, d), y (n,) int64, W1 (d, h), b1 (h,), W2 (h, k), b2 (k,), all C-contiguous and
-    of one float dtype; hidden (n, h) is a work buffer. Two products go to BLAS
-    (X W1 and X^T dZ1); the rest is one fused pass over the rows, `_batch_rows` or,
-    if `parallel`, `_batch_rows_parallel`.
-    Returns (cost, status): status is OK or names the first stage that met NaN or inf
-    (the outputs are then meaningless).
-    """
-    n = X.shape[0]
-    _gemm(False, False, 1.0, X, W1, 0.0, hidden)
-    if parallel:
-        loss, non_finite = _batch_rows_parallel(hidden, y, b1, W2, b2, 1.0 / n, d_w2, d_b1, d_b2)
-    else:
-        loss, non_finite = _batch_rows(hidden, y, b1, W2, b2, 1.0 / n, d_w2, d_b1, d_b2, _block_workspace(n, W2))
-    if non_finite:
-        return np.nan, NON_FINITE
-    squares = 0.0
-    beta = 0.0
-    if c > 0:  # weight decay: d_w1 starts at (c/n) W1 and the product adds onto it
-        decay_w2 = np.empty_like(W2)
-        squares = _decay_into(W1, c / n, d_w1) + _decay_into(W2, c / n, decay_w2)
-        d_w2 += decay_w2
-        beta = 1.0
-    _gemm(True, False, 1.0, X, hidden, beta, d_w1)
-    return loss / n + c / (2 * n) * squares, OK
-
-
-# ---------------------------------------------------------------- training
-
-# Optimizer codes (fastnn.optim maps names to these).
-SGD, MOMENTUM, NESTEROV, ADAM = 0, 1, 2, 3
+# What `_step` does with a gradient. GRADIENT keeps it, weight decay included, in the
+# gradient arrays (cost_grad); the others update the parameters (fastnn.optim maps
+# names to them).
+GRADIENT, SGD, MOMENTUM, NESTEROV, ADAM = -1, 0, 1, 2, 3
 
 
 @njit(**SERIAL)
@@ -305,42 +282,122 @@ def _update(w, grad, decay, lr, optimizer, hyper, velocity, second, step):
 
 
 @njit(**SERIAL)
-def _train_step(X, y, W1, b1, W2, b2, c, lr, optimizer, hyper, state, step, buffers):
-    """Forward, backward and update on one batch, in place; returns (mean loss, non-finite flag).
+def _weight_grad(A, dZ, w, grad, decay, lr, optimizer, hyper, velocity, second, step):
+    """The gradient A^T dZ of a weight matrix w, kept (GRADIENT) or applied; returns sum(w ** 2) for GRADIENT.
 
-    Weight decay c/n is folded into the update; with plain SGD the W1 update is the
-    product itself: W1 <- (1 - lr c/n) W1 - lr X^T dZ1, with no gradient array.
+    GRADIENT: grad = A^T dZ + decay w, the decay written first and the product added
+    through beta = 1. SGD: the update is the product itself, w <- (1 - lr decay) w -
+    lr A^T dZ, with no gradient array. Other optimizers: grad = A^T dZ, then `_update`.
     """
-    hidden, d_w1, d_w2, d_b1, d_b2, workspace = buffers
-    n = X.shape[0]
-    hidden = hidden[:n]
-    _gemm(False, False, 1.0, X, W1, 0.0, hidden)
-    loss, non_finite = _batch_rows(hidden, y, b1, W2, b2, 1.0 / n, d_w2, d_b1, d_b2, workspace)
-    if non_finite:
-        return np.nan, True
-    decay = c / n
-    v_w1, s_w1, v_b1, s_b1, v_w2, s_w2, v_b2, s_b2 = state
-    _update(W2, d_w2, decay, lr, optimizer, hyper, v_w2, s_w2, step)
-    _update(b1, d_b1, 0.0, lr, optimizer, hyper, v_b1, s_b1, step)
-    _update(b2, d_b2, 0.0, lr, optimizer, hyper, v_b2, s_b2, step)
     if optimizer == SGD:
-        _gemm(True, False, -lr, X, hidden, 1.0 - lr * decay, W1)
-    else:
-        _gemm(True, False, 1.0, X, hidden, 0.0, d_w1)
-        _update(W1, d_w1, decay, lr, optimizer, hyper, v_w1, s_w1, step)
-    return loss / n, False
+        _gemm(True, False, -lr, A, dZ, 1.0 - lr * decay, w)
+        return 0.0
+    squares = 0.0
+    beta = 0.0
+    if optimizer == GRADIENT and decay > 0:
+        squares = _decay_into(w, decay, grad, False)
+        beta = 1.0
+    _gemm(True, False, 1.0, A, dZ, beta, grad)
+    if optimizer != GRADIENT:
+        _update(w, grad, decay, lr, optimizer, hyper, velocity, second, step)
+    return squares
+
+
+# ---------------------------------------------------------------- one batch, any depth
 
 
 @njit(**SERIAL)
-def _train_epoch(X, y, order, batch_size, W1, b1, W2, b2, c, lr, optimizer, hyper, state, step,
+def _dense_relu(A, W, b, out):
+    """out = relu(A W + b); True if a pre-activation was NaN or inf."""
+    _gemm(False, False, 1.0, A, W, 0.0, out)
+    return _relu_rows(out, b)
+
+
+@njit(**SERIAL)
+def _rows_view(flat, rows, columns):
+    """The first rows x columns entries of a 1-D work buffer, as a C-contiguous matrix."""
+    return flat[: rows * columns].reshape((rows, columns))
+
+
+@njit(**SERIAL)
+def _step(X, y, W, b, c, parallel, optimizer, lr, hyper, state, step, buffers):
+    """Forward and backward pass of an L-layer network on one batch, then its use.
+
+    X (n, d), y (n,) int64; W and b are tuples of the L weight matrices and 1-D biases,
+    all C-contiguous and of one float dtype. buffers (`fastnn.cost.step_buffers`, for at
+    least n rows): gradients d_W, d_b; hidden, one (rows, h_l) buffer per hidden layer;
+    d_hidden, a flat scratch; the workspace of `_batch_rows`.
+
+    Forward: whole-batch products up to the last hidden layer. Then `_batch_rows` (or,
+    if `parallel`, `_batch_rows_parallel`) runs the last ReLU, the output layer and its
+    backward pass block by block, leaving dZ of the last hidden layer in its buffer.
+    Backward: whole-batch products again, layer by layer. Each gradient is then kept
+    (optimizer GRADIENT: d_W and d_b hold it, weight decay c/n W included) or applied
+    at once by the optimizer (state = (v_W, s_W, v_b, s_b), see `fastnn.optim`).
+
+    Returns (mean cross-entropy, plus c/(2n) sum ||W_l||^2 for GRADIENT; True if a
+    parameter, a pre-activation or a logit was NaN or inf, and nothing was updated).
+    """
+    d_W, d_b, hidden, d_hidden, workspace = buffers
+    v_W, s_W, v_b, s_b = state
+    n = X.shape[0]
+    last = len(W) - 1
+    non_finite = False
+    for l in range(last):
+        A = X if l == 0 else hidden[l - 1][:n]
+        if l < last - 1:
+            non_finite |= _dense_relu(A, W[l], b[l], hidden[l][:n])
+        else:  # the last hidden layer: bias and ReLU come in the block pass
+            _gemm(False, False, 1.0, A, W[l], 0.0, hidden[l][:n])
+    head = hidden[last - 1][:n]
+    if parallel:
+        loss, bad = _batch_rows_parallel(
+            head, y, b[last - 1], W[last], b[last], 1.0 / n, d_W[last], d_b[last - 1], d_b[last])
+    else:
+        loss, bad = _batch_rows(
+            head, y, b[last - 1], W[last], b[last], 1.0 / n, d_W[last], d_b[last - 1], d_b[last], workspace)
+    if non_finite or bad:
+        return np.nan, True
+
+    decay = c / n
+    squares = 0.0
+    if optimizer == GRADIENT:
+        squares += _decay_into(W[last], decay, d_W[last], True)
+    else:
+        _update(W[last], d_W[last], decay, lr, optimizer, hyper, v_W[last], s_W[last], step)
+    for l in range(last - 1, -1, -1):  # hidden[l] holds dZ of layer l + 1
+        dZ = hidden[l][:n]
+        if l == 0:
+            squares += _weight_grad(X, dZ, W[0], d_W[0], decay, lr, optimizer, hyper, v_W[0], s_W[0], step)
+            break
+        dA = _rows_view(d_hidden, n, W[l].shape[0])
+        _gemm(False, True, 1.0, dZ, W[l], 0.0, dA)  # before W[l] changes
+        squares += _weight_grad(hidden[l - 1][:n], dZ, W[l], d_W[l], decay, lr, optimizer, hyper,
+                                v_W[l], s_W[l], step)
+        d_b[l - 1][:] = 0
+        _relu_grad_rows(dA, hidden[l - 1][:n], d_b[l - 1])
+    if optimizer != GRADIENT:
+        for l in range(last + 1):
+            _update(b[l], d_b[l], 0.0, lr, optimizer, hyper, v_b[l], s_b[l], step)
+    return loss / n + c / (2 * n) * squares, False
+
+
+# ---------------------------------------------------------------- training
+
+
+@njit(**SERIAL)
+def _train_epoch(X, y, order, batch_size, W, b, c, lr, optimizer, hyper, state, step,
                  X_batch, y_batch, buffers):
     """One epoch of mini-batch training over the rows of X in `order`, in place.
 
     Each batch is gathered into X_batch/y_batch (reused; X itself is never copied); the
-    last batch may be smaller. Returns (optimizer steps taken so far, status): status is
-    NON_FINITE if a batch met NaN or inf, and training should stop.
+    last batch may be smaller. Weight decay c/n uses each batch's own n. Returns
+    (optimizer steps taken so far, status, the batches' mean cross-entropies averaged
+    over the epoch's rows): status is NON_FINITE if a batch met NaN or inf, and
+    training should stop.
     """
     n = order.shape[0]
+    loss_sum = 0.0
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
         X_b, y_b = X_batch[:m], y_batch[:m]
@@ -348,34 +405,41 @@ def _train_epoch(X, y, order, batch_size, W1, b1, W2, b2, c, lr, optimizer, hype
             X_b[i] = X[order[start + i]]
             y_b[i] = y[order[start + i]]
         step += 1
-        _, non_finite = _train_step(X_b, y_b, W1, b1, W2, b2, c, lr, optimizer, hyper, state, step, buffers)
+        loss, non_finite = _step(X_b, y_b, W, b, c, False, optimizer, lr, hyper, state, step, buffers)
         if non_finite:
-            return step, NON_FINITE
-    return step, OK
+            return step, NON_FINITE, np.nan
+        loss_sum += loss * m
+    return step, OK, loss_sum / n
 
 
 # ---------------------------------------------------------------- prediction
 
 
 @njit(**SERIAL)
-def _logits_into(X, W1, b1, W2, b2, chunk, out):
-    """out = relu(X W1 + b1) W2 + b2, chunk rows at a time (memory: chunk x h).
+def _logits_into(X, W, b, chunk, out):
+    """out = the logits of X under layers W, b (tuples), chunk rows at a time (memory: 2 chunk x max h).
 
     Returns True if a pre-activation or a logit was NaN or inf.
     """
-    n, h = X.shape[0], W1.shape[1]
-    hidden = np.empty((min(n, chunk), h), X.dtype)
+    n, last = X.shape[0], len(W) - 1
+    widest = 0
+    for l in range(last):
+        widest = max(widest, W[l].shape[1])
+    rows_max = min(n, chunk)
+    buffers = (np.empty(rows_max * widest, X.dtype), np.empty(rows_max * widest, X.dtype))
     non_finite = False
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
-        part = hidden[: stop - start]
-        _gemm(False, False, 1.0, X[start:stop], W1, 0.0, part)
-        non_finite |= _relu_rows(part, b1)
+        A = X[start:stop]
+        for l in range(last):
+            Z = _rows_view(buffers[l % 2], stop - start, W[l].shape[1])
+            non_finite |= _dense_relu(A, W[l], b[l], Z)
+            A = Z
         logits = out[start:stop]
-        _gemm(False, False, 1.0, part, W2, 0.0, logits)
+        _gemm(False, False, 1.0, A, W[last], 0.0, logits)
         for i in range(logits.shape[0]):
             for c in range(logits.shape[1]):
-                logits[i, c] += b2[c]
+                logits[i, c] += b[last][c]
                 non_finite |= logits[i, c] - logits[i, c] != 0
     return non_finite
 

@@ -1,36 +1,59 @@
 """Input checks shared by every public entry point.
 
-The dtype rule: the parameters decide the dtype of the computation. W1, b1, W2 and b2
+The dtype rule: the parameters decide the dtype of the computation. W1, b1, ..., WL, bL
 must all be float32 or all float64; X may be any real dtype (integers included) and is
 cast to the parameters' dtype. Gradients come back in that dtype.
 """
 
 import math
 import numbers
+import re
 
 import numpy as np
 
-PARAM_KEYS = ("W1", "b1", "W2", "b2")
 OVERFLOW_MESSAGE = "the hidden pre-activations or the logits overflowed although X and params are finite"
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_LAYER_KEY = re.compile(r"[Wb]([1-9][0-9]*)")
+
+
+def param_keys(n_layers):
+    """The keys of an n_layers-layer network's params, in order: W1, b1, W2, b2, ..., WL, bL."""
+    return tuple(f"{kind}{layer}" for layer in range(1, n_layers + 1) for kind in "Wb")
+
+
+def grad_keys(n_layers):
+    """The keys of cost_grad's gradients for n_layers layers: d_w1, d_b1, ..., d_wL, d_bL."""
+    return tuple(f"d_{kind}{layer}" for layer in range(1, n_layers + 1) for kind in "wb")
 
 
 def _is_real_numeric(dtype):
     return dtype.kind in "biuf"
 
 
-def check_params(params):
-    """Return (W1, b1, W2, b2) as C-contiguous arrays of one float dtype, biases 1-D.
+def _n_layers(params):
+    """The number of layers L the keys of params describe, refusing keys that are not W<l> or b<l>."""
+    unexpected = sorted(key for key in params if not (isinstance(key, str) and _LAYER_KEY.fullmatch(key)))
+    if unexpected:
+        raise ValueError(f"params has unexpected keys {unexpected}; it holds W1, b1, ..., WL, bL")
+    n_layers = max([int(key[1:]) for key in params] + [2])
+    missing = [key for key in param_keys(n_layers) if key not in params]
+    if missing:
+        raise ValueError(f"params is missing {missing}; it needs {list(param_keys(n_layers))}")
+    return n_layers
 
-    Raises TypeError for a non-dict, a non-float dtype or mixed dtypes, and ValueError
-    for a missing key or shapes that do not chain.
+
+def check_params(params):
+    """Return (weights, biases): tuples of C-contiguous arrays of one float dtype, biases 1-D.
+
+    params holds W1 (d, h1), b1, W2 (h1, h2), b2, ..., WL (h_{L-1}, k), bL for L >= 2
+    layers; each bias has shape (width,) or (1, width). Raises TypeError for a non-dict,
+    a non-float dtype or mixed dtypes, and ValueError for a missing or unexpected key or
+    shapes that do not chain.
     """
     if not isinstance(params, dict):
-        raise TypeError(f"params must be a dict with keys {PARAM_KEYS}, got {type(params).__name__}")
-    missing = [key for key in PARAM_KEYS if key not in params]
-    if missing:
-        raise ValueError(f"params is missing {missing}; it needs {list(PARAM_KEYS)}")
-    arrays = {key: np.asarray(params[key]) for key in PARAM_KEYS}
+        raise TypeError(f"params must be a dict with keys W1, b1, W2, b2 (..., WL, bL), got {type(params).__name__}")
+    n_layers = _n_layers(params)
+    arrays = {key: np.asarray(params[key]) for key in param_keys(n_layers)}
     for key, arr in arrays.items():
         if arr.dtype not in FLOAT_DTYPES:
             raise TypeError(
@@ -41,26 +64,28 @@ def check_params(params):
         found = ", ".join(f"{key}: {arr.dtype}" for key, arr in arrays.items())
         raise TypeError(f"params must share one dtype, got {found}")
 
-    W1, b1, W2, b2 = (arrays[key] for key in PARAM_KEYS)
-    if W1.ndim != 2 or W2.ndim != 2:
-        raise ValueError(f"W1 and W2 must be 2-D, got W1 {W1.shape} and W2 {W2.shape}")
-    d, h = W1.shape
-    if W2.shape[0] != h:
-        raise ValueError(f"W1 {W1.shape} and W2 {W2.shape} do not chain: W2 needs {h} rows")
-    k = W2.shape[1]
-    for key, bias, width in (("b1", b1, h), ("b2", b2, k)):
+    weights = [arrays[f"W{layer}"] for layer in range(1, n_layers + 1)]
+    biases = [arrays[f"b{layer}"] for layer in range(1, n_layers + 1)]
+    for layer, W in enumerate(weights, 1):
+        if W.ndim != 2:
+            raise ValueError(f"W{layer} must be 2-D, got shape {W.shape}")
+        if W.size == 0:
+            raise ValueError(f"parameter shapes must be non-empty, got W{layer} {W.shape}")
+    for layer, (W, W_next) in enumerate(zip(weights, weights[1:]), 1):
+        if W_next.shape[0] != W.shape[1]:
+            raise ValueError(
+                f"W{layer} {W.shape} and W{layer + 1} {W_next.shape} do not chain: "
+                f"W{layer + 1} needs {W.shape[1]} rows"
+            )
+    for layer, (W, bias) in enumerate(zip(weights, biases), 1):
+        width = W.shape[1]
         if bias.shape not in ((width,), (1, width)):
             raise ValueError(
-                f"{key} has shape {bias.shape}; with W1 {W1.shape} and W2 {W2.shape} "
-                f"it must be ({width},) or (1, {width})"
+                f"b{layer} has shape {bias.shape}; with W{layer} {W.shape} it must be ({width},) or (1, {width})"
             )
-    if min(d, h, k) == 0:
-        raise ValueError(f"parameter shapes must be non-empty, got W1 {W1.shape}, W2 {W2.shape}")
     return (
-        np.ascontiguousarray(W1),
-        np.ascontiguousarray(b1.reshape(-1)),
-        np.ascontiguousarray(W2),
-        np.ascontiguousarray(b2.reshape(-1)),
+        tuple(np.ascontiguousarray(W) for W in weights),
+        tuple(np.ascontiguousarray(bias.reshape(-1)) for bias in biases),
     )
 
 
@@ -94,7 +119,7 @@ def check_y(y, n_samples, n_classes):
     if low < 0 or high >= n_classes:
         bad = y[(y < 0) | (y >= n_classes)]
         raise ValueError(
-            f"y holds labels outside [0, {n_classes}) (W2 has {n_classes} columns): "
+            f"y holds labels outside [0, {n_classes}) (the last layer has {n_classes} columns): "
             f"{np.unique(bad)[:10].tolist()}"
         )
     return np.ascontiguousarray(y, dtype=np.int64)
@@ -111,27 +136,28 @@ def check_c(c):
 
 
 def check_cost_grad_args(X, y, params, c, check_finite=True):
-    """Validate the arguments of cost_grad; return (X, y, (W1, b1, W2, b2), c) ready to use.
+    """Validate the arguments of cost_grad; return (X, y, (weights, biases), c) ready to use.
 
     With check_finite=False the caller promises to detect non-finite values itself
     (the compiled path flags them in passes it makes anyway) and to call
     `raise_non_finite` when it does.
     """
-    W1, b1, W2, b2 = check_params(params)
-    X = check_X(X, W1.shape[0], W1.dtype)
-    y = check_y(y, X.shape[0], W2.shape[1])
+    weights, biases = check_params(params)
+    X = check_X(X, weights[0].shape[0], weights[0].dtype)
+    y = check_y(y, X.shape[0], weights[-1].shape[1])
     c = check_c(c)
     if check_finite:
-        raise_non_finite(X, (W1, b1, W2, b2))
-    return X, y, (W1, b1, W2, b2), c
+        raise_non_finite(X, weights, biases)
+    return X, y, (weights, biases), c
 
 
-def raise_non_finite(X, weights):
-    """Raise ValueError naming the first of X, W1, b1, W2, b2 that holds NaN or inf.
+def raise_non_finite(X, weights, biases):
+    """Raise ValueError naming the first of X, W1, b1, ..., WL, bL that holds NaN or inf.
 
     Checks in chunks of rows, so the memory it needs stays small however large X is.
     """
-    named = {"X": X, **dict(zip(PARAM_KEYS, weights))}
+    layers = zip(param_keys(len(weights)), (arr for pair in zip(weights, biases) for arr in pair))
+    named = {"X": X, **dict(layers)}
     for name, arr in named.items():
         count, first = _non_finite(np.asarray(arr))
         if count:

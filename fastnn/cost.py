@@ -5,9 +5,11 @@ import numpy as np
 
 from . import _blas
 from ._config import PARALLEL_MIN_CORES, PARALLEL_MIN_ROWS
-from ._kernels import OK, _forward_backward
+from ._kernels import GRADIENT, _block_workspace, _step
 from ._threading import run_parallel
 from ._validation import OVERFLOW_MESSAGE, check_cost_grad_args, raise_non_finite
+
+NO_HYPER = (0.0, 0.0, 0.0, 0.0)
 
 
 def _use_parallel(n_rows):
@@ -15,11 +17,38 @@ def _use_parallel(n_rows):
     return n_rows >= PARALLEL_MIN_ROWS and numba.config.NUMBA_NUM_THREADS > PARALLEL_MIN_CORES
 
 
+def step_buffers(n_rows, weights, biases, block_workspace=True):
+    """The buffers `fastnn._kernels._step` needs for batches of up to n_rows rows.
+
+    (d_W, d_b, hidden, d_hidden, workspace): gradients shaped like the parameters, one
+    (n_rows, h_l) buffer per hidden layer, a flat scratch for the widest inner layer, and
+    the block pass's workspace (empty if not `block_workspace`: the parallel pass
+    allocates its own).
+    """
+    dtype = weights[0].dtype
+    inner = max((W.shape[0] for W in weights[1:-1]), default=0)
+    return (
+        tuple(np.empty_like(W) for W in weights),
+        tuple(np.empty_like(b) for b in biases),
+        tuple(np.empty((n_rows, W.shape[1]), dtype) for W in weights[:-1]),
+        np.empty(n_rows * inner, dtype),
+        _block_workspace(n_rows if block_workspace else 0, weights[-1]),
+    )
+
+
+def no_optimizer_state(weights, biases):
+    """Empty optimizer state (v_W, s_W, v_b, s_b) for `_step` with GRADIENT, which keeps none."""
+    empty_W = tuple(np.empty((0, 0), W.dtype) for W in weights)
+    empty_b = tuple(np.empty(0, b.dtype) for b in biases)
+    return empty_W, empty_W, empty_b, empty_b
+
+
 def cost_grad(X, y, params, c=0.0):
     """Average cross-entropy with L2 weight decay, and its gradients (compiled).
 
-    cost = -(1/n) sum_i log softmax(Z2_i)[y_i] + c/(2n) (||W1||^2 + ||W2||^2),
-    with Z2 = relu(X W1 + b1) W2 + b2. Same signature, returns and errors as
+    For L >= 2 layers: A0 = X, A_l = relu(A_{l-1} W_l + b_l) for l < L, logits
+    Z_L = A_{L-1} W_L + b_L, and cost = -(1/n) sum_i log softmax(Z_L_i)[y_i] +
+    c/(2n) sum_l ||W_l||^2. Same signature, returns and errors as
     `fastnn.reference.cost_grad`, and equal to it within the tolerances the tests state.
 
     Parameters
@@ -29,8 +58,9 @@ def cost_grad(X, y, params, c=0.0):
     y : array_like of int, shape (n,)
         Labels in [0, k); integer-valued floats are accepted.
     params : dict
-        W1 (d, h), b1 (h,) or (1, h), W2 (h, k), b2 (k,) or (1, k), all float32 or all
-        float64. The parameters' dtype is the dtype of the computation.
+        W1 (d, h1), b1, ..., WL (h_{L-1}, k), bL; each bias (width,) or (1, width); all
+        float32 or all float64. The parameters' dtype is the dtype of the computation.
+        Two layers (W1, b1, W2, b2) is the hand-in's network.
     c : float, default 0.0
         Weight decay, finite and >= 0. Biases are not regularised.
 
@@ -38,36 +68,34 @@ def cost_grad(X, y, params, c=0.0):
     -------
     cost : float
     grads : dict
-        d_w1, d_b1, d_w2, d_b2, each a new array with the shape and dtype of its parameter.
+        d_w1, d_b1, ..., d_wL, d_bL, each a new array with the shape and dtype of its
+        parameter.
 
     Raises
     ------
     TypeError
         params not a dict; a non-real X; parameters not all float32 or all float64.
     ValueError
-        Shapes that do not chain, bad labels, NaN or inf in X or params, c < 0.
+        Missing or unexpected keys, shapes that do not chain, bad labels, NaN or inf in
+        X or params, c < 0.
     FloatingPointError
-        The inputs are finite but the hidden pre-activations or the logits overflow.
+        The inputs are finite but a pre-activation or a logit overflows.
     """
-    X, y, (W1, b1, W2, b2), c = check_cost_grad_args(X, y, params, c, check_finite=False)
+    X, y, (weights, biases), c = check_cost_grad_args(X, y, params, c, check_finite=False)
     _blas.bind()
-    n, h, k = X.shape[0], W1.shape[1], W2.shape[1]
-    dtype = W1.dtype
-    d_w1, d_w2 = np.empty_like(W1), np.empty_like(W2)
-    d_b1, d_b2 = np.empty(h, dtype), np.empty(k, dtype)
-    hidden = np.empty((n, h), dtype)
-    parallel = _use_parallel(n)
-    args = (X, y, W1, b1, W2, b2, c, parallel, d_w1, d_b1, d_w2, d_b2, hidden)
+    parallel = _use_parallel(X.shape[0])
+    buffers = step_buffers(X.shape[0], weights, biases, block_workspace=not parallel)
+    args = (X, y, weights, biases, c, parallel, GRADIENT, 0.0, NO_HYPER,
+            no_optimizer_state(weights, biases), 0, buffers)
     # Only a parallel launch needs the workqueue guard; serial calls run side by side.
-    cost, status = run_parallel(_forward_backward, *args) if parallel else _forward_backward(*args)
-    if status != OK:
+    cost, non_finite = run_parallel(_step, *args) if parallel else _step(*args)
+    if non_finite:
         # The kernels flag non-finite intermediates for free; find out why only now.
-        raise_non_finite(X, (W1, b1, W2, b2))
+        raise_non_finite(X, weights, biases)
         raise FloatingPointError(OVERFLOW_MESSAGE)
-    grads = {
-        "d_w1": d_w1,
-        "d_b1": d_b1.reshape(np.shape(params["b1"])),
-        "d_w2": d_w2,
-        "d_b2": d_b2.reshape(np.shape(params["b2"])),
-    }
+    d_W, d_b = buffers[:2]
+    grads = {}
+    for layer, (d_w, d_bias) in enumerate(zip(d_W, d_b), 1):
+        grads[f"d_w{layer}"] = d_w
+        grads[f"d_b{layer}"] = d_bias.reshape(np.shape(params[f"b{layer}"]))
     return float(cost), grads

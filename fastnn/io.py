@@ -19,7 +19,7 @@ import zipfile
 
 import numpy as np
 
-from ._validation import PARAM_KEYS, check_params
+from ._validation import check_params, param_keys
 from .net import HISTORY_KEYS, NetClassifier
 
 FORMAT = "fastnn"
@@ -54,8 +54,8 @@ def save(path, model):
         kind, params = "params", model
     else:
         raise TypeError(f"save takes a params dict or a NetClassifier, got {type(model).__name__}")
-    check_params(params)
-    arrays = {key: np.asarray(params[key]) for key in PARAM_KEYS}
+    weights, _ = check_params(params)
+    arrays = {key: np.asarray(params[key]) for key in param_keys(len(weights))}
     metadata = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "fastnn_version": __version__,
         "dtype": str(arrays["W1"].dtype), "shapes": {key: list(value.shape) for key, value in arrays.items()},
@@ -99,13 +99,14 @@ def load(path):
         raise ValueError(f"{path} is not a readable fastnn model file ({type(error).__name__}: {error})") from None
     metadata = _read_metadata(path, entries)
     dtype = np.dtype(metadata["dtype"])
-    expected = [*PARAM_KEYS, "metadata"]
+    keys = param_keys(len(metadata["shapes"]) // 2)
+    expected = [*keys, "metadata"]
     if metadata["kind"] == "NetClassifier":
         expected += [f"hist_{key}" for key in HISTORY_KEYS]
     if sorted(entries) != sorted(expected):
         raise ValueError(f"{path}: expected the entries {sorted(expected)}, found {sorted(entries)}")
     params = {}
-    for key in PARAM_KEYS:
+    for key in keys:
         array = entries[key]
         if array.dtype != dtype or list(array.shape) != list(metadata["shapes"][key]):
             raise ValueError(
@@ -143,7 +144,7 @@ def _read_metadata(path, entries):
         if np.dtype(metadata["dtype"]) not in (np.float32, np.float64):
             raise TypeError
         shapes = metadata["shapes"]
-        if sorted(shapes) != sorted(PARAM_KEYS):
+        if not isinstance(shapes, dict) or sorted(shapes) != sorted(param_keys(max(len(shapes) // 2, 2))):
             raise KeyError
     except (KeyError, TypeError):
         raise ValueError(f"{path}: the metadata's dtype or shapes are missing or invalid") from None

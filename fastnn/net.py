@@ -1,4 +1,4 @@
-"""The hand-in's two-layer network: parameter initialisation and NetClassifier.
+"""The hand-in's network, of any depth: parameter initialisation and NetClassifier.
 
 Training runs whole epochs in compiled code (`fastnn._kernels._train_epoch`); Python only
 draws the shuffle, records the end-of-epoch metrics and decides when to stop.
@@ -9,9 +9,8 @@ import warnings
 
 import numpy as np
 
-from . import _blas, reference
-from ._config import EVAL_CHUNK
-from ._kernels import OK, _block_workspace, _logits_into, _loss_and_accuracy, _train_epoch
+from . import reference
+from ._trainer import Trainer, forward_logits
 from ._validation import OVERFLOW_MESSAGE, check_c, check_params, check_X, check_y, raise_non_finite
 from .cost import cost_grad
 from .optim import Optimizer
@@ -21,52 +20,62 @@ HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
 
 
 def get_init_params(input_dim, hidden_size, output_size, seed=None, dtype=np.float64):
-    """The hand-in's initialisation: W1 ~ N(0, sqrt(2/(d+h))), W2 ~ N(0, sqrt(4/(h+k))), zero biases.
+    """The hand-in's initialisation, for any depth; zero biases.
+
+    The first layer draws W1 ~ N(0, sqrt(2/(d+h1))); every later layer, whose input has
+    been through a ReLU, W_l ~ N(0, sqrt(4/(fan_in+fan_out))). With one hidden layer
+    that is the hand-in's W1 ~ N(0, sqrt(2/(d+h))), W2 ~ N(0, sqrt(4/(h+k))).
 
     Parameters
     ----------
-    input_dim, hidden_size, output_size : int
-        d, h and k, each >= 1.
-    seed : int or None
+    input_dim : int
+        d, >= 1.
+    hidden_size : int or sequence of int
+        The width of the hidden layer, or of each hidden layer in order (h1, h2, ...).
+    output_size : int
+        k, the number of classes.
+    seed : int, numpy Generator or None
         Seed of the random generator (None: fresh entropy).
     dtype : float32 or float64
 
     Returns
     -------
     dict
-        W1 (d, h), b1 (1, h), W2 (h, k), b2 (1, k), all of `dtype`.
+        W1 (d, h1), b1 (1, h1), ..., WL (h_{L-1}, k), bL (1, k), all of `dtype`.
     """
-    sizes = {"input_dim": input_dim, "hidden_size": hidden_size, "output_size": output_size}
-    for name, size in sizes.items():
-        if not isinstance(size, (int, np.integer)) or size < 1:
+    hidden = [hidden_size] if isinstance(hidden_size, (int, np.integer)) else list(hidden_size)
+    if not hidden:
+        raise ValueError("hidden_size must give at least one hidden layer")
+    sizes = [input_dim, *hidden, output_size]
+    names = ["input_dim", *(["hidden_size"] * len(hidden)), "output_size"]
+    for name, size in zip(names, sizes):
+        if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)) or size < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {size!r}")
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     rng = np.random.default_rng(seed)
-    d, h, k = input_dim, hidden_size, output_size
-    return {
-        "W1": rng.normal(0, np.sqrt(2 / (d + h)), (d, h)).astype(dtype),
-        "b1": np.zeros((1, h), dtype),
-        "W2": rng.normal(0, np.sqrt(4 / (h + k)), (h, k)).astype(dtype),
-        "b2": np.zeros((1, k), dtype),
-    }
+    params = {}
+    for layer, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:]), 1):
+        gain = 2 if layer == 1 else 4
+        params[f"W{layer}"] = rng.normal(0, np.sqrt(gain / (fan_in + fan_out)), (fan_in, fan_out)).astype(dtype)
+        params[f"b{layer}"] = np.zeros((1, fan_out), dtype)
+    return params
 
 
 def _logits(X, params):
     """Validated logits of X under params, computed in bounded-memory chunks."""
-    W1, b1, W2, b2 = check_params(params)
-    X = check_X(X, W1.shape[0], W1.dtype)
-    _blas.bind()
-    logits = np.empty((X.shape[0], W2.shape[1]), W1.dtype)
-    if _logits_into(X, W1, b1, W2, b2, EVAL_CHUNK, logits):
-        raise_non_finite(X, (W1, b1, W2, b2))
+    weights, biases = check_params(params)
+    X = check_X(X, weights[0].shape[0], weights[0].dtype)
+    logits, non_finite = forward_logits(X, weights, biases)
+    if non_finite:
+        raise_non_finite(X, weights, biases)
         raise FloatingPointError(OVERFLOW_MESSAGE)
     return logits
 
 
 class NetClassifier:
-    """A two-layer network (ReLU hidden layer, softmax output) trained by mini-batch SGD and friends.
+    """A network of ReLU hidden layers and a softmax output, trained by mini-batch SGD and friends.
 
     The hand-in's API: ``hist = NetClassifier().fit(X_train, y_train, X_val, y_val,
     init_params)``, then ``predict``, ``predict_proba`` and ``score``. After fit,
@@ -95,7 +104,7 @@ class NetClassifier:
         X_val, y_val : array_like or None
             Validation data; None for none.
         init_params : dict
-            W1, b1, W2, b2 as from `get_init_params`. Never modified: training works on
+            W1, b1, ..., WL, bL as from `get_init_params`; the depth is theirs. Never modified: training works on
             a copy, in the parameters' dtype (float32 data trains in float32).
         batch_size : int, default 32
             Rows per step; the last batch of an epoch may be smaller (its loss is the mean
@@ -219,54 +228,41 @@ def _progress_bar(total):
 
 
 class _TrainingRun:
-    """The state of one fit: data, working parameters and buffers, history, best parameters."""
+    """The state of one NetClassifier fit: data, the Trainer, history, best parameters."""
 
     def __init__(self, X_train, y_train, X_val, y_val, init_params, batch_size, lr, c, epochs,
                  optimizer, schedule, seed, shuffle, min_delta):
         if init_params is None:
             raise ValueError("init_params is required: get_init_params(input_dim, hidden_size, output_size)")
-        weights = check_params(init_params)
-        W1, _, W2, _ = weights
-        dtype, (d, h), k = W1.dtype, W1.shape, W2.shape[1]
+        weights, biases = check_params(init_params)
+        dtype, d, k = weights[0].dtype, weights[0].shape[0], weights[-1].shape[1]
         self.X = check_X(X_train, d, dtype)
         self.y = check_y(y_train, self.X.shape[0], k)
-        raise_non_finite(self.X, weights)
+        raise_non_finite(self.X, weights, biases)
         if (X_val is None) != (y_val is None):
             raise ValueError("pass both X_val and y_val, or neither")
         self.has_val = X_val is not None
         if self.has_val:
             self.X_val = check_X(X_val, d, dtype)
             self.y_val = check_y(y_val, self.X_val.shape[0], k)
-            raise_non_finite(self.X_val, weights)
+            raise_non_finite(self.X_val, weights, biases)
         if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         if not (isinstance(epochs, (int, np.integer)) and epochs >= 0):
             raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
-        self.c = check_c(c)
+        c = check_c(c)
         if not (np.isfinite(min_delta) and min_delta >= 0):
             raise ValueError(f"min_delta must be finite and >= 0, got {min_delta!r}")
         self.min_delta = float(min_delta)
-        self.optimizer, self.schedule, self.shuffle = optimizer, schedule, shuffle
+        self.schedule, self.shuffle = schedule, shuffle
         self.batch_size = int(min(batch_size, self.X.shape[0]))
         self.rng = np.random.default_rng(seed)
-        self.shapes = {key: np.shape(init_params[key]) for key in ("W1", "b1", "W2", "b2")}
-
-        # Working copies (init_params is never modified), optimizer state and buffers.
-        self.weights = tuple(np.array(w, dtype=dtype, copy=True) for w in weights)
-        self.state = optimizer.init_state(self.weights)
-        self.step = 0
-        m = self.batch_size
-        self.X_batch, self.y_batch = np.empty((m, d), dtype), np.empty(m, np.int64)
-        self.buffers = (
-            np.empty((m, h), dtype), np.empty((d, h), dtype), np.empty((h, k), dtype),
-            np.empty(h, dtype), np.empty(k, dtype), _block_workspace(m, W2),
-        )
+        self.trainer = Trainer(init_params, optimizer, c)
         self.hist = {key: [] for key in HISTORY_KEYS}
         self.best = self.current_params()
         self.best_loss = np.inf  # lowest monitored loss: decides the best parameters
         self.reference_loss = np.inf  # last loss that improved by more than min_delta
         self.epochs_without_improvement = 0
-        _blas.bind()
 
     def train_epoch(self, epoch):
         """One compiled epoch and its metrics; False if training met NaN or inf."""
@@ -274,15 +270,11 @@ class _TrainingRun:
         lr = float(self.schedule(epoch))
         if not (np.isfinite(lr) and lr > 0):
             raise ValueError(f"the learning-rate schedule gave {lr} for epoch {epoch}; it must be > 0")
-        self.step, status = _train_epoch(
-            self.X, self.y, order, self.batch_size, *self.weights, self.c, lr, self.optimizer.code,
-            self.optimizer.hyper, self.state, self.step, self.X_batch, self.y_batch, self.buffers,
-        )
-        if status != OK:
+        if np.isnan(self.trainer.run_epoch(self.X, self.y, order, self.batch_size, lr)):
             return False
-        metrics = {"train": self._evaluate(self.X, self.y)}
+        metrics = {"train": self.trainer.evaluate(self.X, self.y)}
         if self.has_val:
-            metrics["val"] = self._evaluate(self.X_val, self.y_val)
+            metrics["val"] = self.trainer.evaluate(self.X_val, self.y_val)
         if not all(np.isfinite(loss) for loss, _ in metrics.values()):
             return False
         for split, (loss, accuracy) in metrics.items():
@@ -300,13 +292,6 @@ class _TrainingRun:
             self.best = self.current_params()
         return True
 
-    def _evaluate(self, X, y):
-        W1, b1, W2, b2 = self.weights
-        logits = np.empty((X.shape[0], W2.shape[1]), W1.dtype)
-        if _logits_into(X, W1, b1, W2, b2, EVAL_CHUNK, logits):
-            return np.nan, np.nan
-        return _loss_and_accuracy(logits, y)
-
     def history_line(self):
         return {key: values[-1] for key, values in self.hist.items() if values}
 
@@ -314,7 +299,7 @@ class _TrainingRun:
         return {key: np.array(values, dtype=np.float64) for key, values in self.hist.items()}
 
     def current_params(self):
-        return {key: w.reshape(self.shapes[key]).copy() for key, w in zip(self.shapes, self.weights)}
+        return self.trainer.params()
 
     def best_params(self):
         return {key: value.copy() for key, value in self.best.items()}

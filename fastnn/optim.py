@@ -19,7 +19,7 @@ class Optimizer:
 
     sgd: w -= lr g. momentum: v = momentum v - lr g; w += v. nesterov: v = momentum v -
     lr g; w += momentum v - lr g. adam: Kingma and Ba's Adam with bias correction.
-    g includes the weight decay c/n w for W1 and W2.
+    g includes the weight decay c/n w for the weight matrices (not the biases).
     """
 
     name: str = "sgd"
@@ -46,14 +46,15 @@ class Optimizer:
     def hyper(self):
         return (float(self.momentum), float(self.beta1), float(self.beta2), float(self.eps))
 
-    def init_state(self, weights):
-        """Zeroed (velocity, second moment) per array of `weights`, flattened into one tuple.
+    def init_state(self, weights, biases):
+        """Zeroed optimizer state (v_W, s_W, v_b, s_b): velocity and second moment per array.
 
-        Plain SGD keeps no state: it gets empty arrays.
+        Each is a tuple with one array per layer; a state the optimizer does not keep
+        (plain SGD keeps none, momentum no second moment) holds empty arrays instead.
         """
-        state = []
-        for w in weights:
-            velocity = np.zeros_like(w) if self.name != "sgd" else np.zeros(0, w.dtype)
-            second = np.zeros_like(w) if self.name == "adam" else np.zeros(0, w.dtype)
-            state += [velocity, second]
-        return tuple(state)
+        def zeros(arrays, kept):
+            return tuple(np.zeros_like(a) if kept else np.zeros((0,) * a.ndim, a.dtype) for a in arrays)
+
+        keeps_velocity, keeps_second = self.name != "sgd", self.name == "adam"
+        return (zeros(weights, keeps_velocity), zeros(weights, keeps_second),
+                zeros(biases, keeps_velocity), zeros(biases, keeps_second))

@@ -1,16 +1,18 @@
-"""The pure-NumPy reference: the hand-in's two-layer network, written to be obviously right.
+"""The pure-NumPy reference: the hand-in's network, of any depth, written to be obviously right.
 
 This module is the oracle the compiled path is tested against. It favours clarity over
 speed, but it is stable (log-softmax with the max subtracted) and dtype-preserving
 (float32 in, float32 out).
 
-    Z1 = X W1 + b1;  A1 = relu(Z1);  Z2 = A1 W2 + b2
+    Z1 = X W1 + b1;  A1 = relu(Z1);  Z2 = A1 W2 + b2   (two layers, the hand-in's net)
     cost = -(1/n) sum_i log softmax(Z2_i)[y_i]  +  c/(2n) (||W1||^2 + ||W2||^2)
+
+and the same with more ReLU layers in between: params W1, b1, ..., WL, bL.
 """
 
 import numpy as np
 
-from ._validation import OVERFLOW_MESSAGE, check_cost_grad_args
+from ._validation import OVERFLOW_MESSAGE, check_cost_grad_args, grad_keys
 
 
 def one_in_k_encoding(y, k, dtype=np.float64):
@@ -64,8 +66,10 @@ def softmax(logits):
 def cost_grad(X, y, params, c=0.0):
     """Average cross-entropy with L2 weight decay, and its gradients.
 
-    cost = -(1/n) sum_i log softmax(Z2_i)[y_i] + c/(2n) (||W1||^2 + ||W2||^2),
-    with Z2 = relu(X W1 + b1) W2 + b2. Biases are not regularised.
+    For L layers: A0 = X, A_l = relu(A_{l-1} W_l + b_l) for l < L, logits
+    Z_L = A_{L-1} W_L + b_L, and
+    cost = -(1/n) sum_i log softmax(Z_L_i)[y_i] + c/(2n) sum_l ||W_l||^2.
+    Biases are not regularised. L = 2 is the hand-in's network.
 
     Parameters
     ----------
@@ -74,8 +78,8 @@ def cost_grad(X, y, params, c=0.0):
     y : array_like of int, shape (n,)
         Labels in [0, k).
     params : dict
-        W1 (d, h), b1 (h,) or (1, h), W2 (h, k), b2 (k,) or (1, k): all float32 or all
-        float64.
+        W1 (d, h1), b1, W2 (h1, h2), b2, ..., WL (h_{L-1}, k), bL, for L >= 2; each bias
+        of shape (width,) or (1, width); all float32 or all float64.
     c : float, default 0.0
         Weight decay, >= 0.
 
@@ -83,44 +87,44 @@ def cost_grad(X, y, params, c=0.0):
     -------
     cost : float
     grads : dict
-        d_w1, d_b1, d_w2, d_b2, each with the shape and dtype of its parameter.
+        d_w1, d_b1, ..., d_wL, d_bL, each with the shape and dtype of its parameter.
 
     Raises
     ------
     TypeError, ValueError
         For inputs of the wrong type, shape or value (see `fastnn._validation`).
     FloatingPointError
-        The inputs are finite but the pre-activations or the logits overflow.
+        The inputs are finite but a pre-activation or a logit overflows.
     """
-    X, y, (W1, b1, W2, b2), c = check_cost_grad_args(X, y, params, c)
-    n, k = X.shape[0], W2.shape[1]
+    X, y, (weights, biases), c = check_cost_grad_args(X, y, params, c)
+    n, k = X.shape[0], weights[-1].shape[1]
 
-    Z1 = X @ W1 + b1
-    A1 = relu(Z1)
-    logits = A1 @ W2 + b2
-    if not (np.all(np.isfinite(Z1)) and np.all(np.isfinite(logits))):
+    activations, pre_activations = [X], []
+    for W, b in zip(weights[:-1], biases[:-1]):
+        pre_activations.append(activations[-1] @ W + b)
+        activations.append(relu(pre_activations[-1]))
+    logits = activations[-1] @ weights[-1] + biases[-1]
+    if not all(np.all(np.isfinite(Z)) for Z in [*pre_activations, logits]):
         raise FloatingPointError(OVERFLOW_MESSAGE)
     log_probs = log_softmax(logits)
     Y = one_in_k_encoding(y, k, dtype=X.dtype)
     cross_entropy = -np.sum(Y * log_probs, dtype=np.float64) / n
-    decay = c / (2 * n) * (np.sum(W1 * W1, dtype=np.float64) + np.sum(W2 * W2, dtype=np.float64))
-    cost = float(cross_entropy + decay)
+    squares = sum(np.sum(W * W, dtype=np.float64) for W in weights)
+    cost = float(cross_entropy + c / (2 * n) * squares)
 
-    # dL/dZ2 = softmax - onehot, averaged. At the target, p - 1 = expm1(log p): computed
+    # dL/dZ_L = softmax - onehot, averaged. At the target, p - 1 = expm1(log p): computed
     # that way it keeps its digits when p is close to 1 (plain p - 1 cancels in float32).
     rows = np.arange(n)
-    G = np.exp(log_probs)
-    G[rows, y] = np.expm1(log_probs[rows, y])
-    G /= X.dtype.type(n)
-    dZ1 = (G @ W2.T) * (Z1 > 0)  # the ReLU derivative at 0 is taken as 0
+    dZ = np.exp(log_probs)
+    dZ[rows, y] = np.expm1(log_probs[rows, y])
+    dZ /= X.dtype.type(n)
     scale = X.dtype.type(c / n)
-    grads = {
-        "d_w1": X.T @ dZ1 + scale * W1,
-        "d_b1": dZ1.sum(axis=0),
-        "d_w2": A1.T @ G + scale * W2,
-        "d_b2": G.sum(axis=0),
-    }
-    shapes = {"d_b1": np.shape(params["b1"]), "d_b2": np.shape(params["b2"])}
-    for key, shape in shapes.items():
-        grads[key] = grads[key].reshape(shape)
-    return cost, grads
+    grads = {}
+    for layer in range(len(weights), 0, -1):
+        W = weights[layer - 1]
+        grads[f"d_w{layer}"] = activations[layer - 1].T @ dZ + scale * W
+        grads[f"d_b{layer}"] = dZ.sum(axis=0).reshape(np.shape(params[f"b{layer}"]))
+        if layer > 1:  # the ReLU derivative at 0 is taken as 0
+            dZ = (dZ @ W.T) * (pre_activations[layer - 2] > 0)
+    return cost, {key: grads[key] for key in grad_keys(len(weights))}
+

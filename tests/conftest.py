@@ -22,7 +22,14 @@ settings.load_profile("ci" if os.environ.get("CI") else "default")
 # Measured worst cases over the test grid plus 3,000 random problems (logits up to ~1e3):
 # float64 1.0e-14 * scale (cost 5.9e-15 relative), float32 1.6e-6 * scale (cost 3.1e-6).
 RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 5e-5}
-GRAD_KEYS = ("d_w1", "d_b1", "d_w2", "d_b2")
+
+
+def _layers(params):
+    """(weights, 1-D biases) of params as float64 arrays, in layer order."""
+    n_layers = len(params) // 2
+    weights = [np.asarray(params[f"W{l}"], np.float64) for l in range(1, n_layers + 1)]
+    biases = [np.asarray(params[f"b{l}"], np.float64).reshape(-1) for l in range(1, n_layers + 1)]
+    return weights, biases
 
 
 def error_scale(X, y, params, c=0.0):
@@ -30,41 +37,46 @@ def error_scale(X, y, params, c=0.0):
 
     The gradient's formulas with every operand replaced by its absolute value (and
     softmax - onehot by softmax + onehot), so that rounding error is bounded by about
-    eps * scale * (the number of terms).
+    eps * scale * (the number of terms). Any depth.
     """
     from fastnn import reference
 
-    X = np.asarray(X, np.float64)
-    W1, b1, W2, b2 = (np.asarray(params[key], np.float64).reshape(np.shape(params[key])[-2:])
-                      if key.startswith("W") else np.asarray(params[key], np.float64).reshape(-1)
-                      for key in ("W1", "b1", "W2", "b2"))
+    weights, biases = _layers(params)
     n = X.shape[0]
-    Z1 = X @ W1 + b1
-    A1_scale = (np.abs(X) @ np.abs(W1) + np.abs(b1)) * (Z1 > 0)
-    probs = reference.softmax(np.maximum(Z1, 0) @ W2 + b2)
-    G_scale = (probs + reference.one_in_k_encoding(y, W2.shape[1])) / n
-    dZ1_scale = (G_scale @ np.abs(W2).T) * (Z1 > 0)
-    return {
-        "d_w1": np.abs(X).T @ dZ1_scale + c / n * np.abs(W1),
-        "d_b1": dZ1_scale.sum(axis=0).reshape(np.shape(params["b1"])),
-        "d_w2": A1_scale.T @ G_scale + c / n * np.abs(W2),
-        "d_b2": G_scale.sum(axis=0).reshape(np.shape(params["b2"])),
-    }
+    activations, activation_scales, masks = [np.asarray(X, np.float64)], [np.abs(np.asarray(X, np.float64))], []
+    for W, b in zip(weights[:-1], biases[:-1]):
+        Z = activations[-1] @ W + b
+        masks.append(Z > 0)
+        activations.append(np.maximum(Z, 0))
+        activation_scales.append((activation_scales[-1] @ np.abs(W) + np.abs(b)) * masks[-1])
+    probs = reference.softmax(activations[-1] @ weights[-1] + biases[-1])
+    dZ_scale = (probs + reference.one_in_k_encoding(y, weights[-1].shape[1])) / n
+    scales = {}
+    for layer in range(len(weights), 0, -1):
+        W = weights[layer - 1]
+        scales[f"d_w{layer}"] = activation_scales[layer - 1].T @ dZ_scale + c / n * np.abs(W)
+        scales[f"d_b{layer}"] = dZ_scale.sum(axis=0).reshape(np.shape(params[f"b{layer}"]))
+        if layer > 1:
+            dZ_scale = (dZ_scale @ np.abs(W).T) * masks[layer - 2]
+    return scales
 
 
 def make_problem(n, d, h, k, dtype=np.float64, seed=0, bias_shape="1d"):
-    """Random data and parameters with the hand-in's initialisation scale."""
+    """Random data and parameters with the hand-in's initialisation scale.
+
+    h is the hidden width, or a tuple of hidden widths for a deeper network.
+    """
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d)).astype(dtype)
     y = rng.integers(0, k, n)
     bias = (lambda m: rng.standard_normal(m) * 0.1) if bias_shape == "1d" else (
         lambda m: rng.standard_normal((1, m)) * 0.1)
-    params = {
-        "W1": rng.normal(0, np.sqrt(2 / (d + h)), (d, h)).astype(dtype),
-        "b1": bias(h).astype(dtype),
-        "W2": rng.normal(0, np.sqrt(4 / (h + k)), (h, k)).astype(dtype),
-        "b2": bias(k).astype(dtype),
-    }
+    sizes = [d, *np.atleast_1d(h).tolist(), k]
+    params = {}
+    for layer, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:]), 1):
+        gain = 2 if layer == 1 else 4
+        params[f"W{layer}"] = rng.normal(0, np.sqrt(gain / (fan_in + fan_out)), (fan_in, fan_out)).astype(dtype)
+        params[f"b{layer}"] = bias(fan_out).astype(dtype)
     return X, y, params
 
 
@@ -78,7 +90,8 @@ def assert_same_result(ref, comp, dtype, scale):
     comp_cost, comp_grads = comp
     assert isinstance(comp_cost, float)
     np.testing.assert_allclose(comp_cost, ref_cost, rtol=rtol)
-    for key in GRAD_KEYS:
+    assert list(comp_grads) == list(ref_grads)
+    for key in ref_grads:
         r, c = ref_grads[key], comp_grads[key]
         assert c.dtype == r.dtype == np.dtype(dtype), key
         assert c.shape == r.shape, key

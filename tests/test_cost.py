@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import fastnn
 from fastnn import reference
 from fastnn._config import PARALLEL_MIN_ROWS, ROW_BLOCK
-from conftest import GRAD_KEYS, assert_same_result, error_scale, make_problem
+from conftest import assert_same_result, error_scale, make_problem
 
 DTYPES = [np.float32, np.float64]
 
@@ -29,7 +29,8 @@ def check_equal(X, y, params, c, dtype):
 def assert_identical(first, second):
     """Assert two cost_grad results are bit-identical."""
     assert first[0] == second[0]
-    for key in GRAD_KEYS:
+    assert list(first[1]) == list(second[1])
+    for key in first[1]:
         assert first[1][key].dtype == second[1][key].dtype
         np.testing.assert_array_equal(first[1][key], second[1][key], err_msg=key)
 
@@ -43,15 +44,26 @@ def test_compiled_equals_reference_over_the_grid(dtype, n):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 7, 1000])
+@pytest.mark.parametrize("hidden", [(5, 1), (64, 5), (5, 64, 3)], ids=["depth3-narrow", "depth3", "depth4"])
+def test_deeper_networks_equal_the_reference(dtype, n, hidden):
+    for d, k, c in itertools.product([1, 20], [2, 10], [0.0, 1.0]):
+        X, y, params = make_problem(n, d, hidden, k, dtype, seed=n + d + k)
+        check_equal(X, y, params, c, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [ROW_BLOCK - 1, ROW_BLOCK, ROW_BLOCK + 1, PARALLEL_MIN_ROWS + 3])
-def test_block_edges_and_the_parallel_path(dtype, n):
-    X, y, params = make_problem(n, 20, 24, 4, dtype, seed=5)
+@pytest.mark.parametrize("hidden", [24, (24, 16)], ids=["depth2", "depth3"])
+def test_block_edges_and_the_parallel_path(dtype, n, hidden):
+    X, y, params = make_problem(n, 20, hidden, 4, dtype, seed=5)
     check_equal(X, y, params, 0.01, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_mnist_shape(dtype):
-    X, y, params = make_problem(256, 784, 256, 10, dtype, seed=7)
+@pytest.mark.parametrize("hidden", [256, (256, 128)], ids=["depth2", "depth3"])
+def test_mnist_shape(dtype, hidden):
+    X, y, params = make_problem(256, 784, hidden, 10, dtype, seed=7)
     check_equal(X, y, params, 1e-4, dtype)
 
 
@@ -111,20 +123,23 @@ def test_inputs_are_never_modified():
 def _kernel_result(X, y, params, c, parallel):
     """The compiled kernel's cost and gradients, forcing the serial or the parallel block pass."""
     from fastnn import _blas
-    from fastnn._kernels import _forward_backward
+    from fastnn._kernels import GRADIENT, _step
+    from fastnn._validation import check_params
+    from fastnn.cost import NO_HYPER, no_optimizer_state, step_buffers
 
     _blas.bind()
-    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
-    outputs = (np.empty_like(W1), np.empty_like(b1), np.empty_like(W2), np.empty_like(b2))
-    hidden = np.empty((X.shape[0], W1.shape[1]), X.dtype)
-    cost, status = _forward_backward(X, y, W1, b1, W2, b2, c, parallel, *outputs, hidden)
-    assert status == 0
-    return cost, outputs
+    weights, biases = check_params(params)
+    buffers = step_buffers(X.shape[0], weights, biases)
+    state = no_optimizer_state(weights, biases)
+    cost, non_finite = _step(X, y, weights, biases, c, parallel, GRADIENT, 0.0, NO_HYPER, state, 0, buffers)
+    assert not non_finite
+    return cost, [array for pair in zip(*buffers[:2]) for array in pair]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_bit_identical_with_one_thread_all_threads_and_serially(dtype):
-    X, y, params = make_problem(5 * ROW_BLOCK + 7, 12, 33, 5, dtype, seed=4)
+@pytest.mark.parametrize("hidden", [33, (33, 17)], ids=["depth2", "depth3"])
+def test_bit_identical_with_one_thread_all_threads_and_serially(dtype, hidden):
+    X, y, params = make_problem(5 * ROW_BLOCK + 7, 12, hidden, 5, dtype, seed=4)
     results = [_kernel_result(X, y, params, 0.2, parallel=False)]
     for threads in (1, numba.config.NUMBA_NUM_THREADS):
         numba.set_num_threads(threads)
@@ -137,7 +152,8 @@ def test_bit_identical_with_one_thread_all_threads_and_serially(dtype):
         assert cost == serial_cost
         for serial, parallel in zip(serial_grads, grads):
             np.testing.assert_array_equal(serial, parallel)
-    assert_same_result(reference.cost_grad(X, y, params, 0.2), (results[1][0], dict(zip(GRAD_KEYS, results[1][1]))),
+    reference_result = reference.cost_grad(X, y, params, 0.2)
+    assert_same_result(reference_result, (results[1][0], dict(zip(reference_result[1], results[1][1]))),
                        dtype, error_scale(X, y, params, 0.2))
 
 
@@ -159,8 +175,8 @@ def test_serial_and_parallel_row_pass_are_bit_identical(dtype):
 
 
 @given(
-    n=st.integers(1, 150), d=st.integers(1, 12), h=st.integers(1, 20), k=st.integers(2, 8),
-    c=st.sampled_from([0.0, 1e-3, 2.0]), scale=st.sampled_from([1e-3, 1.0, 30.0]),
+    n=st.integers(1, 150), d=st.integers(1, 12), h=st.lists(st.integers(1, 20), min_size=1, max_size=3),
+    k=st.integers(2, 8), c=st.sampled_from([0.0, 1e-3, 2.0]), scale=st.sampled_from([1e-3, 1.0, 30.0]),
     dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16),
 )
 def test_property_compiled_equals_reference(n, d, h, k, c, scale, dtype, seed):
@@ -199,14 +215,13 @@ def parallel_blocks(request, monkeypatch):
 
 
 def test_eight_python_threads_at_once(parallel_blocks):
-    problems = [make_problem(n, 30, 40, 6, dtype, seed=n)
+    problems = [make_problem(n, 30, (40, 12) if n == 64 else 40, 6, dtype, seed=n)
                 for n, dtype in zip([5, 64, 300, PARALLEL_MIN_ROWS + 1] * 2, DTYPES * 4)]
     results = _threaded_results(problems)
     for (X, y, params), result in zip(problems, results):
         expected = fastnn.cost_grad(X, y, params, 0.1)
         assert result[0] == expected[0]
-        for key in GRAD_KEYS:
-            np.testing.assert_array_equal(result[1][key], expected[1][key])
+        assert_identical(result, expected)
 
 
 @pytest.mark.parametrize("layer", ["workqueue", "omp"])

@@ -23,7 +23,7 @@ def reference_epoch(X, y, params, order, batch_size, lr, c, optimizer="sgd", hyp
         rows = order[start:start + batch_size]
         _, grads = reference.cost_grad(X[rows], y[rows], params, c)
         step += 1
-        for key in KEYS:
+        for key in params:
             g, (v, s) = grads["d_" + key.lower()], state[key]
             if optimizer == "sgd":
                 params[key] -= lr * g
@@ -43,8 +43,9 @@ def reference_epoch(X, y, params, order, batch_size, lr, c, optimizer="sgd", hyp
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam"])
-def test_one_epoch_equals_the_reference_loop(dtype, optimizer):
-    X, y, params = make_problem(203, 9, 17, 4, dtype, seed=1)  # 203 = 6 batches of 32 and one of 11
+@pytest.mark.parametrize("hidden", [17, (17, 6), (17, 6, 8)], ids=["depth2", "depth3", "depth4"])
+def test_one_epoch_equals_the_reference_loop(dtype, optimizer, hidden):
+    X, y, params = make_problem(203, 9, hidden, 4, dtype, seed=1)  # 203 = 6 batches of 32 and one of 11
     lr = 0.1 if optimizer != "adam" else 0.01
     seed = 5
     clf = fastnn.NetClassifier()
@@ -52,7 +53,8 @@ def test_one_epoch_equals_the_reference_loop(dtype, optimizer):
     order = np.random.default_rng(seed).permutation(len(X))
     expected = reference_epoch(X, y, params, order, 32, lr, 0.3, optimizer)
     rtol = RTOL[np.dtype(dtype)]
-    for key in KEYS:
+    assert list(clf.params) == list(params)
+    for key in params:
         assert clf.params[key].dtype == dtype and clf.params[key].shape == params[key].shape
         np.testing.assert_allclose(clf.params[key], expected[key], rtol=rtol,
                                    atol=rtol * np.abs(expected[key]).max(), err_msg=key)
@@ -233,6 +235,28 @@ def test_get_init_params():
     np.testing.assert_array_equal(fastnn.get_init_params(3, 4, 2, seed=1)["W1"], fastnn.get_init_params(3, 4, 2, seed=1)["W1"])
     with pytest.raises(ValueError, match="hidden_size"):
         fastnn.get_init_params(3, 0, 2)
+
+
+def test_get_init_params_of_a_deeper_network():
+    params = fastnn.get_init_params(300, [200, 100, 50], 10, seed=0)
+    assert {key: value.shape for key, value in params.items()} == {
+        "W1": (300, 200), "b1": (1, 200), "W2": (200, 100), "b2": (1, 100),
+        "W3": (100, 50), "b3": (1, 50), "W4": (50, 10), "b4": (1, 10)}
+    assert params["W1"].std() == pytest.approx(np.sqrt(2 / 500), rel=0.02)
+    assert params["W2"].std() == pytest.approx(np.sqrt(4 / 300), rel=0.02)
+    assert params["W4"].std() == pytest.approx(np.sqrt(4 / 60), rel=0.1)
+    for bad in ([], [5, 0], [5, 2.5]):
+        with pytest.raises(ValueError, match="hidden"):
+            fastnn.get_init_params(3, bad, 2)
+
+
+def test_a_deeper_network_learns_the_digits():
+    X, y = load_digits()
+    train, test = stratified_split(y, (0.75, 0.25), seed=0)
+    params = fastnn.get_init_params(64, [128, 64], 10, seed=0)
+    clf = fastnn.NetClassifier()
+    clf.fit(X[train], y[train], None, None, params, batch_size=32, lr=0.05, epochs=30, optimizer="momentum", seed=0)
+    assert clf.score(X[test], y[test]) >= 0.97
 
 
 def test_schedules():

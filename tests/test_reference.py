@@ -25,10 +25,12 @@ def numerical_gradient(f, x):
 
 @pytest.mark.parametrize("c", [0.0, 0.7])
 @pytest.mark.parametrize("bias_shape", ["1d", "2d"])
-def test_gradient_matches_finite_differences(c, bias_shape):
-    X, y, params = make_problem(n=9, d=4, h=6, k=3, seed=1, bias_shape=bias_shape)
+@pytest.mark.parametrize("hidden", [6, (6, 5), (6, 5, 4)], ids=["depth2", "depth3", "depth4"])
+def test_gradient_matches_finite_differences(c, bias_shape, hidden):
+    X, y, params = make_problem(n=9, d=4, h=hidden, k=3, seed=1, bias_shape=bias_shape)
     _, grads = reference.cost_grad(X, y, params, c)
-    for key in ("W1", "b1", "W2", "b2"):
+    assert list(grads) == [f"d_{key.lower()}" for key in params]
+    for key in params:
         numeric = numerical_gradient(lambda: reference.cost_grad(X, y, params, c)[0], params[key])
         np.testing.assert_allclose(grads["d_" + key.lower()], numeric, rtol=1e-6, atol=1e-8, err_msg=key)
 
@@ -51,6 +53,18 @@ def test_cost_is_mean_cross_entropy_plus_decay():
     probs = reference.softmax(A1 @ params["W2"] + params["b2"])
     expected = -np.mean(np.log(probs[np.arange(5), y])) + c / 10 * (
         np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2))
+    assert reference.cost_grad(X, y, params, c)[0] == pytest.approx(expected, rel=1e-14)
+
+
+def test_deeper_cost_is_the_forward_pass_written_out():
+    X, y, params = make_problem(n=6, d=3, h=(4, 5, 2), k=3, seed=4)
+    c = 0.2
+    A = X
+    for layer in (1, 2, 3):
+        A = np.maximum(A @ params[f"W{layer}"] + params[f"b{layer}"], 0)
+    probs = reference.softmax(A @ params["W4"] + params["b4"])
+    squares = sum(np.sum(params[f"W{layer}"] ** 2) for layer in (1, 2, 3, 4))
+    expected = -np.mean(np.log(probs[np.arange(6), y])) + c / 12 * squares
     assert reference.cost_grad(X, y, params, c)[0] == pytest.approx(expected, rel=1e-14)
 
 

@@ -29,6 +29,9 @@ def bad_cases():
     inf_b1 = p["b1"].copy()
     inf_b1[3] = -np.inf
     missing = {key: p[key] for key in ("W1", "b1", "W2")}
+    _, _, deep = make_problem(6, 4, (5, 2), 3, seed=0)
+    nan_W3 = deep["W3"].copy()
+    nan_W3[1, 0] = np.nan
     return [
         ("X 1-D", (X[0], y[:1], p, 0.0), ValueError, "X must be 2-D"),
         ("X empty", (X[:0], y[:0], p, 0.0), ValueError, "0 samples"),
@@ -40,6 +43,14 @@ def bad_cases():
         ("X wrong width", (X[:, :3], y, p, 0.0), ValueError, "X has 3 features but W1 expects 4"),
         ("params not dict", (X, y, [p["W1"]], 0.0), TypeError, "params must be a dict"),
         ("params missing", (X, y, missing, 0.0), ValueError, r"missing \['b2'\]"),
+        ("b3 missing", (X, y, {key: deep[key] for key in deep if key != "b3"}, 0.0), ValueError, r"missing \['b3'\]"),
+        ("W2 missing in depth 3", (X, y, {key: deep[key] for key in deep if key != "W2"}, 0.0), ValueError,
+         r"missing \['W2'\]"),
+        ("unexpected key", (X, y, _with(p, W_extra=p["W1"]), 0.0), ValueError, r"unexpected keys \['W_extra'\]"),
+        ("W3 does not chain", (X, y, _with(deep, W3=deep["W3"][:1]), 0.0), ValueError,
+         r"W2 \(5, 2\) and W3 \(1, 3\) do not chain"),
+        ("b2 wrong in depth 3", (X, y, _with(deep, b2=deep["b2"][:1]), 0.0), ValueError, r"b2 has shape \(1,\)"),
+        ("W3 NaN", (X, y, _with(deep, W3=nan_W3), 0.0), ValueError, r"params\['W3'\] contains NaN.*\(1, 0\)"),
         ("W2 does not chain", (X, y, _with(p, W2=p["W2"][:4]), 0.0), ValueError, r"W1 \(4, 5\) and W2 \(4, 3\) do not chain"),
         ("b1 wrong", (X, y, _with(p, b1=p["b1"][:2]), 0.0), ValueError, r"b1 has shape \(2,\)"),
         ("b2 wrong", (X, y, _with(p, b2=np.zeros((3, 1))), 0.0), ValueError, r"b2 has shape \(3, 1\)"),

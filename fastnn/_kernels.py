@@ -121,26 +121,6 @@ def _block_forward_backward(hidden, y, b_hidden, W_out, b_out, inv_n,
 
 
 @njit(**SERIAL)
-def _block_workspace(n_rows, W_out):
-    """Work arrays for `_batch_rows` on up to n_rows rows, allocated once and reused.
-
-    Per-block partials of d_w_out, d_b_hidden and d_b_out, per-block losses and flags,
-    and one block's logits and d_hidden.
-    """
-    n_blocks = _n_blocks(n_rows)
-    h, k = W_out.shape
-    return (
-        np.empty((n_blocks, h, k), W_out.dtype),
-        np.empty((n_blocks, h), W_out.dtype),
-        np.empty((n_blocks, k), W_out.dtype),
-        np.empty(n_blocks),
-        np.empty(n_blocks, np.bool_),
-        np.empty((ROW_BLOCK, k), W_out.dtype),
-        np.empty((ROW_BLOCK, h), W_out.dtype),
-    )
-
-
-@njit(**SERIAL)
 def _reduce_block_partials(n_blocks, workspace, d_w_out, d_b_hidden, d_b_out):
     """Add the first n_blocks partials in block order into the gradients; return (loss sum, any flag)."""
     d_w_out_partial, d_b_hidden_partial, d_b_out_partial, losses, flags = workspace[:5]
@@ -158,8 +138,9 @@ def _batch_rows(hidden, y, b_hidden, W_out, b_out, inv_n, d_w_out, d_b_hidden, d
     """Run `_block_forward_backward` over fixed row blocks, one after another.
 
     Writes d_w_out (without weight decay), d_b_hidden and d_b_out; returns (sum of
-    cross-entropies, True if anything was NaN or inf). workspace comes from `_block_workspace` for at
-    least as many rows as hidden has; nothing is allocated here.
+    cross-entropies, True if anything was NaN or inf). workspace comes from
+    `fastnn.cost.block_workspace` for at least as many rows as hidden has; nothing is
+    allocated here.
     """
     n = hidden.shape[0]
     n_blocks = _n_blocks(n)
@@ -224,10 +205,16 @@ def _decay_into(w, scale, out, accumulate):
     scale = w.dtype.type(scale)
     flat, flat_out = w.ravel(), out.ravel()
     total = 0.0
-    for i in range(flat.size):
-        v = flat[i]
-        flat_out[i] = scale * v + (flat_out[i] if accumulate else 0)
-        total += np.float64(v) * v
+    if accumulate:  # two loops, not a branch inside one: each must vectorise
+        for i in range(flat.size):
+            v = flat[i]
+            flat_out[i] += scale * v
+            total += np.float64(v) * v
+    else:
+        for i in range(flat.size):
+            v = flat[i]
+            flat_out[i] = scale * v
+            total += np.float64(v) * v
     return total
 
 

@@ -5,6 +5,7 @@ must all be float32 or all float64; X may be any real dtype (integers included) 
 cast to the parameters' dtype. Gradients come back in that dtype.
 """
 
+import functools
 import math
 import numbers
 import re
@@ -16,6 +17,7 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _LAYER_KEY = re.compile(r"[Wb]([1-9][0-9]*)")
 
 
+@functools.lru_cache(maxsize=None)
 def param_keys(n_layers):
     """The keys of an n_layers-layer network's params, in order: W1, b1, W2, b2, ..., WL, bL."""
     return tuple(f"{kind}{layer}" for layer in range(1, n_layers + 1) for kind in "Wb")
@@ -32,14 +34,15 @@ def _is_real_numeric(dtype):
 
 def _n_layers(params):
     """The number of layers L the keys of params describe, refusing keys that are not W<l> or b<l>."""
-    unexpected = sorted(key for key in params if not (isinstance(key, str) and _LAYER_KEY.fullmatch(key)))
+    n_layers = max(len(params) // 2, 2)
+    if params.keys() == set(param_keys(n_layers)):  # the common case, decided quickly
+        return n_layers
+    unexpected = sorted(map(str, (key for key in params if not (isinstance(key, str) and _LAYER_KEY.fullmatch(key)))))
     if unexpected:
         raise ValueError(f"params has unexpected keys {unexpected}; it holds W1, b1, ..., WL, bL")
     n_layers = max([int(key[1:]) for key in params] + [2])
     missing = [key for key in param_keys(n_layers) if key not in params]
-    if missing:
-        raise ValueError(f"params is missing {missing}; it needs {list(param_keys(n_layers))}")
-    return n_layers
+    raise ValueError(f"params is missing {missing}; it needs {list(param_keys(n_layers))}")
 
 
 def check_params(params):
@@ -52,34 +55,30 @@ def check_params(params):
     """
     if not isinstance(params, dict):
         raise TypeError(f"params must be a dict with keys W1, b1, W2, b2 (..., WL, bL), got {type(params).__name__}")
-    n_layers = _n_layers(params)
-    arrays = {key: np.asarray(params[key]) for key in param_keys(n_layers)}
-    for key, arr in arrays.items():
+    keys = param_keys(_n_layers(params))
+    arrays = [np.asarray(params[key]) for key in keys]
+    dtype = arrays[0].dtype
+    for key, arr in zip(keys, arrays):
         if arr.dtype not in FLOAT_DTYPES:
-            raise TypeError(
-                f"params['{key}'] has dtype {arr.dtype}; parameters must be float32 or float64"
-            )
-    dtypes = {arr.dtype for arr in arrays.values()}
-    if len(dtypes) > 1:
-        found = ", ".join(f"{key}: {arr.dtype}" for key, arr in arrays.items())
-        raise TypeError(f"params must share one dtype, got {found}")
+            raise TypeError(f"params['{key}'] has dtype {arr.dtype}; parameters must be float32 or float64")
+        if arr.dtype != dtype:
+            found = ", ".join(f"{key}: {arr.dtype}" for key, arr in zip(keys, arrays))
+            raise TypeError(f"params must share one dtype, got {found}")
 
-    weights = [arrays[f"W{layer}"] for layer in range(1, n_layers + 1)]
-    biases = [arrays[f"b{layer}"] for layer in range(1, n_layers + 1)]
-    for layer, W in enumerate(weights, 1):
+    weights, biases = arrays[::2], arrays[1::2]
+    rows = weights[0].shape[0] if weights[0].ndim == 2 else None
+    for layer, (W, bias) in enumerate(zip(weights, biases), 1):
         if W.ndim != 2:
             raise ValueError(f"W{layer} must be 2-D, got shape {W.shape}")
         if W.size == 0:
             raise ValueError(f"parameter shapes must be non-empty, got W{layer} {W.shape}")
-    for layer, (W, W_next) in enumerate(zip(weights, weights[1:]), 1):
-        if W_next.shape[0] != W.shape[1]:
+        if W.shape[0] != rows:
             raise ValueError(
-                f"W{layer} {W.shape} and W{layer + 1} {W_next.shape} do not chain: "
-                f"W{layer + 1} needs {W.shape[1]} rows"
+                f"W{layer - 1} {weights[layer - 2].shape} and W{layer} {W.shape} do not chain: "
+                f"W{layer} needs {rows} rows"
             )
-    for layer, (W, bias) in enumerate(zip(weights, biases), 1):
-        width = W.shape[1]
-        if bias.shape not in ((width,), (1, width)):
+        rows = width = W.shape[1]
+        if bias.shape != (width,) and bias.shape != (1, width):
             raise ValueError(
                 f"b{layer} has shape {bias.shape}; with W{layer} {W.shape} it must be ({width},) or (1, {width})"
             )

@@ -1,11 +1,13 @@
 """The compiled cost_grad: validate, choose the dtype, allocate, call the kernel."""
 
+import functools
+
 import numba
 import numpy as np
 
 from . import _blas
-from ._config import PARALLEL_MIN_CORES, PARALLEL_MIN_ROWS
-from ._kernels import GRADIENT, _block_workspace, _step
+from ._config import PARALLEL_MIN_CORES, PARALLEL_MIN_ROWS, ROW_BLOCK
+from ._kernels import GRADIENT, _step
 from ._threading import run_parallel
 from ._validation import OVERFLOW_MESSAGE, check_cost_grad_args, raise_non_finite
 
@@ -17,12 +19,27 @@ def _use_parallel(n_rows):
     return n_rows >= PARALLEL_MIN_ROWS and numba.config.NUMBA_NUM_THREADS > PARALLEL_MIN_CORES
 
 
-def step_buffers(n_rows, weights, biases, block_workspace=True):
+def block_workspace(n_rows, W_out):
+    """Work arrays for `fastnn._kernels._batch_rows` on up to n_rows rows.
+
+    Per-block partials of the output layer's weight gradient and of the two bias
+    gradients, per-block losses and flags, and one block's logits and d_hidden.
+    """
+    n_blocks = -(-n_rows // ROW_BLOCK)
+    (h, k), dtype = W_out.shape, W_out.dtype
+    return (
+        np.empty((n_blocks, h, k), dtype), np.empty((n_blocks, h), dtype), np.empty((n_blocks, k), dtype),
+        np.empty(n_blocks), np.empty(n_blocks, np.bool_),
+        np.empty((ROW_BLOCK, k), dtype), np.empty((ROW_BLOCK, h), dtype),
+    )
+
+
+def step_buffers(n_rows, weights, biases, with_workspace=True):
     """The buffers `fastnn._kernels._step` needs for batches of up to n_rows rows.
 
     (d_W, d_b, hidden, d_hidden, workspace): gradients shaped like the parameters, one
     (n_rows, h_l) buffer per hidden layer, a flat scratch for the widest inner layer, and
-    the block pass's workspace (empty if not `block_workspace`: the parallel pass
+    the block pass's workspace (for 0 rows if not `with_workspace`: the parallel pass
     allocates its own).
     """
     dtype = weights[0].dtype
@@ -32,15 +49,23 @@ def step_buffers(n_rows, weights, biases, block_workspace=True):
         tuple(np.empty_like(b) for b in biases),
         tuple(np.empty((n_rows, W.shape[1]), dtype) for W in weights[:-1]),
         np.empty(n_rows * inner, dtype),
-        _block_workspace(n_rows if block_workspace else 0, weights[-1]),
+        block_workspace(n_rows if with_workspace else 0, weights[-1]),
     )
 
 
-def no_optimizer_state(weights, biases):
-    """Empty optimizer state (v_W, s_W, v_b, s_b) for `_step` with GRADIENT, which keeps none."""
-    empty_W = tuple(np.empty((0, 0), W.dtype) for W in weights)
-    empty_b = tuple(np.empty(0, b.dtype) for b in biases)
+@functools.lru_cache(maxsize=None)
+def _empty_state(dtype, n_layers):
+    empty_W = (np.empty((0, 0), dtype),) * n_layers
+    empty_b = (np.empty(0, dtype),) * n_layers
     return empty_W, empty_W, empty_b, empty_b
+
+
+def no_optimizer_state(weights, biases):
+    """Empty optimizer state (v_W, s_W, v_b, s_b) for `_step` with GRADIENT, which keeps none.
+
+    Zero-size arrays, so one set per dtype and depth serves every call.
+    """
+    return _empty_state(weights[0].dtype, len(weights))
 
 
 def cost_grad(X, y, params, c=0.0):
@@ -84,7 +109,7 @@ def cost_grad(X, y, params, c=0.0):
     X, y, (weights, biases), c = check_cost_grad_args(X, y, params, c, check_finite=False)
     _blas.bind()
     parallel = _use_parallel(X.shape[0])
-    buffers = step_buffers(X.shape[0], weights, biases, block_workspace=not parallel)
+    buffers = step_buffers(X.shape[0], weights, biases, with_workspace=not parallel)
     args = (X, y, weights, biases, c, parallel, GRADIENT, 0.0, NO_HYPER,
             no_optimizer_state(weights, biases), 0, buffers)
     # Only a parallel launch needs the workqueue guard; serial calls run side by side.

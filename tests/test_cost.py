@@ -159,12 +159,13 @@ def test_bit_identical_with_one_thread_all_threads_and_serially(dtype, hidden):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_serial_and_parallel_row_pass_are_bit_identical(dtype):
-    from fastnn._kernels import _batch_rows, _batch_rows_parallel, _block_workspace
+    from fastnn._kernels import _batch_rows, _batch_rows_parallel
+    from fastnn.cost import block_workspace
 
     X, y, params = make_problem(3 * ROW_BLOCK + 5, 6, 40, 7, dtype, seed=8)
     hidden = X @ params["W1"]
     outputs = []
-    serial = lambda *args: _batch_rows(*args, _block_workspace(len(X), params["W2"]))
+    serial = lambda *args: _batch_rows(*args, block_workspace(len(X), params["W2"]))
     for driver in (serial, _batch_rows_parallel):
         work = hidden.copy()
         d_w2, d_b1, d_b2 = np.empty_like(params["W2"]), np.empty(40, dtype), np.empty(7, dtype)

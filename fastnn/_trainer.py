@@ -35,16 +35,19 @@ class Trainer:
     optimizer : fastnn.optim.Optimizer
     c : float
         Weight decay, validated.
+    state, step : optional
+        Optimizer state and step count to continue from (`Trainer.state`, `Trainer.step`
+        of an earlier run on the same shapes); default: a fresh optimizer.
     """
 
-    def __init__(self, params, optimizer, c):
+    def __init__(self, params, optimizer, c, state=None, step=0):
         weights, biases = check_params(params)
         self.shapes = {key: np.shape(params[key]) for key in param_keys(len(weights))}
         self.weights = tuple(np.array(W, copy=True) for W in weights)
         self.biases = tuple(np.array(b, copy=True) for b in biases)
         self.optimizer, self.c = optimizer, c
-        self.state = optimizer.init_state(self.weights, self.biases)
-        self.step = 0
+        self.state = optimizer.init_state(self.weights, self.biases) if state is None else state
+        self.step = step
         self._rows = 0  # rows the batch buffers hold
 
     @property

@@ -55,7 +55,7 @@ def test_save_replaces_an_existing_file_and_keeps_the_name(tmp_path, fitted):
 def test_save_refuses_what_it_cannot_save(tmp_path):
     with pytest.raises(ValueError, match="not fitted"):
         fastnn.save(tmp_path / "m.npz", fastnn.NetClassifier())
-    with pytest.raises(TypeError, match="params dict or a NetClassifier"):
+    with pytest.raises(TypeError, match="params dict, a NetClassifier or an MLPClassifier"):
         fastnn.save(tmp_path / "m.npz", [1, 2])
     with pytest.raises(ValueError, match="missing"):
         fastnn.save(tmp_path / "m.npz", {"W1": np.ones((2, 2))})
@@ -81,7 +81,8 @@ def _metadata(entries, **updates):
     (lambda e: _metadata(e, format_version=99), "format version 99"),
     (lambda e: _metadata(e, format="other"), "not a fastnn model file"),
     (lambda e: _metadata(e, kind="Pipeline"), "unknown kind"),
-    (lambda e: _metadata(e, dtype="float16"), "dtype or shapes"),
+    (lambda e: _metadata(e, dtype="float16"), "dtype, layers or array descriptions"),
+    (lambda e: _metadata(e, n_layers=3), "dtype, layers or array descriptions"),
     (lambda e: e.update(W1=e["W1"][:-1]), "W1 is float32"),
     (lambda e: e.update(W2=e["W2"].astype(np.float64)), "W2 is float64"),
     (lambda e: e.update(b1=np.full_like(e["b1"], np.nan)), "b1 contains NaN"),
@@ -122,3 +123,110 @@ def test_truncated_and_foreign_files(tmp_path, fitted):
     with pytest.raises(FileNotFoundError):
         fastnn.load(tmp_path / "missing.npz")
     assert zipfile.is_zipfile(tmp_path / "good.npz")
+
+
+def test_a_deeper_params_dict_round_trips(tmp_path):
+    _, _, params = make_problem(3, 4, (5, 6, 2), 3, np.float32, seed=1)
+    fastnn.save(tmp_path / "p.npz", params)
+    loaded = fastnn.load(tmp_path / "p.npz")
+    assert list(loaded) == list(params)
+    assert all(loaded[key].tobytes() == params[key].tobytes() for key in params)
+
+
+def test_version_1_files_still_load(tmp_path, fitted):
+    clf, X = fitted
+    fastnn.save(tmp_path / "v2.npz", clf)
+
+    def as_version_1(entries):
+        metadata = json.loads(entries["metadata"].tobytes())
+        v1 = {"format": "fastnn", "format_version": 1, "kind": "NetClassifier", "fastnn_version": "0.1.0",
+              "dtype": "float32", "shapes": {key: metadata["arrays"][key]["shape"] for key in ("W1", "b1", "W2", "b2")},
+              "stop_reason": metadata["stop_reason"]}
+        entries["metadata"] = np.frombuffer(json.dumps(v1).encode(), np.uint8)
+
+    _rewrite(tmp_path / "v2.npz", tmp_path / "v1.npz", as_version_1)
+    loaded = fastnn.load(tmp_path / "v1.npz")
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(loaded.hist["val_loss"], clf.hist["val_loss"])
+
+
+@pytest.fixture(scope="module")
+def mlp_data():
+    pytest.importorskip("sklearn")
+    X, y, _ = make_problem(120, 5, 7, 3, np.float32, seed=3)
+    return X, np.array(["ant", "bee", "cow"])[y]
+
+
+@pytest.fixture(scope="module")
+def fitted_mlp(mlp_data):
+    X, y = mlp_data
+    return fastnn.MLPClassifier(hidden_layer_sizes=(4,), tol=1e-2, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("settings", [dict(solver="adam"), dict(solver="sgd", momentum=0.0),
+                                      dict(solver="sgd", early_stopping=True, learning_rate="invscaling")])
+def test_mlp_classifier_round_trip_and_continued_training_are_bit_exact(tmp_path, mlp_data, settings):
+    import warnings
+
+    X, y = mlp_data
+    clf = fastnn.MLPClassifier(hidden_layer_sizes=(6, 4), random_state=0, max_iter=5, **settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)
+    clf.partial_fit(X, y)
+    fastnn.save(tmp_path / "mlp.npz", clf)
+    loaded = fastnn.load(tmp_path / "mlp.npz")
+    assert type(loaded) is fastnn.MLPClassifier and loaded.get_params() == clf.get_params()
+    for name in ("classes_", "n_iter_", "t_", "loss_", "best_loss_", "loss_curve_", "validation_scores_",
+                 "best_validation_score_", "history_", "n_features_in_", "n_layers_", "n_outputs_"):
+        np.testing.assert_equal(getattr(loaded, name), getattr(clf, name), err_msg=name)
+    for a, b in zip(loaded.coefs_ + loaded.intercepts_, clf.coefs_ + clf.intercepts_):
+        assert a.dtype == b.dtype == np.float32 and a.tobytes() == b.tobytes()
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    clf.partial_fit(X, y)
+    loaded.partial_fit(X, y)  # continues with the same optimizer state, learning rate and shuffles
+    for a, b in zip(loaded.coefs_ + loaded.intercepts_, clf.coefs_ + clf.intercepts_):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_mlp_classifier_feature_names_survive(tmp_path, mlp_data):
+    pandas = pytest.importorskip("pandas")
+    X, y = mlp_data
+    frame = pandas.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    clf = fastnn.MLPClassifier(hidden_layer_sizes=(4,), tol=1e-2, random_state=0).fit(frame, y)
+    fastnn.save(tmp_path / "mlp.npz", clf)
+    loaded = fastnn.load(tmp_path / "mlp.npz")
+    assert list(loaded.feature_names_in_) == list(frame.columns)
+    np.testing.assert_array_equal(loaded.predict(frame), clf.predict(frame))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda e: e.update(opt_vW1=np.zeros((50, 50), np.float32)), "opt_vW1 is float32"),
+    (lambda e: e.update(classes=e["classes"][:2]), "classes is <U3"),
+    (lambda e: (e.update(classes=e["classes"][::-1].copy())), "sorted, distinct labels"),
+])
+def test_a_tampered_mlp_classifier_state_is_refused(tmp_path, fitted_mlp, change, message):
+    fastnn.save(tmp_path / "good.npz", fitted_mlp)
+    _rewrite(tmp_path / "good.npz", tmp_path / "bad.npz", change)
+    with pytest.raises(ValueError, match=message):
+        fastnn.load(tmp_path / "bad.npz")
+
+
+def test_a_tampered_optimizer_state_in_metadata_and_entry_is_refused(tmp_path, fitted_mlp):
+    fastnn.save(tmp_path / "good.npz", fitted_mlp)
+
+    def bigger_state(entries):  # consistent with the metadata, but not with the network
+        entries["opt_vW1"] = np.zeros((50, 50), np.float32)
+        metadata = json.loads(entries["metadata"].tobytes())
+        metadata["arrays"]["opt_vW1"]["shape"] = [50, 50]
+        entries["metadata"] = np.frombuffer(json.dumps(metadata).encode(), np.uint8)
+
+    _rewrite(tmp_path / "good.npz", tmp_path / "bad.npz", bigger_state)
+    with pytest.raises(ValueError, match="the solver keeps float32"):
+        fastnn.load(tmp_path / "bad.npz")
+
+
+def test_an_unfitted_mlp_classifier_is_not_saved(tmp_path, mlp_data):
+    with pytest.raises(ValueError, match="MLPClassifier is not fitted"):
+        fastnn.save(tmp_path / "m.npz", fastnn.MLPClassifier())
+    assert list(tmp_path.iterdir()) == []

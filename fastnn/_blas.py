@@ -29,6 +29,7 @@ from numba.core import cgutils
 from numba.extending import get_cython_function_address, intrinsic, overload
 
 from ._config import SERIAL
+from ._numba_cache import make_race_free, start_threading_layer
 
 _VOID_PTR = types.voidptr
 # Fortran BLAS: every argument by reference.
@@ -59,12 +60,13 @@ def _numpy_openblas():
 
 
 def bind():
-    """Register sgemm/dgemm with LLVM (once); call before any kernel that uses `_gemm` runs.
+    """Register sgemm/dgemm with LLVM and start Numba's threads (once); call before any kernel runs.
 
     Returns a short description of the BLAS bound.
     """
     global _bound
     if _bound is None:
+        start_threading_layer()  # kernels loaded from the cache may call parallel kernels
         if sys.byteorder != "little":
             raise RuntimeError("fastnn's BLAS binding needs a little-endian machine")
         addresses = _numpy_openblas()
@@ -144,3 +146,6 @@ def _gemm(trans_a, trans_b, alpha, a, b, beta, c):
         _YES if trans_b else _NO, _YES if trans_a else _NO,
         n, m, k, alpha, b, max(b.shape[1], 1), a, max(a.shape[1], 1), beta, c, n,
     )
+
+
+make_race_free(globals())  # safe on-disk cache when processes compile at once

@@ -16,6 +16,7 @@ from numba import njit, prange
 
 from ._blas import _gemm
 from ._config import PARALLEL, ROW_BLOCK, SERIAL
+from ._numba_cache import make_race_free
 
 # Status codes returned by the kernels.
 OK = 0
@@ -450,3 +451,6 @@ def _loss_and_accuracy(logits, y):
         loss += np.log(total) - (np.float64(row[y[i]]) - top)
         hits += best == y[i]
     return loss / n, hits / n
+
+
+make_race_free(globals())  # safe on-disk cache when processes compile at once

@@ -37,10 +37,37 @@ def test_train_on_a_csv_file(tmp_path):
     assert "test accuracy" in run.stdout
 
 
-def test_gradcheck_command():
-    run = fastnn("gradcheck")
+def test_train_two_hidden_layers_on_the_digits(tmp_path):
+    run = fastnn("train", "--hidden", 256, 128, "--save", tmp_path / "deep.npz")
+    assert run.returncode == 0, run.stderr
+    accuracy = float(next(line for line in run.stdout.splitlines() if line.startswith("test accuracy")).split()[2])
+    assert accuracy >= 0.97
+    import fastnn as package
+
+    assert [package.load(tmp_path / "deep.npz").params[f"W{layer}"].shape for layer in (1, 2, 3)] == [
+        (64, 256), (256, 128), (128, 10)]
+
+
+def test_predict_with_a_saved_mlp_classifier(tmp_path):
+    pytest.importorskip("sklearn")
+    import fastnn as package
+    from fastnn.datasets import load_digits
+
+    X, y = load_digits()
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    clf = package.MLPClassifier(hidden_layer_sizes=(32,), tol=1e-2, random_state=0).fit(X, names[y])
+    package.save(tmp_path / "mlp.npz", clf)
+    run = fastnn("predict", "--model", tmp_path / "mlp.npz", "--data", "digits", "--out", tmp_path / "labels.txt")
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "labels.txt").read_text().split() == clf.predict(X).tolist()
+
+
+@pytest.mark.parametrize("hidden", [[], ["8", "5"]], ids=["depth2", "depth3"])
+def test_gradcheck_command(hidden):
+    run = fastnn("gradcheck", *(["--hidden", *hidden] if hidden else []))
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().endswith("gradient check passed")
+    assert ("W3" in run.stdout) == bool(hidden)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -49,7 +76,7 @@ def test_gradcheck_command():
     (["train", "--data", "mnist:/nonexistent"], "no train-images-idx3-ubyte"),
     (["train", "--epochs", "many"], "invalid int value"),
     (["train", "--lr", "-1"], "lr must be"),
-    (["train", "--hidden", "64", "32"], "one size"),
+    (["train", "--hidden", "64", "0"], "--hidden sizes must be >= 1"),
     (["train", "--threads", "99"], "--threads must be between"),
     (["predict", "--model", "missing.npz", "--data", "digits"], "missing.npz"),
 ])

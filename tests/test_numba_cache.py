@@ -1,0 +1,88 @@
+"""fastnn's kernels keep a consistent on-disk cache when processes compile them at once."""
+
+import os
+import time
+
+from numba.core.caching import IndexDataCacheFile
+
+from fastnn import _kernels
+from fastnn._numba_cache import ORPHAN_AGE_SECONDS, RaceFreeCacheFile
+
+
+def _cache_files(folder, cls=RaceFreeCacheFile):
+    return [cls(str(folder), "kernel-10.py311", "stamp") for _ in range(2)]
+
+
+def _interleave(first, second, stale_index):
+    """first and second save at once; with stale_index, second read the index before first wrote it."""
+    if stale_index:
+        snapshot = second._load_index()
+        second._load_index = lambda: dict(snapshot)
+    first.save("signature-a", ("machine code", "a"))
+    second.save("signature-b", ("machine code", "b"))
+
+
+def test_an_index_entry_only_ever_leads_to_its_own_code(tmp_path):
+    for stale_index in (False, True):
+        folder = tmp_path / str(stale_index)
+        folder.mkdir()
+        _interleave(*_cache_files(folder), stale_index)
+        reader = _cache_files(folder)[0]
+        assert reader.load("signature-b") == ("machine code", "b")
+        # A lost index entry only means compiling once more, never someone else's code.
+        assert reader.load("signature-a") in ((None if stale_index else ("machine code", "a")),)
+
+
+def test_numbas_own_numbering_shares_one_data_file_between_two_signatures(tmp_path):
+    # Why fastnn replaces it: under the same interleaving both signatures pick data file 1.
+    first, second = _cache_files(tmp_path, IndexDataCacheFile)
+    _interleave(first, second, stale_index=True)
+    assert first._load_index() == {"signature-b": "kernel-10.py311.1.nbc"}
+    assert sorted(os.listdir(tmp_path)) == ["kernel-10.py311.1.nbc", "kernel-10.py311.nbi"]
+
+
+def test_old_orphaned_data_files_are_removed_and_young_ones_kept(tmp_path):
+    first, second = _cache_files(tmp_path)
+    first.save("signature-a", "a")
+    old = tmp_path / "kernel-10.py311.0123456789abcdef.nbc"
+    young = tmp_path / "kernel-10.py311.fedcba9876543210.nbc"
+    for orphan in (old, young):
+        orphan.write_bytes(b"left by a writer whose index entry was lost")
+    long_ago = time.time() - 2 * ORPHAN_AGE_SECONDS
+    os.utime(old, (long_ago, long_ago))
+    second.save("signature-b", "b")
+    assert not old.exists() and young.exists()
+    assert second.load("signature-a") == "a" and second.load("signature-b") == "b"
+
+
+def test_every_cached_kernel_uses_the_race_free_cache():
+    cached = [value for value in vars(_kernels).values() if getattr(value, "_cache", None) is not None
+              and hasattr(value._cache, "_cache_file")]
+    assert len(cached) > 10
+    assert all(type(kernel._cache._cache_file) is RaceFreeCacheFile for kernel in cached)
+
+
+def test_a_cached_caller_of_a_parallel_kernel_runs_in_a_fresh_process(tmp_path):
+    # numba 8578: compiled in a process that loaded its parallel callee from the cache,
+    # _step's cache entry does not record that the threading layer must start; the next
+    # process to load it crashed (SIGSEGV) until fastnn started the layer itself.
+    import subprocess
+    import sys
+
+    callee = """
+import numpy as np
+from fastnn import _blas
+from fastnn._kernels import _batch_rows_parallel
+_blas.bind()
+hidden, W, b = np.ones((8, 3)), np.ones((3, 2)), np.zeros(3)
+_batch_rows_parallel(hidden, np.zeros(8, np.int64), b, W, np.zeros(2), 0.125, np.empty((3, 2)), np.empty(3), np.empty(2))
+"""
+    cost_grad = "import numpy as np, fastnn\n" \
+        "print(fastnn.cost_grad(np.ones((5, 4)), np.zeros(5, int), fastnn.get_init_params(4, 3, 2, seed=0), 0.1)[0])\n"
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    # 1: compiles the callee; 2: loads it and compiles _step; 3: loads _step alone.
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+            for script in (callee, callee + cost_grad, cost_grad)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-2000:]
+    assert runs[1].stdout == runs[2].stdout

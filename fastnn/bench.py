@@ -333,6 +333,61 @@ def compare_epoch(batch_sizes=(32, 256), n=60000, shape=SHAPE, dtype="float32", 
     return rows
 
 
+def estimator_fit(module, X, y, hidden, solver, batch_size, epochs):
+    """A function that fits `module`.MLPClassifier (fastnn or sklearn.neural_network) for exactly `epochs` epochs.
+
+    Same hyper-parameters for both; tol=0 with n_iter_no_change > epochs, so neither
+    stops early. Returns None if the module is not installed.
+    """
+    import importlib
+    import warnings
+
+    try:
+        classifier = importlib.import_module(module).MLPClassifier
+        from sklearn.exceptions import ConvergenceWarning
+    except ImportError:
+        return None
+
+    def run():
+        model = classifier(hidden_layer_sizes=hidden, solver=solver, batch_size=batch_size, max_iter=epochs,
+                           tol=0.0, n_iter_no_change=epochs + 1, learning_rate_init=0.001 if solver == "adam" else 0.01,
+                           random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y)
+        return model
+
+    return run
+
+
+def compare_estimators(configs, n=60000, d=784, k=10, dtype="float32", epochs=3, repeats=3):
+    """Seconds per fit of fastnn.MLPClassifier and scikit-learn's, taken in turn (medians).
+
+    configs: (hidden_layer_sizes, solver, batch_size) triples. MNIST-shaped random data.
+    """
+    X, y, _ = make_inputs(n, d, 1, k, np.dtype(dtype))
+    rows = []
+    for hidden, solver, batch_size in configs:
+        contenders = {name: estimator_fit(module, X, y, hidden, solver, batch_size, epochs)
+                      for name, module in (("fastnn", "fastnn"), ("sklearn", "sklearn.neural_network"))}
+        if contenders["sklearn"] is None:
+            raise ImportError("--estimator compares with scikit-learn: pip install scikit-learn")
+        times = interleaved_medians(contenders, repeats=repeats, min_seconds=0.0, pause=0.5)
+        rows.append({"hidden": hidden, "solver": solver, "batch_size": batch_size, "dtype": dtype,
+                     "epochs": epochs, **{f"{name}_s": seconds for name, seconds in times.items()},
+                     "speedup": times["sklearn"] / times["fastnn"]})
+    return rows
+
+
+def format_estimator_table(rows):
+    lines = ["| hidden | solver | batch | dtype | epochs | fastnn s | scikit-learn s | fastnn speedup |",
+             "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |"]
+    for row in rows:
+        lines.append(f"| {row['hidden']} | {row['solver']} | {row['batch_size']} | {row['dtype']} | {row['epochs']} | "
+                     f"{row['fastnn_s']:.2f} | {row['sklearn_s']:.2f} | {row['speedup']:.2f} |")
+    return "\n".join(lines)
+
+
 def format_epoch_table(rows):
     """A Markdown table of compare_epoch's rows (contenders that were not installed left out)."""
     others = [name for name in ("numpy", "pytorch", "sklearn") if f"{name}_s" in rows[0]]
@@ -355,10 +410,21 @@ def main(argv=None):
     parser.add_argument("--epoch", action="store_true",
                         help="time one training epoch (fastnn, NumPy loop, PyTorch if installed) instead")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256], help="with --epoch")
-    parser.add_argument("--samples", type=int, default=60000, help="rows per epoch, with --epoch")
+    parser.add_argument("--samples", type=int, default=60000, help="rows per epoch, with --epoch or --estimator")
     parser.add_argument("--epoch-dtypes", nargs="+", default=["float32"], choices=["float32", "float64"],
-                        help="with --epoch")
+                        help="with --epoch or --estimator")
+    parser.add_argument("--estimator", action="store_true",
+                        help="time fastnn.MLPClassifier against scikit-learn's MLPClassifier instead")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per fit, with --estimator")
     args = parser.parse_args(argv)
+    if args.estimator:
+        configs = [((256,), "adam", 200), ((256,), "sgd", 200), ((256, 128), "adam", 200), ((256,), "adam", 32)]
+        print(f"MLPClassifier.fit, {args.samples} x {SHAPE[0]}, k = {SHAPE[2]}, {args.epochs} epochs each, "
+              f"the two side by side; {machine_summary()}")
+        rows = [row for dtype in args.epoch_dtypes for row in compare_estimators(
+            configs, args.samples, SHAPE[0], SHAPE[2], dtype, args.epochs, repeats=min(args.repeats, 3))]
+        print(format_estimator_table(rows))
+        return
     if args.epoch:
         print(f"one epoch, {args.samples} x {SHAPE[0]}, h = {SHAPE[1]}, k = {SHAPE[2]}, plain SGD, "
               f"training-set loss and accuracy at the end; {machine_summary()}")

@@ -15,8 +15,11 @@ NO_HYPER = (0.0, 0.0, 0.0, 0.0)
 
 
 def _use_parallel(n_rows):
-    """Whether the block pass of a batch of n_rows runs on Numba's threads (see _config)."""
-    return n_rows >= PARALLEL_MIN_ROWS and numba.config.NUMBA_NUM_THREADS > PARALLEL_MIN_CORES
+    """Whether the block pass of a batch of n_rows runs on Numba's threads (see _config).
+
+    Counts the threads this thread may use (NUMBA_NUM_THREADS, numba.set_num_threads).
+    """
+    return n_rows >= PARALLEL_MIN_ROWS and numba.get_num_threads() > PARALLEL_MIN_CORES
 
 
 def block_workspace(n_rows, W_out):

@@ -188,13 +188,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if not continuing:
             self._initialise(X.shape[1], X.dtype)
         X = np.ascontiguousarray(X, dtype=self.coefs_[0].dtype)
-        rng = self._rng  # seeded from random_state when the coefficients were initialised
 
         early_stopping = self.early_stopping and not incremental
-        X_val = y_val = None
+        validation = None
         if early_stopping:
-            train, val = _validation_split(y_index, self.validation_fraction, rng)
-            X, X_val, y_index, y_val = X[train], X[val], y_index[train], y_index[val]
+            train, val = _validation_split(y_index, self.validation_fraction, self._rng)
+            X, y_index, validation = X[train], y_index[train], (X[val], y_index[val])
             if not continuing or not self.validation_scores_:
                 self.validation_scores_, self.best_validation_score_ = [], -np.inf
         elif not incremental:
@@ -202,52 +201,63 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if not early_stopping and self.best_loss_ is None:
             self.best_loss_ = np.inf
 
+        if incremental and self._optimizer_state is not None:  # partial_fit continues the optimizer
+            trainer = Trainer(self._params(), self._optimizer(), float(self.alpha), *self._optimizer_state)
+        else:  # a new fit starts a new one, at learning_rate_init
+            trainer = Trainer(self._params(), self._optimizer(), float(self.alpha))
+            if not incremental:
+                self._lr, self._no_improvement_count = float(self.learning_rate_init), 0
+        trainer, best = self._train(trainer, X, y_index, validation, incremental)
+        self._optimizer_state = (trainer.state, trainer.step)
+        self._store(trainer.params() if best is None else best)
+        return self
+
+    def _train(self, trainer, X, y_index, validation, incremental):
+        """Up to max_iter epochs (one if incremental) with scikit-learn's stopping rules.
+
+        Returns (trainer, best params or None). With validation data (X_val, y_val),
+        best holds the parameters of the epoch with the best validation accuracy of this
+        call. On divergence the trainer is rebuilt from the parameters before the
+        diverging epoch.
+        """
         batch_size = self._batch_size(X.shape[0])
-        keep_optimizer = incremental and self._optimizer_state is not None
-        if not incremental:  # a new fit starts a new optimizer, at learning_rate_init
-            self._lr, self._no_improvement_count = float(self.learning_rate_init), 0
-        trainer = Trainer(self._params(), self._optimizer(), float(self.alpha),
-                          *(self._optimizer_state if keep_optimizer else (None, 0)))
         best = None
         for epoch in range(1 if incremental else self.max_iter):
             before = trainer.params()
-            order = rng.permutation(X.shape[0]) if self.shuffle else np.arange(X.shape[0])
+            order = self._rng.permutation(X.shape[0]) if self.shuffle else np.arange(X.shape[0])
             loss = self._epoch_loss(trainer, trainer.run_epoch(X, y_index, order, batch_size, self._lr),
                                     X.shape[0], batch_size)
             if not np.isfinite(loss):
-                trainer = Trainer(before, trainer.optimizer, trainer.c)
                 warnings.warn(f"training diverged in epoch {self.n_iter_ + 1} (NaN or inf); stopped and kept "
                               "the coefficients from before that epoch. Try a smaller learning_rate_init.",
-                              RuntimeWarning, stacklevel=3)
-                break
+                              RuntimeWarning, stacklevel=4)
+                return Trainer(before, trainer.optimizer, trainer.c), best
             self.n_iter_ += 1
             self.t_ += X.shape[0]
             self.loss_ = loss
             self.loss_curve_.append(loss)
             self.history_["loss"].append(loss)
-            if early_stopping:
-                val_loss, val_accuracy = trainer.evaluate(X_val, y_val)
+            if validation is not None:
+                val_loss, val_accuracy = trainer.evaluate(*validation)
                 self.history_["val_loss"].append(val_loss)
                 self.history_["val_accuracy"].append(val_accuracy)
                 self.validation_scores_.append(val_accuracy)
                 if val_accuracy > self.best_validation_score_:
                     best = trainer.params()
-            self._count_no_improvement(early_stopping)
+            self._count_no_improvement(validation is not None)
             if self.verbose:
                 print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}" + (
-                    f", validation score = {self.validation_scores_[-1]:.6f}" if early_stopping else ""))
+                    f", validation score = {self.validation_scores_[-1]:.6f}" if validation is not None else ""))
             if self.solver == "sgd" and self.learning_rate == "invscaling":
                 self._lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
-            if incremental:
+            if incremental:  # partial_fit: one epoch, no stopping rule
                 break
-            if self._no_improvement_count > self.n_iter_no_change and self._stop_or_slow_down(early_stopping):
+            if self._no_improvement_count > self.n_iter_no_change and self._stop_or_slow_down(validation is not None):
                 break
             if epoch == self.max_iter - 1:
                 warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                              "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
-        self._optimizer_state = (trainer.state, trainer.step)
-        self._store(trainer.params() if best is None else best)
-        return self
+                              "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
+        return trainer, best
 
     def _epoch_loss(self, trainer, cross_entropy, n_samples, batch_size):
         """The epoch's loss: the batches' mean cross-entropy plus the L2 term.

@@ -58,3 +58,31 @@ class Predict:
 
     def time_predict_proba(self, n):
         self.clf.predict_proba(self.X, self.params)
+
+
+class MLPClassifierFit:
+    """fastnn.MLPClassifier against scikit-learn's: the same solver, batch size and epochs."""
+
+    params = (["sklearn", "fastnn"], ["adam", "sgd"], [(256,), (256, 128)])
+    param_names = ["impl", "solver", "hidden"]
+    timeout = 600
+    EPOCHS = 2
+
+    def setup(self, impl, solver, hidden):
+        module = "fastnn" if impl == "fastnn" else "sklearn.neural_network"
+        (self.classifier,) = require(module, "MLPClassifier")
+        self.solver, self.hidden = solver, hidden
+        self.X, self.y, _ = inputs(N_SAMPLES, 784, 1, 10, "float32")
+        self._fit(self.X[:400], self.y[:400])  # compile outside the timing
+
+    def _fit(self, X, y):
+        import warnings
+
+        model = self.classifier(hidden_layer_sizes=self.hidden, solver=self.solver, batch_size=200,
+                                max_iter=self.EPOCHS, tol=0.0, n_iter_no_change=self.EPOCHS + 1, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ConvergenceWarning: the epochs are fixed on purpose
+            model.fit(X, y)
+
+    def time_fit(self, impl, solver, hidden):
+        self._fit(self.X, self.y)

@@ -1,5 +1,6 @@
-"""Numba kernels of the network, of any depth: the forward-backward pass over a batch
-(`_step`), the training epoch built on it, and the chunked forward pass for prediction.
+"""Numba kernels of the network, of any depth: the forward and backward passes over a batch
+(`_gradients` for cost_grad, `_train_step` for training), the training epoch, and the
+chunked forward pass for prediction.
 
 The layers' products run over the whole batch, except around the output layer: from
 the last hidden layer's ReLU to its gradient, the pass runs block by block
@@ -129,9 +130,11 @@ def _reduce_block_partials(n_blocks, workspace, d_w_out, d_b_hidden, d_b_out):
     _sum_blocks_into(d_b_hidden_partial[:n_blocks], d_b_hidden)
     _sum_blocks_into(d_b_out_partial[:n_blocks], d_b_out)
     loss = 0.0
+    any_flag = False
     for blk in range(n_blocks):
         loss += losses[blk]
-    return loss, flags[:n_blocks].any()
+        any_flag |= flags[blk]
+    return loss, any_flag
 
 
 @njit(**SERIAL)
@@ -221,15 +224,23 @@ def _decay_into(w, scale, out, accumulate):
 
 @njit(**SERIAL)
 def _sum_blocks_into(partial, out):
-    """out = partial[0] + partial[1] + ..., added in block order."""
-    out[...] = 0
+    """out = partial[0] + partial[1] + ..., added in block order (C-contiguous arrays).
+
+    Explicit loops over flat views: an array expression here compiled for seconds.
+    """
+    flat, flat_out = partial.ravel(), out.ravel()
+    size = flat_out.size
+    for i in range(size):
+        flat_out[i] = 0
     for blk in range(partial.shape[0]):
-        out += partial[blk]
+        base = blk * size
+        for i in range(size):
+            flat_out[i] += flat[base + i]
 
 
 # ---------------------------------------------------------------- optimizer steps
 
-# What `_step` does with a gradient. GRADIENT keeps it, weight decay included, in the
+# What `_backward` does with a gradient. GRADIENT keeps it, weight decay included, in the
 # gradient arrays (cost_grad); the others update the parameters (fastnn.optim maps
 # names to them).
 GRADIENT, SGD, MOMENTUM, NESTEROV, ADAM = -1, 0, 1, 2, 3
@@ -316,45 +327,38 @@ def _rows_view(flat, rows, columns):
 
 
 @njit(**SERIAL)
-def _step(X, y, W, b, c, parallel, optimizer, lr, hyper, state, step, buffers):
-    """Forward and backward pass of an L-layer network on one batch, then its use.
+def _forward(X, W, b, hidden):
+    """Whole-batch forward pass into the hidden buffers, up to the last hidden layer.
 
-    X (n, d), y (n,) int64; W and b are tuples of the L weight matrices and 1-D biases,
-    all C-contiguous and of one float dtype. buffers (`fastnn.cost.step_buffers`, for at
-    least n rows): gradients d_W, d_b; hidden, one (rows, h_l) buffer per hidden layer;
-    d_hidden, a flat scratch; the workspace of `_batch_rows`.
-
-    Forward: whole-batch products up to the last hidden layer. Then `_batch_rows` (or,
-    if `parallel`, `_batch_rows_parallel`) runs the last ReLU, the output layer and its
-    backward pass block by block, leaving dZ of the last hidden layer in its buffer.
-    Backward: whole-batch products again, layer by layer. Each gradient is then kept
-    (optimizer GRADIENT: d_W and d_b hold it, weight decay c/n W included) or applied
-    at once by the optimizer (state = (v_W, s_W, v_b, s_b), see `fastnn.optim`).
-
-    Returns (mean cross-entropy, plus c/(2n) sum ||W_l||^2 for GRADIENT; True if a
-    parameter, a pre-activation or a logit was NaN or inf, and nothing was updated).
+    hidden[l] gets relu(A W + b) for every hidden layer but the last, which gets only
+    its product A W: its bias and ReLU come in the block pass. Returns True if a
+    pre-activation was NaN or inf.
     """
-    d_W, d_b, hidden, d_hidden, workspace = buffers
-    v_W, s_W, v_b, s_b = state
-    n = X.shape[0]
-    last = len(W) - 1
+    n, last = X.shape[0], len(W) - 1
     non_finite = False
     for l in range(last):
         A = X if l == 0 else hidden[l - 1][:n]
         if l < last - 1:
             non_finite |= _dense_relu(A, W[l], b[l], hidden[l][:n])
-        else:  # the last hidden layer: bias and ReLU come in the block pass
+        else:
             _gemm(False, False, 1.0, A, W[l], 0.0, hidden[l][:n])
-    head = hidden[last - 1][:n]
-    if parallel:
-        loss, bad = _batch_rows_parallel(
-            head, y, b[last - 1], W[last], b[last], 1.0 / n, d_W[last], d_b[last - 1], d_b[last])
-    else:
-        loss, bad = _batch_rows(
-            head, y, b[last - 1], W[last], b[last], 1.0 / n, d_W[last], d_b[last - 1], d_b[last], workspace)
-    if non_finite or bad:
-        return np.nan, True
+    return non_finite
 
+
+@njit(**SERIAL)
+def _backward(X, W, b, c, optimizer, lr, hyper, state, step, buffers):
+    """After the block pass: every layer's gradient, kept or applied at once.
+
+    On entry d_W[L-1] and the last two bias gradients hold the block pass's sums, and
+    the last hidden buffer holds its dZ. The other layers' gradients follow as
+    whole-batch products, layer by layer. Each is then kept (optimizer GRADIENT: d_W
+    and d_b hold it, weight decay c/n W included) or applied by the optimizer (state =
+    (v_W, s_W, v_b, s_b), see `fastnn.optim`). Returns sum_l ||W_l||^2 for GRADIENT,
+    else 0.
+    """
+    d_W, d_b, hidden, d_hidden, _ = buffers
+    v_W, s_W, v_b, s_b = state
+    n, last = X.shape[0], len(W) - 1
     decay = c / n
     squares = 0.0
     if optimizer == GRADIENT:
@@ -375,7 +379,56 @@ def _step(X, y, W, b, c, parallel, optimizer, lr, hyper, state, step, buffers):
     if optimizer != GRADIENT:
         for l in range(last + 1):
             _update(b[l], d_b[l], 0.0, lr, optimizer, hyper, v_b[l], s_b[l], step)
+    return squares
+
+
+@njit(**SERIAL)
+def _gradients(X, y, W, b, c, parallel, optimizer, hyper, state, buffers):
+    """Cost and gradients of an L-layer network on one batch (cost_grad), into buffers.
+
+    X (n, d), y (n,) int64; W and b are tuples of the L weight matrices and 1-D biases,
+    all C-contiguous and of one float dtype. buffers (`fastnn.cost.step_buffers`, for n
+    rows): gradients d_W, d_b; one (rows, h_l) buffer per hidden layer; a flat scratch;
+    the workspace of `_batch_rows`. `_forward`, then the block pass around the output
+    layer (`_batch_rows`, or `_batch_rows_parallel` if `parallel`), then `_backward`
+    with optimizer GRADIENT (passed in, as are the unused hyper and state, so that
+    `_backward` has one signature for training and cost_grad).
+
+    Returns (mean cross-entropy + c/(2n) sum ||W_l||^2, True if a parameter, a
+    pre-activation or a logit was NaN or inf).
+    """
+    d_W, d_b, hidden, _, workspace = buffers
+    n, last = X.shape[0], len(W) - 1
+    non_finite = _forward(X, W, b, hidden)
+    head = hidden[last - 1][:n]
+    if parallel:
+        loss, bad = _batch_rows_parallel(
+            head, y, b[last - 1], W[last], b[last], 1.0 / n, d_W[last], d_b[last - 1], d_b[last])
+    else:
+        loss, bad = _batch_rows(
+            head, y, b[last - 1], W[last], b[last], 1.0 / n, d_W[last], d_b[last - 1], d_b[last], workspace)
+    if non_finite or bad:
+        return np.nan, True
+    squares = _backward(X, W, b, c, optimizer, 0.0, hyper, state, 0, buffers)
     return loss / n + c / (2 * n) * squares, False
+
+
+@njit(**SERIAL)
+def _train_step(X, y, W, b, c, optimizer, lr, hyper, state, step, buffers):
+    """Forward, backward and the optimizer's update on one batch, in place (serial block pass).
+
+    Returns (mean cross-entropy before the update, True if a parameter, a pre-activation
+    or a logit was NaN or inf; nothing is updated then).
+    """
+    d_W, d_b, hidden, _, workspace = buffers
+    n, last = X.shape[0], len(W) - 1
+    non_finite = _forward(X, W, b, hidden)
+    loss, bad = _batch_rows(hidden[last - 1][:n], y, b[last - 1], W[last], b[last], 1.0 / n,
+                            d_W[last], d_b[last - 1], d_b[last], workspace)
+    if non_finite or bad:
+        return np.nan, True
+    _backward(X, W, b, c, optimizer, lr, hyper, state, step, buffers)
+    return loss / n, False
 
 
 # ---------------------------------------------------------------- training
@@ -398,10 +451,12 @@ def _train_epoch(X, y, order, batch_size, W, b, c, lr, optimizer, hyper, state, 
         m = min(batch_size, n - start)
         X_b, y_b = X_batch[:m], y_batch[:m]
         for i in range(m):
-            X_b[i] = X[order[start + i]]
-            y_b[i] = y[order[start + i]]
+            row = order[start + i]
+            y_b[i] = y[row]
+            for j in range(X.shape[1]):  # not X_b[i] = X[row]: its shape check compiles
+                X_b[i, j] = X[row, j]     # Numba's string formatting (3 s on a cold cache)
         step += 1
-        loss, non_finite = _step(X_b, y_b, W, b, c, False, optimizer, lr, hyper, state, step, buffers)
+        loss, non_finite = _train_step(X_b, y_b, W, b, c, optimizer, lr, hyper, state, step, buffers)
         if non_finite:
             return step, NON_FINITE, np.nan
         loss_sum += loss * m

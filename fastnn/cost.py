@@ -7,7 +7,7 @@ import numpy as np
 
 from . import _blas
 from ._config import PARALLEL_MIN_CORES, PARALLEL_MIN_ROWS, ROW_BLOCK
-from ._kernels import GRADIENT, _step
+from ._kernels import GRADIENT, _gradients
 from ._threading import run_parallel
 from ._validation import OVERFLOW_MESSAGE, check_cost_grad_args, raise_non_finite
 
@@ -38,7 +38,7 @@ def block_workspace(n_rows, W_out):
 
 
 def step_buffers(n_rows, weights, biases, with_workspace=True):
-    """The buffers `fastnn._kernels._step` needs for batches of up to n_rows rows.
+    """The buffers the kernels' passes need for batches of up to n_rows rows.
 
     (d_W, d_b, hidden, d_hidden, workspace): gradients shaped like the parameters, one
     (n_rows, h_l) buffer per hidden layer, a flat scratch for the widest inner layer, and
@@ -64,7 +64,7 @@ def _empty_state(dtype, n_layers):
 
 
 def no_optimizer_state(weights, biases):
-    """Empty optimizer state (v_W, s_W, v_b, s_b) for `_step` with GRADIENT, which keeps none.
+    """Empty optimizer state (v_W, s_W, v_b, s_b) for GRADIENT, which keeps none.
 
     Zero-size arrays, so one set per dtype and depth serves every call.
     """
@@ -113,10 +113,9 @@ def cost_grad(X, y, params, c=0.0):
     _blas.bind()
     parallel = _use_parallel(X.shape[0])
     buffers = step_buffers(X.shape[0], weights, biases, with_workspace=not parallel)
-    args = (X, y, weights, biases, c, parallel, GRADIENT, 0.0, NO_HYPER,
-            no_optimizer_state(weights, biases), 0, buffers)
+    args = (X, y, weights, biases, c, parallel, GRADIENT, NO_HYPER, no_optimizer_state(weights, biases), buffers)
     # Only a parallel launch needs the workqueue guard; serial calls run side by side.
-    cost, non_finite = run_parallel(_step, *args) if parallel else _step(*args)
+    cost, non_finite = run_parallel(_gradients, *args) if parallel else _gradients(*args)
     if non_finite:
         # The kernels flag non-finite intermediates for free; find out why only now.
         raise_non_finite(X, weights, biases)

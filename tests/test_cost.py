@@ -123,7 +123,7 @@ def test_inputs_are_never_modified():
 def _kernel_result(X, y, params, c, parallel):
     """The compiled kernel's cost and gradients, forcing the serial or the parallel block pass."""
     from fastnn import _blas
-    from fastnn._kernels import GRADIENT, _step
+    from fastnn._kernels import GRADIENT, _gradients
     from fastnn._validation import check_params
     from fastnn.cost import NO_HYPER, no_optimizer_state, step_buffers
 
@@ -131,7 +131,7 @@ def _kernel_result(X, y, params, c, parallel):
     weights, biases = check_params(params)
     buffers = step_buffers(X.shape[0], weights, biases)
     state = no_optimizer_state(weights, biases)
-    cost, non_finite = _step(X, y, weights, biases, c, parallel, GRADIENT, 0.0, NO_HYPER, state, 0, buffers)
+    cost, non_finite = _gradients(X, y, weights, biases, c, parallel, GRADIENT, NO_HYPER, state, buffers)
     assert not non_finite
     return cost, [array for pair in zip(*buffers[:2]) for array in pair]
 

@@ -64,7 +64,7 @@ def test_every_cached_kernel_uses_the_race_free_cache():
 
 def test_a_cached_caller_of_a_parallel_kernel_runs_in_a_fresh_process(tmp_path):
     # numba 8578: compiled in a process that loaded its parallel callee from the cache,
-    # _step's cache entry does not record that the threading layer must start; the next
+    # _gradients' cache entry does not record that the threading layer must start; the next
     # process to load it crashed (SIGSEGV) until fastnn started the layer itself.
     import subprocess
     import sys
@@ -80,7 +80,7 @@ _batch_rows_parallel(hidden, np.zeros(8, np.int64), b, W, np.zeros(2), 0.125, np
     cost_grad = "import numpy as np, fastnn\n" \
         "print(fastnn.cost_grad(np.ones((5, 4)), np.zeros(5, int), fastnn.get_init_params(4, 3, 2, seed=0), 0.1)[0])\n"
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    # 1: compiles the callee; 2: loads it and compiles _step; 3: loads _step alone.
+    # 1: compiles the callee; 2: loads it and compiles _gradients; 3: loads _gradients alone.
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
             for script in (callee, callee + cost_grad, cost_grad)]
     for run in runs:

@@ -41,7 +41,6 @@ FORMAT = "fastnn"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 KINDS = ("params", "NetClassifier", "MLPClassifier")
-MLP_CURVES = ("loss_curve", "validation_scores", "history_loss", "history_val_loss", "history_val_accuracy")
 MLP_FITTED = ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_", "n_features_in_")
 
 

@@ -16,7 +16,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from fastnn import MLPClassifier, get_init_params, reference  # noqa: E402
 from fastnn.datasets import load_digits, stratified_split  # noqa: E402
-from conftest import RTOL, make_problem  # noqa: E402
+from conftest import make_problem  # noqa: E402
 
 # No check is expected to fail: an entry here would count against the estimator.
 EXPECTED_FAILED_CHECKS = {}

@@ -1,6 +1,5 @@
 """Training curves and the numerical gradient check."""
 
-import numpy as np
 import pytest
 
 import fastnn

@@ -14,7 +14,7 @@ uint8 bytes:
 - NetClassifier: the params, hist_train_loss, hist_train_acc, hist_val_loss,
   hist_val_acc; "stop_reason".
 - MLPClassifier: the params (W<l> = coefs_[l-1], b<l> = intercepts_[l-1]), classes,
-  loss_curve, validation_scores, history_loss, history_val_loss, history_val_accuracy,
+  loss_curve, validation_scores, val_losses (the history's validation loss),
   feature_names_in (if fitted on a DataFrame), and the optimizer's state (opt_vW1,
   opt_sW1, opt_vb1, ...: velocity and second moment, empty where the solver keeps
   none); "hyperparameters" (get_params()), "fitted" (n_iter_, t_, loss_, best_loss_,
@@ -159,8 +159,7 @@ def _describe_mlp(model):
     params = model._params()
     arrays = {"classes": _label_array(model.classes_)}
     curves = {"loss_curve": model.loss_curve_, "validation_scores": model.validation_scores_ or [],
-              "history_loss": model.history_["loss"], "history_val_loss": model.history_["val_loss"],
-              "history_val_accuracy": model.history_["val_accuracy"]}
+              "val_losses": model._val_losses}
     arrays.update({name: np.asarray(values, dtype=np.float64) for name, values in curves.items()})
     if hasattr(model, "feature_names_in_"):
         arrays["feature_names_in"] = _label_array(model.feature_names_in_)
@@ -208,8 +207,7 @@ def _restore_mlp(params, entries, metadata):
         model.feature_names_in_ = entries["feature_names_in"].astype(object)
     model.loss_curve_ = entries["loss_curve"].tolist()
     model.validation_scores_ = entries["validation_scores"].tolist() if fitted["has_validation_scores"] else None
-    model.history_ = {"loss": entries["history_loss"].tolist(), "val_loss": entries["history_val_loss"].tolist(),
-                      "val_accuracy": entries["history_val_accuracy"].tolist()}
+    model._val_losses = entries["val_losses"].tolist()
     model._lr = float(fitted["learning_rate"])
     model._no_improvement_count = int(fitted["no_improvement_count"])
     model._rng = np.random.default_rng()

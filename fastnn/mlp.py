@@ -164,6 +164,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """
         return self._fit(X, y, incremental=True, classes=classes)
 
+    @property
+    def history_(self):
+        """Per epoch: "loss" (loss_curve_), and with early_stopping "val_loss" and "val_accuracy"."""
+        return {"loss": list(self.loss_curve_), "val_loss": list(self._val_losses),
+                "val_accuracy": list(self.validation_scores_ or [])}
+
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns in the order of classes_."""
         return reference.softmax(self._logits(X))
@@ -195,9 +201,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             train, val = _validation_split(y_index, self.validation_fraction, self._rng)
             X, y_index, validation = X[train], y_index[train], (X[val], y_index[val])
             if not continuing or not self.validation_scores_:
-                self.validation_scores_, self.best_validation_score_ = [], -np.inf
+                self.validation_scores_, self.best_validation_score_, self._val_losses = [], -np.inf, []
         elif not incremental:
             self.validation_scores_ = self.best_validation_score_ = None
+            self._val_losses = []
         if not early_stopping and self.best_loss_ is None:
             self.best_loss_ = np.inf
 
@@ -236,11 +243,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self.t_ += X.shape[0]
             self.loss_ = loss
             self.loss_curve_.append(loss)
-            self.history_["loss"].append(loss)
             if validation is not None:
                 val_loss, val_accuracy = trainer.evaluate(*validation)
-                self.history_["val_loss"].append(val_loss)
-                self.history_["val_accuracy"].append(val_accuracy)
+                self._val_losses.append(val_loss)
                 self.validation_scores_.append(val_accuracy)
                 if val_accuracy > self.best_validation_score_:
                     best = trainer.params()
@@ -305,7 +310,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_, self.t_ = 0, 0
         self.loss_curve_, self.best_loss_, self.loss_ = [], None, None
         self.validation_scores_, self.best_validation_score_ = None, None
-        self.history_ = {"loss": [], "val_loss": [], "val_accuracy": []}
+        self._val_losses = []
         self._no_improvement_count = 0
         self._optimizer_state = None
         self._lr = float(self.learning_rate_init)

@@ -12,7 +12,7 @@ and the same with more ReLU layers in between: params W1, b1, ..., WL, bL.
 
 import numpy as np
 
-from ._validation import OVERFLOW_MESSAGE, check_cost_grad_args, grad_keys
+from ._validation import OVERFLOW_MESSAGE, check_cost_grad_args, check_params, check_X, grad_keys
 
 
 def one_in_k_encoding(y, k, dtype=np.float64):
@@ -128,3 +128,108 @@ def cost_grad(X, y, params, c=0.0):
             dZ = (dZ @ W.T) * (pre_activations[layer - 2] > 0)
     return cost, {key: grads[key] for key in grad_keys(len(weights))}
 
+
+
+# ---------------------------------------------------------------- twins of the other kernel families
+
+
+def logits(X, params):
+    """The network's output before the softmax: A0 = X, A_l = relu(A_{l-1} W_l + b_l), Z_L = A_{L-1} W_L + b_L.
+
+    Twin of the compiled prediction pass. X (n, d) is cast to the parameters' dtype;
+    returns (n, k) in that dtype.
+    """
+    weights, biases = check_params(params)
+    A = check_X(X, weights[0].shape[0], weights[0].dtype)
+    for W, b in zip(weights[:-1], biases[:-1]):
+        A = relu(A @ W + b)
+    return A @ weights[-1] + biases[-1]
+
+
+def predict(X, params):
+    """The predicted class of each row: the argmax of `logits` (the first on ties)."""
+    return np.argmax(logits(X, params), axis=1)
+
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
+
+
+def optimizer_step(params, grads, lr, optimizer="sgd", state=None, step=1, momentum=0.9, beta1=0.9,
+                   beta2=0.999, eps=1e-8):
+    """One optimizer step of every parameter along its gradient g (weight decay already in g).
+
+    sgd: w -= lr g. momentum: v = mu v - lr g; w += v. nesterov: v = mu v - lr g;
+    w += mu v - lr g. adam: m = b1 m + (1 - b1) g, s = b2 s + (1 - b2) g^2,
+    w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(s) + eps), with t = step >= 1.
+
+    Parameters
+    ----------
+    params : dict
+        W1, b1, ..., WL, bL.
+    grads : dict
+        d_w1, d_b1, ... as from `cost_grad`.
+    lr : float
+    optimizer : {"sgd", "momentum", "nesterov", "adam"}
+    state : dict or None
+        key -> (velocity or first moment, second moment), as returned by an earlier
+        step; None starts from zeros.
+    step : int
+        The step's number t, counted from 1 (Adam's bias correction).
+
+    Returns
+    -------
+    params : dict
+        New arrays; the arguments are not modified.
+    state : dict
+        The new state.
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}")
+    new_params, new_state = {}, {}
+    for key, w in params.items():
+        g = grads[f"d_{key[0].lower()}{key[1:]}"]
+        v, s = state[key] if state is not None else (np.zeros_like(w), np.zeros_like(w))
+        if optimizer == "sgd":
+            w = w - lr * g
+        elif optimizer == "momentum":
+            v = momentum * v - lr * g
+            w = w + v
+        elif optimizer == "nesterov":
+            v = momentum * v - lr * g
+            w = w + momentum * v - lr * g
+        else:
+            v = beta1 * v + (1 - beta1) * g
+            s = beta2 * s + (1 - beta2) * g * g
+            w = w - lr * np.sqrt(1 - beta2**step) / (1 - beta1**step) * v / (np.sqrt(s) + eps)
+        new_params[key], new_state[key] = w.astype(g.dtype, copy=False), (v, s)
+    return new_params, new_state
+
+
+def train_epoch(X, y, params, order, batch_size, lr, c=0.0, optimizer="sgd", state=None, step=0, **hyper):
+    """One epoch of mini-batch training, the hand-in's way: `cost_grad` and `optimizer_step` per batch.
+
+    Twin of the compiled epoch. The batches are the rows of X in `order`, batch_size at
+    a time (the last may be smaller); each batch's weight decay is c/(2m) for its own m.
+
+    Returns
+    -------
+    params : dict
+        The parameters after the epoch (new arrays).
+    state : dict
+        The optimizer's state (see `optimizer_step`).
+    step : int
+        Steps taken so far (the `step` passed plus one per batch).
+    loss : float
+        The batches' mean cross-entropies before their updates, without the decay term,
+        averaged over the epoch's rows.
+    """
+    order = np.asarray(order)
+    loss_sum = 0.0
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        cost, grads = cost_grad(X[rows], y[rows], params, c)
+        squares = sum(np.sum(np.square(params[f"W{l}"], dtype=np.float64)) for l in range(1, len(params) // 2 + 1))
+        loss_sum += (cost - c / (2 * len(rows)) * squares) * len(rows)
+        step += 1
+        params, state = optimizer_step(params, grads, lr, optimizer, state, step, **hyper)
+    return params, state, step, loss_sum / len(order)

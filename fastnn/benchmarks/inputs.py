@@ -1,0 +1,59 @@
+"""The one seeded input generator behind the tests, the asv suite and the side-by-side runner."""
+
+import functools
+
+import numpy as np
+
+MNIST_SHAPE = (784, 256, 10)  # (d, h, k) of an MNIST-shaped network
+
+
+def make_problem(n, d, h, k, dtype=np.float64, seed=0, bias_shape="1d"):
+    """Random data and parameters with the hand-in's initialisation scale.
+
+    Parameters
+    ----------
+    n, d, k : int
+        Rows, features and classes.
+    h : int or tuple of int
+        The hidden width, or one width per hidden layer for a deeper network.
+    dtype : float32 or float64
+    seed : int
+    bias_shape : {"1d", "2d"}
+        Biases of shape (width,) or (1, width).
+
+    Returns
+    -------
+    X : ndarray (n, d), standard normal
+    y : ndarray (n,) of int64 labels in [0, k)
+    params : dict
+        W1, b1, ..., WL, bL: W_l ~ N(0, sqrt(gain / (fan_in + fan_out))) with gain 2 for
+        the first layer and 4 after, biases ~ N(0, 0.1).
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)).astype(dtype)
+    y = rng.integers(0, k, n)
+    bias = (lambda m: rng.standard_normal(m) * 0.1) if bias_shape == "1d" else (
+        lambda m: rng.standard_normal((1, m)) * 0.1)
+    sizes = [d, *np.atleast_1d(h).tolist(), k]
+    params = {}
+    for layer, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:]), 1):
+        gain = 2 if layer == 1 else 4
+        params[f"W{layer}"] = rng.normal(0, np.sqrt(gain / (fan_in + fan_out)), (fan_in, fan_out)).astype(dtype)
+        params[f"b{layer}"] = bias(fan_out).astype(dtype)
+    return X, y, params
+
+
+@functools.lru_cache(maxsize=16)
+def mnist_like(n, h=MNIST_SHAPE[1], dtype="float32", seed=0):
+    """MNIST-shaped benchmark inputs, cached: X (n, 784) in [0, 1), labels in [0, 10), and
+    parameters from `fastnn.get_init_params` (zero biases).
+
+    Cached (callers must not modify the arrays), so asv's setups and repeated runs share them.
+    """
+    from fastnn import get_init_params
+
+    d, _, k = MNIST_SHAPE
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, d)).astype(dtype)
+    y = rng.integers(0, k, n)
+    return X, y, get_init_params(d, h, k, seed=seed, dtype=dtype)

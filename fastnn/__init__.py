@@ -1,12 +1,15 @@
 """fastnn: fast CPU training of neural-network classifiers, checked against a NumPy reference."""
 
 from . import reference
+from ._version import __version__
 from .cost import cost_grad
 from .io import load, save
 from .net import NetClassifier, get_init_params
 
-__all__ = ["MLPClassifier", "NetClassifier", "cost_grad", "get_init_params", "load", "reference", "save"]
-__version__ = "0.1.0"
+# The names `from fastnn import *` gives: only those that import without optional
+# dependencies. MLPClassifier (scikit-learn) is left out so that the star import works
+# without scikit-learn; `fastnn.MLPClassifier` and `from fastnn import MLPClassifier` load it.
+__all__ = ["NetClassifier", "cost_grad", "get_init_params", "load", "reference", "save"]
 
 
 def __getattr__(name):
@@ -16,3 +19,7 @@ def __getattr__(name):
 
         return MLPClassifier
     raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), "MLPClassifier"])

@@ -5,87 +5,72 @@ must all be float32 or all float64; X may be any real dtype (integers included) 
 cast to the parameters' dtype. Gradients come back in that dtype.
 """
 
-import functools
 import math
 import numbers
-import re
 
 import numpy as np
 
-OVERFLOW_MESSAGE = "the hidden pre-activations or the logits overflowed although X and params are finite"
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_LAYER_KEY = re.compile(r"[Wb]([1-9][0-9]*)")
+from .params import param_keys, to_layers
+
+OVERFLOW_MESSAGE = ("the hidden pre-activations, the logits or the weight-decay term overflowed although X, "
+                    "params and c are finite")
+
+# Every hyper-parameter's bounds, in one table: (integer?, low, high, closed ends among "[]").
+# Each estimator checks its own names against these (NetClassifier's lr, MLPClassifier's
+# learning_rate_init, ...), so an error names the parameter as the user wrote it. The
+# bounds follow scikit-learn's MLP where it has the parameter.
+BOUNDS = {
+    "learning_rate": (False, 0, math.inf, ""),
+    "decay": (False, 0, math.inf, "["),
+    "momentum": (False, 0, 1, "[]"),
+    "beta": (False, 0, 1, "["),  # Adam's beta1 and beta2
+    "epsilon": (False, 0, math.inf, ""),
+    "power_t": (False, 0, math.inf, "["),
+    "tol": (False, 0, math.inf, "["),
+    "gamma": (False, 0, 1, "]"),  # a schedule's decay factor
+    "lr_min": (False, 0, math.inf, "["),
+    "validation_fraction": (False, 0, 1, ""),
+    "patience": (True, 1, math.inf, "["),
+    "step_size": (True, 1, math.inf, "["),
+    "batch_size": (True, 1, math.inf, "["),
+    "epochs": (True, 0, math.inf, "["),
+    "max_iter": (True, 1, math.inf, "["),
+}
 
 
-@functools.lru_cache(maxsize=None)
-def param_keys(n_layers):
-    """The keys of an n_layers-layer network's params, in order: W1, b1, W2, b2, ..., WL, bL."""
-    return tuple(f"{kind}{layer}" for layer in range(1, n_layers + 1) for kind in "Wb")
+def _describe_bounds(integer, low, high, closed):
+    if high == math.inf:
+        return f"{'an integer ' if integer else ''}{'>=' if '[' in closed else '>'} {low}"
+    return f"{'an integer' if integer else 'a number'} in {'[' if '[' in closed else '('}{low}, {high}{']' if ']' in closed else ')'}"
 
 
-def grad_keys(n_layers):
-    """The keys of cost_grad's gradients for n_layers layers: d_w1, d_b1, ..., d_wL, d_bL."""
-    return tuple(f"d_{kind}{layer}" for layer in range(1, n_layers + 1) for kind in "wb")
+def check_hyperparameter(name, value, bounds=None, allow_inf=False):
+    """Return value as a float (or int) if it lies in the bounds of BOUNDS[bounds or name].
+
+    Raises ValueError naming `name` (the parameter as the caller wrote it) with the
+    bounds, for a value out of bounds, not a number (booleans included) or not finite.
+    allow_inf admits +inf where the upper bound is open-ended (scikit-learn's
+    n_iter_no_change=np.inf).
+    """
+    integer, low, high, closed = BOUNDS[bounds or name]
+    number = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if number and allow_inf and value == math.inf:
+        return math.inf
+    if number and integer and not isinstance(value, numbers.Integral):
+        number = False
+    if number:
+        value = int(value) if integer else float(value)
+        above = value >= low if "[" in closed else value > low
+        below = value <= high if "]" in closed else value < high
+        if math.isfinite(value) and above and below:
+            return value
+    raise ValueError(f"{name} must be {_describe_bounds(integer, low, high, closed)}, got {value!r}")
+
+
 
 
 def _is_real_numeric(dtype):
     return dtype.kind in "biuf"
-
-
-def _n_layers(params):
-    """The number of layers L the keys of params describe, refusing keys that are not W<l> or b<l>."""
-    n_layers = max(len(params) // 2, 2)
-    if params.keys() == set(param_keys(n_layers)):  # the common case, decided quickly
-        return n_layers
-    unexpected = sorted(map(str, (key for key in params if not (isinstance(key, str) and _LAYER_KEY.fullmatch(key)))))
-    if unexpected:
-        raise ValueError(f"params has unexpected keys {unexpected}; it holds W1, b1, ..., WL, bL")
-    n_layers = max([int(key[1:]) for key in params] + [2])
-    missing = [key for key in param_keys(n_layers) if key not in params]
-    raise ValueError(f"params is missing {missing}; it needs {list(param_keys(n_layers))}")
-
-
-def check_params(params):
-    """Return (weights, biases): tuples of C-contiguous arrays of one float dtype, biases 1-D.
-
-    params holds W1 (d, h1), b1, W2 (h1, h2), b2, ..., WL (h_{L-1}, k), bL for L >= 2
-    layers; each bias has shape (width,) or (1, width). Raises TypeError for a non-dict,
-    a non-float dtype or mixed dtypes, and ValueError for a missing or unexpected key or
-    shapes that do not chain.
-    """
-    if not isinstance(params, dict):
-        raise TypeError(f"params must be a dict with keys W1, b1, W2, b2 (..., WL, bL), got {type(params).__name__}")
-    keys = param_keys(_n_layers(params))
-    arrays = [np.asarray(params[key]) for key in keys]
-    dtype = arrays[0].dtype
-    for key, arr in zip(keys, arrays):
-        if arr.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"params['{key}'] has dtype {arr.dtype}; parameters must be float32 or float64")
-        if arr.dtype != dtype:
-            found = ", ".join(f"{key}: {arr.dtype}" for key, arr in zip(keys, arrays))
-            raise TypeError(f"params must share one dtype, got {found}")
-
-    weights, biases = arrays[::2], arrays[1::2]
-    rows = weights[0].shape[0] if weights[0].ndim == 2 else None
-    for layer, (W, bias) in enumerate(zip(weights, biases), 1):
-        if W.ndim != 2:
-            raise ValueError(f"W{layer} must be 2-D, got shape {W.shape}")
-        if W.size == 0:
-            raise ValueError(f"parameter shapes must be non-empty, got W{layer} {W.shape}")
-        if W.shape[0] != rows:
-            raise ValueError(
-                f"W{layer - 1} {weights[layer - 2].shape} and W{layer} {W.shape} do not chain: "
-                f"W{layer} needs {rows} rows"
-            )
-        rows = width = W.shape[1]
-        if bias.shape != (width,) and bias.shape != (1, width):
-            raise ValueError(
-                f"b{layer} has shape {bias.shape}; with W{layer} {W.shape} it must be ({width},) or (1, {width})"
-            )
-    return (
-        tuple(np.ascontiguousarray(W) for W in weights),
-        tuple(np.ascontiguousarray(bias.reshape(-1)) for bias in biases),
-    )
 
 
 def check_X(X, n_features, dtype):
@@ -99,7 +84,8 @@ def check_X(X, n_features, dtype):
         raise ValueError("X is empty: it has 0 samples")
     if X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} features but W1 expects {n_features} (W1 has {n_features} rows)")
-    return np.ascontiguousarray(X, dtype=dtype)
+    with np.errstate(over="ignore"):  # a cast that overflows is named by raise_non_finite
+        return np.ascontiguousarray(X, dtype=dtype)
 
 
 def check_y(y, n_samples, n_classes):
@@ -141,24 +127,33 @@ def check_cost_grad_args(X, y, params, c, check_finite=True):
     (the compiled path flags them in passes it makes anyway) and to call
     `raise_non_finite` when it does.
     """
-    weights, biases = check_params(params)
+    weights, biases = to_layers(params)
+    X_given = X
     X = check_X(X, weights[0].shape[0], weights[0].dtype)
     y = check_y(y, X.shape[0], weights[-1].shape[1])
     c = check_c(c)
     if check_finite:
-        raise_non_finite(X, weights, biases)
+        raise_non_finite(X, weights, biases, X_given)
     return X, y, (weights, biases), c
 
 
-def raise_non_finite(X, weights, biases):
+def raise_non_finite(X, weights, biases, X_given=None):
     """Raise ValueError naming the first of X, W1, b1, ..., WL, bL that holds NaN or inf.
 
+    X is the data in the parameters' dtype; X_given, the caller's own X if it was cast:
+    finite values that overflowed in the cast (1e300 into float32) are named as such.
     Checks in chunks of rows, so the memory it needs stays small however large X is.
     """
     layers = zip(param_keys(len(weights)), (arr for pair in zip(weights, biases) for arr in pair))
     named = {"X": X, **dict(layers)}
     for name, arr in named.items():
         count, first = _non_finite(np.asarray(arr))
+        if count and name == "X" and X_given is not None and np.asarray(X_given).dtype != X.dtype:
+            value = np.asarray(X_given)[first]
+            if np.isfinite(value):
+                raise ValueError(f"X holds values too large for {X.dtype}, the parameters' dtype: X{list(first)} "
+                                 f"is {value.item():.3g} ({count} entries overflow in the cast); scale X, or "
+                                 "use float64 parameters")
         if count:
             label = name if name == "X" else f"params['{name}']"
             raise ValueError(f"{label} contains NaN or inf ({count} entries, first at index {first})")

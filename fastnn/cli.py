@@ -84,9 +84,9 @@ def predict(args):
     if isinstance(model, dict):
         model, params = NetClassifier(), model
         model.params = params
-    params = model.params if isinstance(model, NetClassifier) else model._params()  # MLPClassifier
-    n_features = params["W1"].shape[0]
-    X, y, X_test, y_test = load_data(args.data, params["W1"].dtype)
+    first_layer = model.params["W1"] if isinstance(model, NetClassifier) else model.coefs_[0]  # MLPClassifier
+    n_features = first_layer.shape[0]
+    X, y, X_test, y_test = load_data(args.data, first_layer.dtype)
     if X_test is not None:
         X, y = X_test, y_test
     if X.shape[1] != n_features:
@@ -101,7 +101,7 @@ def predict(args):
 
 def gradcheck(args):
     from . import cost_grad, reference
-    from .gradcheck import numerical_grad_check
+    from .gradcheck import GradientCheckError, numerical_grad_check
 
     rng = np.random.default_rng(args.seed)
     n, d, k = 20, 6, 4
@@ -111,17 +111,25 @@ def gradcheck(args):
     for layer, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:]), 1):
         params[f"W{layer}"] = rng.standard_normal((fan_in, fan_out)) * 0.5
         params[f"b{layer}"] = rng.standard_normal(fan_out) * 0.1
+    failed = 0
     for name, function in (("reference", reference.cost_grad), ("compiled", cost_grad)):
         for key in params:
-            report = numerical_grad_check(lambda p: function(X, y, p, args.c), params, key)
-            print(f"{name:9s} {report}")
+            try:
+                report = numerical_grad_check(lambda p: function(X, y, p, args.c), params, key)
+            except GradientCheckError as error:
+                report = error.report
+                failed += 1
+            print(f"{name:9s} {report}{'' if report.passed else '  FAILED'}")
+    if failed:  # a wrong gradient is not a user error: exit code 1, not 2
+        print(f"gradient check FAILED for {failed} parameters", file=sys.stderr)
+        sys.exit(1)
     print("gradient check passed")
 
 
 def bench(args):
-    from .bench import main as bench_main
+    from .benchmarks.runner import run
 
-    bench_main(args.bench_args)
+    run(args)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -169,8 +177,11 @@ def parser():
     p.add_argument("--c", type=float, default=0.1)
     p.set_defaults(run=gradcheck)
 
-    p = commands.add_parser("bench", help="time fastnn against the reference (python -m fastnn.bench)")
-    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="options of python -m fastnn.bench")
+    from .benchmarks.runner import DESCRIPTION, add_arguments  # a leaf: NumPy only until a benchmark runs
+
+    p = commands.add_parser("bench", help="time fastnn side by side with NumPy, PyTorch and scikit-learn",
+                            description=DESCRIPTION)
+    add_arguments(p)
     p.set_defaults(run=bench)
     return top
 

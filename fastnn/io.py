@@ -24,24 +24,34 @@ uint8 bytes:
 Files are read with allow_pickle=False, so loading never executes code from the file;
 every entry is checked against the metadata, and every shape against the network's,
 before anything is built from it. Version 1 files (params and NetClassifier) still load.
+
+Each model type saves and restores its own state: it declares its kind in `_file_kind`
+and implements `_file_contents()` -> (params, arrays, metadata) and the classmethod
+`_from_file_contents(params, arrays, metadata)`. This module is the container format
+and the dispatch by kind (`KINDS`); it never reaches into a model's private state.
 """
 
+import importlib
 import json
 import os
-import tempfile
-import warnings
+import uuid
 import zipfile
 
 import numpy as np
 
-from ._validation import check_params, param_keys
-from .net import HISTORY_KEYS, NetClassifier
+from ._version import __version__
+from .net import HISTORY_KEYS
+from .params import param_keys, to_layers
 
 FORMAT = "fastnn"
+MAX_ENTRIES = 100_000  # entries in one file: far more than any network has
+MAX_INFLATION = 100  # fastnn stores its arrays; a deflated entry may shrink at most this much
+MAX_METADATA_BYTES = 1 << 20
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
-KINDS = ("params", "NetClassifier", "MLPClassifier")
-MLP_FITTED = ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_", "n_features_in_")
+# The model types a file may hold, by kind: where the class lives (imported on load, so
+# that scikit-learn is needed only for an MLPClassifier file).
+KINDS = {"params": None, "NetClassifier": "fastnn.net:NetClassifier", "MLPClassifier": "fastnn.mlp:MLPClassifier"}
 
 
 def save(path, model):
@@ -56,15 +66,22 @@ def save(path, model):
     model : dict, NetClassifier or MLPClassifier
         A params dict (W1, b1, ..., WL, bL) or a fitted estimator.
 
+    The new file's permissions follow the umask, as numpy.save's do; an existing file
+    keeps its own.
+
     Raises
     ------
     TypeError
-        model is none of these; ValueError: an unfitted estimator or invalid params.
+        model is none of these.
+    ValueError
+        An unfitted estimator, invalid params, or parameters holding NaN or inf (a file
+        that `load` would refuse is never written).
     """
-    from . import __version__
-
     kind, params, arrays, extra = _describe(model)
-    weights, _ = check_params(params)
+    weights, biases = to_layers(params)
+    for key, array in zip(param_keys(len(weights)), (a for pair in zip(weights, biases) for a in pair)):
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"params['{key}'] contains NaN or inf: such a model cannot be saved")
     arrays = {**{key: np.asarray(params[key]) for key in param_keys(len(weights))}, **arrays}
     metadata = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "fastnn_version": __version__,
@@ -76,10 +93,14 @@ def save(path, model):
 
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".fastnn-", suffix=".npz.tmp")
+    temporary = os.path.join(folder, f".fastnn-{uuid.uuid4().hex}.npz.tmp")
+    # Created as open() creates files (0666 less the umask), not mkstemp's 0600.
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "wb") as file:
             np.savez(file, **arrays)
+        if os.path.exists(path):  # an existing model keeps its permissions
+            os.chmod(temporary, os.stat(path).st_mode & 0o7777)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
@@ -98,16 +119,21 @@ def load(path):
         arrays, has an unknown format version, or its arrays disagree with its metadata
         or with each other.
     ImportError
-        An MLPClassifier file without scikit-learn installed.
+        A model file whose class needs a missing optional dependency (an MLPClassifier
+        file without scikit-learn).
     """
     path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no model file at {path}")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            entries = {name: data[name] for name in data.files}
+        entries = _read_entries(path)
     except FileNotFoundError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as error:
-        raise ValueError(f"{path} is not a readable fastnn model file ({type(error).__name__}: {error})") from None
+    except _Refused as error:
+        raise ValueError(f"{path} is not a readable fastnn model file: {error}") from None
+    except Exception as error:  # whatever zipfile or numpy raise on damaged bytes: the file's fault
+        raise ValueError(f"{path} is not a readable fastnn model file "
+                         f"({type(error).__name__}: {_short(error)})") from None
     metadata = _read_metadata(path, entries)
     del entries["metadata"]
     _check_entries(path, entries, metadata["arrays"])
@@ -119,125 +145,75 @@ def load(path):
         if not np.all(np.isfinite(array)):
             raise ValueError(f"{path}: {key} contains NaN or inf")
     try:
-        check_params(params)
+        to_layers(params)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: the parameters are inconsistent ({error})") from None
-    if metadata["kind"] == "params":
+    kind = metadata["kind"]
+    if kind == "params":
         return params
-    if metadata["kind"] == "NetClassifier":
-        model = NetClassifier()
-        model.params = params
-        model.hist = {key: entries[f"hist_{key}"].astype(np.float64) for key in HISTORY_KEYS}
-        model.stop_reason = metadata.get("stop_reason")
-        return model
+    module, name = KINDS[kind].split(":")
+    model_class = getattr(importlib.import_module(module), name)
     try:
-        return _restore_mlp(params, entries, metadata)
-    except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"{path}: the MLPClassifier's state is invalid ({type(error).__name__}: {error})") from None
+        return model_class._from_file_contents(params, entries, metadata)
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as error:
+        raise ValueError(f"{path}: the {kind}'s state is invalid ({type(error).__name__}: {_short(error)})") from None
 
 
-# ---------------------------------------------------------------- what each kind saves
+class _Refused(Exception):
+    """A model file refused before its arrays are read."""
+
+
+def _short(value, limit=200):
+    """str(value), cut to `limit` characters: error messages stay short whatever a file holds."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _read_entries(path):
+    """The file's arrays, each checked before it is read: work and memory stay bounded by the file's size.
+
+    An entry must be a .npy array of a plain dtype (numbers, booleans, unicode; never
+    objects), whose header declares no more bytes than the entry holds, stored or
+    deflated at a ratio no deflate bomb stays under.
+    """
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_ENTRIES:
+            raise _Refused(f"it has {len(infos)} entries (at most {MAX_ENTRIES})")
+        entries = {}
+        for info in infos:
+            name = info.filename
+            if not name.endswith(".npy") or name[:-4] in entries:
+                raise _Refused(f"its entry {_short(name, 60)!r} is not a distinct .npy array")
+            if info.file_size > MAX_INFLATION * info.compress_size + 4096:
+                raise _Refused(f"its entry {_short(name, 60)!r} inflates {info.compress_size} bytes to "
+                               f"{info.file_size}")
+            with archive.open(info) as entry:
+                version = np.lib.format.read_magic(entry)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(entry)
+                if dtype.hasobject or dtype.kind not in "biufU":
+                    raise _Refused(f"its entry {_short(name, 60)!r} has dtype {dtype} (not a plain array)")
+                if int(np.prod(shape, dtype=object)) * dtype.itemsize > info.file_size:
+                    raise _Refused(f"its entry {_short(name, 60)!r} declares shape {_short(shape, 60)}, more "
+                                   f"than its {info.file_size} bytes hold")
+            with archive.open(info) as entry:  # the CRC check at its end catches flipped bytes
+                entries[name[:-4]] = np.lib.format.read_array(entry, allow_pickle=False)
+    return entries
 
 
 def _describe(model):
     """(kind, params, other arrays, other metadata) of a model to save."""
     if isinstance(model, dict):
         return "params", model, {}, {}
-    if isinstance(model, NetClassifier):
-        if model.params is None:
-            raise ValueError("this NetClassifier is not fitted: there is nothing to save")
-        hist = {f"hist_{key}": np.asarray(model.hist[key], dtype=np.float64) for key in HISTORY_KEYS}
-        return "NetClassifier", model.params, hist, {"stop_reason": model.stop_reason}
-    if type(model).__name__ == "MLPClassifier" and type(model).__module__ == "fastnn.mlp":
-        return _describe_mlp(model)
-    raise TypeError(f"save takes a params dict, a NetClassifier or an MLPClassifier, got {type(model).__name__}")
+    kind = getattr(type(model), "_file_kind", None)
+    if kind not in KINDS or kind == "params":
+        raise TypeError(f"save takes a params dict, a NetClassifier or an MLPClassifier, got {type(model).__name__}")
+    return (kind, *model._file_contents())
 
 
-def _describe_mlp(model):
-    if not hasattr(model, "coefs_"):
-        raise ValueError("this MLPClassifier is not fitted: there is nothing to save")
-    params = model._params()
-    arrays = {"classes": _label_array(model.classes_)}
-    curves = {"loss_curve": model.loss_curve_, "validation_scores": model.validation_scores_ or [],
-              "val_losses": model._val_losses}
-    arrays.update({name: np.asarray(values, dtype=np.float64) for name, values in curves.items()})
-    if hasattr(model, "feature_names_in_"):
-        arrays["feature_names_in"] = _label_array(model.feature_names_in_)
-    state, step = model._optimizer_state or (None, 0)
-    if state is not None:
-        for prefix, per_layer in zip(("opt_vW", "opt_sW", "opt_vb", "opt_sb"), state):
-            arrays.update({f"{prefix}{layer}": array for layer, array in enumerate(per_layer, 1)})
-    hyperparameters = model.get_params()
-    hyperparameters["hidden_layer_sizes"] = list(np.atleast_1d(model.hidden_layer_sizes).tolist())
-    if not (hyperparameters["random_state"] is None or isinstance(hyperparameters["random_state"], int)):
-        warnings.warn("random_state is not an int or None, so it is not saved: the loaded model has "
-                      "random_state=None (its coefficients and training state are saved in full)",
-                      UserWarning, stacklevel=3)
-        hyperparameters["random_state"] = None
-    fitted = {name: _json_number(getattr(model, name)) for name in MLP_FITTED}
-    fitted.update(has_validation_scores=model.validation_scores_ is not None, learning_rate=model._lr,
-                  no_improvement_count=model._no_improvement_count, optimizer_step=int(step),
-                  has_optimizer_state=state is not None, rng_state=model._rng.bit_generator.state)
-    return "MLPClassifier", params, arrays, {"hyperparameters": hyperparameters, "fitted": fitted}
-
-
-def _restore_mlp(params, entries, metadata):
-    from .mlp import MLPClassifier
-
-    hyperparameters = dict(metadata["hyperparameters"])
-    hyperparameters["hidden_layer_sizes"] = tuple(hyperparameters["hidden_layer_sizes"])
-    model = MLPClassifier(**hyperparameters)
-    model._validate_hyperparameters()
-    fitted = metadata["fitted"]
-    weights, biases = check_params(params)
-    classes = entries["classes"]
-    if classes.ndim != 1 or len(classes) != weights[-1].shape[1] or not np.array_equal(np.unique(classes), classes):
-        raise ValueError(f"classes must be {weights[-1].shape[1]} sorted, distinct labels, got {classes.shape}")
-    if fitted["n_features_in_"] != weights[0].shape[0]:
-        raise ValueError(f"n_features_in_ is {fitted['n_features_in_']} but W1 has {weights[0].shape[0]} rows")
-    model.classes_ = classes
-    model._store(params)
-    model.n_layers_, model.n_outputs_, model.out_activation_ = len(weights) + 1, len(classes), "softmax"
-    for name in MLP_FITTED:
-        setattr(model, name, fitted[name])
-    model.n_iter_, model.t_, model.n_features_in_ = int(model.n_iter_), int(model.t_), int(model.n_features_in_)
-    if "feature_names_in" in entries:
-        if entries["feature_names_in"].shape != (model.n_features_in_,):
-            raise ValueError("feature_names_in does not name every feature")
-        model.feature_names_in_ = entries["feature_names_in"].astype(object)
-    model.loss_curve_ = entries["loss_curve"].tolist()
-    model.validation_scores_ = entries["validation_scores"].tolist() if fitted["has_validation_scores"] else None
-    model._val_losses = entries["val_losses"].tolist()
-    model._lr = float(fitted["learning_rate"])
-    model._no_improvement_count = int(fitted["no_improvement_count"])
-    model._rng = np.random.default_rng()
-    model._rng.bit_generator.state = fitted["rng_state"]
-    model._optimizer_state = None
-    if fitted["has_optimizer_state"]:
-        model._optimizer_state = (_optimizer_state(model, weights, biases, entries), int(fitted["optimizer_step"]))
-    return model
-
-
-def _optimizer_state(model, weights, biases, entries):
-    """The saved optimizer state, checked entry by entry against the shapes the solver keeps.
-
-    The compiled update trusts these shapes, so a file must not be able to choose them.
-    """
-    expected = model._optimizer().init_state(weights, biases)
-    state = []
-    for prefix, per_layer in zip(("opt_vW", "opt_sW", "opt_vb", "opt_sb"), expected):
-        arrays = []
-        for layer, want in enumerate(per_layer, 1):
-            array = np.ascontiguousarray(entries[f"{prefix}{layer}"])
-            if array.shape != want.shape or array.dtype != want.dtype:
-                raise ValueError(f"{prefix}{layer} is {array.dtype} {array.shape}, the solver keeps "
-                                 f"{want.dtype} {want.shape}")
-            arrays.append(array)
-        state.append(tuple(arrays))
-    return tuple(state)
-
-
-def _label_array(labels):
+def label_array(labels):
     """Labels as an array numpy can store without pickle: numbers, booleans or unicode."""
     labels = np.asarray(labels)
     if labels.dtype.kind == "O":
@@ -249,16 +225,16 @@ def _label_array(labels):
     return labels
 
 
+def json_number(value):
+    """A fitted scalar as JSON can hold it (None stays None; numpy numbers become Python's)."""
+    return None if value is None else value.item() if isinstance(value, np.generic) else value
+
+
 def _json_default(value):
     """numpy scalars (an np.int64 max_iter, say) as the Python numbers JSON holds."""
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"{type(value).__name__} cannot be saved as JSON metadata")
-
-
-def _json_number(value):
-    """A fitted scalar as JSON can hold it (None stays None; numpy numbers become Python's)."""
-    return None if value is None else value.item() if isinstance(value, np.generic) else value
 
 
 # ---------------------------------------------------------------- checks on read
@@ -267,29 +243,35 @@ def _json_number(value):
 def _check_entries(path, entries, described):
     """Every entry is described by the metadata, and has the dtype and shape it says."""
     if sorted(entries) != sorted(described):
-        raise ValueError(f"{path}: expected the entries {sorted(described)}, found {sorted(entries)}")
+        missing, unexpected = sorted(set(described) - set(entries)), sorted(set(entries) - set(described))
+        raise ValueError(f"{path}: the entries disagree with the metadata (missing {_short(missing)}, "
+                         f"unexpected {_short(unexpected)})")
     for name, array in entries.items():
         want = described[name]
         if array.dtype.kind not in "biufU" or array.dtype != np.dtype(want["dtype"]) or list(array.shape) != want["shape"]:
             raise ValueError(f"{path}: {name} is {array.dtype} {array.shape}, but the metadata says "
-                             f"{want['dtype']} {tuple(want['shape'])}")
+                             f"{_short(want['dtype'], 40)} {_short(tuple(want['shape']), 80)}")
 
 
 def _read_metadata(path, entries):
     if "metadata" not in entries or entries["metadata"].dtype != np.uint8 or entries["metadata"].ndim != 1:
         raise ValueError(f"{path} is not a fastnn model file: it has no metadata entry")
+    if entries["metadata"].size > MAX_METADATA_BYTES:
+        raise ValueError(f"{path}: the metadata is {entries['metadata'].size} bytes (at most {MAX_METADATA_BYTES})")
     try:
         metadata = json.loads(entries["metadata"].tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: the metadata is not valid JSON ({error})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ValueError(f"{path}: the metadata is not valid JSON ({type(error).__name__})") from None
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a fastnn model file (format {metadata.get('format')!r})"
+        raise ValueError(f"{path} is not a fastnn model file (format {_short(repr(metadata.get('format')), 60)})"
                          if isinstance(metadata, dict) else f"{path}: the metadata is not a JSON object")
-    if metadata.get("format_version") not in READABLE_VERSIONS:
-        raise ValueError(f"{path} has format version {metadata.get('format_version')!r}; this fastnn "
+    version = metadata.get("format_version")
+    if type(version) is not int or version not in READABLE_VERSIONS:
+        raise ValueError(f"{path} has format version {_short(repr(version), 60)}; this fastnn "
                          f"reads versions {READABLE_VERSIONS} (a newer fastnn may read it)")
-    if metadata.get("kind") not in KINDS or metadata["format_version"] == 1 and metadata["kind"] == "MLPClassifier":
-        raise ValueError(f"{path}: unknown kind {metadata.get('kind')!r}; expected one of {KINDS}")
+    kind = metadata.get("kind")
+    if not isinstance(kind, str) or kind not in KINDS or version == 1 and kind == "MLPClassifier":
+        raise ValueError(f"{path}: unknown kind {_short(repr(kind), 60)}; expected one of {list(KINDS)}")
     try:
         if np.dtype(metadata["dtype"]) not in (np.float32, np.float64):
             raise TypeError
@@ -297,14 +279,15 @@ def _read_metadata(path, entries):
             metadata = _upgrade_v1(metadata, entries)
         described = metadata["arrays"]
         n_layers = metadata["n_layers"]
-        if not (isinstance(described, dict) and isinstance(n_layers, int) and n_layers >= 2
+        # n_layers is bounded by the entries the file has before any key is built from it.
+        if not (isinstance(described, dict) and isinstance(n_layers, int) and 2 <= n_layers <= len(described) // 2
                 and all(key in described for key in param_keys(n_layers))):
             raise KeyError
         for want in described.values():
             np.dtype(want["dtype"])
             if not (isinstance(want["shape"], list) and all(isinstance(size, int) for size in want["shape"])):
                 raise TypeError
-    except (KeyError, TypeError, ValueError):
+    except Exception:  # parsing what the file says: any failure is the file's
         raise ValueError(f"{path}: the metadata's dtype, layers or array descriptions are missing or invalid") from None
     return metadata
 

@@ -4,8 +4,8 @@ The estimator follows scikit-learn's conventions (parameters stored untouched by
 __init__, validation in fit, fitted attributes ending in "_") so that Pipeline,
 GridSearchCV, cross_val_score, clone and pickle work, and it passes scikit-learn's
 estimator checks. The network, the optimizers and the training loop are fastnn's
-(`fastnn._trainer.Trainer`); this module adds labels, stopping rules and bookkeeping.
-Needs scikit-learn (``pip install fastnn[sklearn]``).
+(`fastnn.training`, `fastnn._engine`); this module translates scikit-learn's parameter
+names into them and adds labels and bookkeeping. Needs scikit-learn.
 """
 
 import numbers
@@ -23,16 +23,22 @@ except ImportError as error:  # pragma: no cover - exercised only without scikit
         "fastnn.MLPClassifier needs scikit-learn >= 1.6: pip install scikit-learn (or fastnn[sklearn])"
     ) from error
 
-from . import reference
-from ._trainer import Trainer, forward_logits
-from ._validation import check_params
+from . import _engine, reference
+from ._validation import check_hyperparameter
 from .datasets import stratified_split
-from .net import get_init_params
+from .io import json_number, label_array
 from .optim import Optimizer
+from .params import from_layers, get_init_params, to_layers
+from .schedules import Adaptive, Constant, InvScaling
+from .training import Monitor, TrainingLoop
 
 SOLVERS = ("sgd", "adam")
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
-MIN_ADAPTIVE_LR = 1e-6  # the adaptive schedule stops once the learning rate falls below this
+# scikit-learn's names for the bounds of `fastnn._validation.BOUNDS`.
+BOUNDED = {"alpha": "decay", "learning_rate_init": "learning_rate", "power_t": "power_t", "tol": "tol",
+           "momentum": "momentum", "beta_1": "beta", "beta_2": "beta", "epsilon": "epsilon",
+           "max_iter": "max_iter"}
+FITTED_SCALARS = ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_", "n_features_in_")
 
 
 class MLPClassifier(ClassifierMixin, BaseEstimator):
@@ -207,99 +213,116 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self._val_losses = []
         if not early_stopping and self.best_loss_ is None:
             self.best_loss_ = np.inf
+        if not incremental:  # a new fit starts a new optimizer, at learning_rate_init
+            self._optimizer_state = None
+            self._lr, self._no_improvement_count = float(self.learning_rate_init), 0
 
-        if incremental and self._optimizer_state is not None:  # partial_fit continues the optimizer
-            trainer = Trainer(self._params(), self._optimizer(), float(self.alpha), *self._optimizer_state)
-        else:  # a new fit starts a new one, at learning_rate_init
-            trainer = Trainer(self._params(), self._optimizer(), float(self.alpha))
-            if not incremental:
-                self._lr, self._no_improvement_count = float(self.learning_rate_init), 0
-        trainer, best = self._train(trainer, X, y_index, validation, incremental)
-        self._optimizer_state = (trainer.state, trainer.step)
-        self._store(trainer.params() if best is None else best)
+        weights, biases = to_layers(self._params())  # coefs_ and intercepts_ may have been assigned
+        optimizer = self._optimizer()
+        state, step = self._optimizer_state_for(optimizer, weights, biases)
+        trainer = _engine.Trainer(weights, biases, optimizer, float(self.alpha), state, step)
+        schedule = self._schedule()
+        loop = TrainingLoop(
+            trainer, X, y_index, self._batch_size(X.shape[0]), schedule, self._monitor(validation is not None),
+            self._measure(validation, X.shape[0]), self._rng, self.shuffle, report=self._report,
+            report_stall=self._report_stall(validation is not None, schedule), lr_name="learning_rate_init",
+            samples_before=self.t_)
+        try:
+            loop.run(1 if incremental else self.max_iter)
+        finally:  # Ctrl-C or an error: keep the completed epochs, consistently, then re-raise
+            self._record(loop, trainer)
+        if loop.stop_reason == "completed" and not incremental:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
         return self
 
-    def _train(self, trainer, X, y_index, validation, incremental):
-        """Up to max_iter epochs (one if incremental) with scikit-learn's stopping rules.
+    def _optimizer_state_for(self, optimizer, weights, biases):
+        """(state, step) to continue from: the saved optimizer's if it fits this optimizer and
+        these shapes, else (None, 0) for a fresh one (a changed solver, momentum on or off,
+        coefficients of another shape)."""
+        if self._optimizer_state is None:
+            return None, 0
+        state, step = self._optimizer_state
+        wanted = optimizer.init_state(weights, biases, allocate=False)
+        fits = len(state) == 4 and all(
+            len(arrays) == len(shapes) and all(np.shape(a) == shape and np.asarray(a).dtype == weights[0].dtype
+                                               for a, shape in zip(arrays, shapes))
+            for arrays, shapes in zip(state, wanted))
+        return (state, step) if fits else (None, 0)
 
-        Returns (trainer, best params or None). With validation data (X_val, y_val),
-        best holds the parameters of the epoch with the best validation accuracy of this
-        call. On divergence the trainer is rebuilt from the parameters before the
-        diverging epoch.
-        """
-        batch_size = self._batch_size(X.shape[0])
-        best = None
-        for epoch in range(1 if incremental else self.max_iter):
-            before = trainer.params()
-            order = self._rng.permutation(X.shape[0]) if self.shuffle else np.arange(X.shape[0])
-            loss = self._epoch_loss(trainer, trainer.run_epoch(X, y_index, order, batch_size, self._lr),
-                                    X.shape[0], batch_size)
-            if not np.isfinite(loss):
-                warnings.warn(f"training diverged in epoch {self.n_iter_ + 1} (NaN or inf); stopped and kept "
-                              "the coefficients from before that epoch. Try a smaller learning_rate_init.",
-                              RuntimeWarning, stacklevel=4)
-                return Trainer(before, trainer.optimizer, trainer.c), best
-            self.n_iter_ += 1
-            self.t_ += X.shape[0]
-            self.loss_ = loss
-            self.loss_curve_.append(loss)
-            if validation is not None:
-                val_loss, val_accuracy = trainer.evaluate(*validation)
-                self._val_losses.append(val_loss)
-                self.validation_scores_.append(val_accuracy)
-                if val_accuracy > self.best_validation_score_:
-                    best = trainer.params()
-            self._count_no_improvement(validation is not None)
-            if self.verbose:
-                print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}" + (
-                    f", validation score = {self.validation_scores_[-1]:.6f}" if validation is not None else ""))
-            if self.solver == "sgd" and self.learning_rate == "invscaling":
-                self._lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
-            if incremental:  # partial_fit: one epoch, no stopping rule
-                break
-            if self._no_improvement_count > self.n_iter_no_change and self._stop_or_slow_down(validation is not None):
-                break
-            if epoch == self.max_iter - 1:
-                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                              "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
-        return trainer, best
-
-    def _epoch_loss(self, trainer, cross_entropy, n_samples, batch_size):
-        """The epoch's loss: the batches' mean cross-entropy plus the L2 term.
-
-        The L2 term is what scikit-learn adds per batch, alpha/(2m) sum ||W||^2, averaged
-        over the rows, with the weights at the end of the epoch. inf or NaN if training
-        diverged.
-        """
-        n_batches = -(-n_samples // batch_size)
-        with np.errstate(over="ignore", invalid="ignore"):
-            return float(cross_entropy + self.alpha * n_batches * trainer.squared_weights() / (2 * n_samples))
-
-    def _count_no_improvement(self, early_stopping):
-        """scikit-learn's rule: count the epochs whose score did not improve on the best by tol."""
-        if early_stopping:
-            score = self.validation_scores_[-1]
-            worse = score < self.best_validation_score_ + self.tol
-            self.best_validation_score_ = max(self.best_validation_score_, score)
+    def _schedule(self):
+        """The learning rate's schedule, continuing from the current rate."""
+        if self.solver == "sgd" and self.learning_rate == "invscaling":
+            schedule = InvScaling(self.learning_rate_init, self.power_t)
+        elif self.solver == "sgd" and self.learning_rate == "adaptive":
+            schedule = Adaptive(self.learning_rate_init, lr_name="learning_rate_init")
         else:
-            worse = self.loss_ > self.best_loss_ - self.tol
-            self.best_loss_ = min(self.best_loss_, self.loss_)
-        self._no_improvement_count = self._no_improvement_count + 1 if worse else 0
+            schedule = Constant(self.learning_rate_init, lr_name="learning_rate_init")
+        schedule.lr = self._lr
+        return schedule
 
-    def _stop_or_slow_down(self, early_stopping):
-        """After n_iter_no_change epochs without improvement: True to stop, or (adaptive sgd) slow down."""
-        what = "Validation score" if early_stopping else "Training loss"
-        message = (f"{what} did not improve more than tol={self.tol:f} for "
-                   f"{self.n_iter_no_change} consecutive epochs.")
-        if self.solver == "sgd" and self.learning_rate == "adaptive" and self._lr > MIN_ADAPTIVE_LR:
-            self._lr /= 5
-            self._no_improvement_count = 0
-            if self.verbose:
-                print(f"{message} Setting learning rate to {self._lr:f}")
-            return False
+    def _monitor(self, early_stopping):
+        """scikit-learn's stopping rule: n_iter_no_change epochs that fail to beat the best by tol
+        (training loss, or validation accuracy with early_stopping, whose best epoch is kept)."""
+        if early_stopping:
+            return Monitor("val_accuracy", "max", self.tol, self.n_iter_no_change, rule="best", keep="best",
+                           best=self.best_validation_score_, count=self._no_improvement_count)
+        return Monitor("loss", "min", self.tol, self.n_iter_no_change, rule="best", keep="last",
+                       best=self.best_loss_, count=self._no_improvement_count)
+
+    def _measure(self, validation, n_samples):
+        """The epoch's loss (with scikit-learn's L2 term) and, with validation data, its loss and accuracy."""
+        n_batches = -(-n_samples // self._batch_size(n_samples))
+
+        def measure(trainer, batch_loss):
+            # The L2 term scikit-learn adds per batch, alpha/(2m) sum ||W||^2, averaged over
+            # the rows, with the weights at the end of the epoch.
+            with np.errstate(over="ignore", invalid="ignore"):
+                metrics = {"loss": float(batch_loss + self.alpha * n_batches * trainer.squared_weights()
+                                         / (2 * n_samples))}
+            if validation is not None:
+                status, metrics["val_loss"], metrics["val_accuracy"] = trainer.evaluate(*validation)
+                if status != _engine.OK:
+                    return None
+            return metrics
+
+        return measure
+
+    def _report(self, epoch, metrics, lr, seconds):
         if self.verbose:
-            print(f"{message} Stopping.")
-        return True
+            print(f"Iteration {self.n_iter_ + 1 + epoch}, loss = {metrics['loss']:.8f}" + (
+                f", validation score = {metrics['val_accuracy']:.6f}" if "val_accuracy" in metrics else ""))
+
+    def _report_stall(self, early_stopping, schedule):
+        def report(slowed_down):
+            if self.verbose:
+                what = "Validation score" if early_stopping else "Training loss"
+                print(f"{what} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} "
+                      "consecutive epochs. " + (f"Setting learning rate to {schedule.lr:f}" if slowed_down
+                                                else "Stopping."))
+        return report
+
+    def _record(self, loop, trainer):
+        """Store what the completed epochs of a run give: coefficients, curves, counters, optimizer state."""
+        self._store(loop.params())
+        losses = loop.history_of("loss").tolist()
+        self.n_iter_ += loop.epochs_run
+        self.t_ += loop.epochs_run * loop.X.shape[0]
+        self.loss_curve_.extend(losses)
+        if losses:
+            self.loss_ = losses[-1]
+        if "val_accuracy" in loop.monitor.key:
+            self.validation_scores_.extend(loop.history_of("val_accuracy").tolist())
+            self._val_losses.extend(loop.history_of("val_loss").tolist())
+            self.best_validation_score_ = loop.monitor.best
+        else:
+            self.best_loss_ = loop.monitor.best
+        self._no_improvement_count = loop.monitor.count
+        self._lr = float(loop.schedule.lr)
+        # The optimizer's state goes on only from a cleanly ended run: after a divergence or
+        # an interrupt it belongs to parameters that were not kept.
+        ended_cleanly = loop.stop_reason in ("completed", "stalled", "callback")
+        self._optimizer_state = (trainer.state, trainer.step) if ended_cleanly else None
 
     def _initialise(self, n_features, dtype):
         """Fresh coefficients and bookkeeping for a first fit (or a fit without warm_start)."""
@@ -334,22 +357,19 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return np.searchsorted(self.classes_, y).astype(np.int64)
 
     def _store(self, params):
-        n_layers = len(params) // 2
-        self.coefs_ = [params[f"W{layer}"] for layer in range(1, n_layers + 1)]
-        self.intercepts_ = [params[f"b{layer}"].reshape(-1) for layer in range(1, n_layers + 1)]
+        weights, biases = to_layers(params)
+        self.coefs_, self.intercepts_ = list(weights), list(biases)
 
     def _params(self):
-        params = {}
-        for layer, (W, b) in enumerate(zip(self.coefs_, self.intercepts_), 1):
-            params[f"W{layer}"], params[f"b{layer}"] = W, b
-        return params
+        return from_layers(self.coefs_, self.intercepts_)
 
     def _optimizer(self):
+        names = (("momentum", "momentum"), ("beta1", "beta_1"), ("beta2", "beta_2"), ("eps", "epsilon"))
         if self.solver == "adam":
-            return Optimizer("adam", beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon)
+            return Optimizer("adam", beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon, names=names)
         if self.momentum == 0:
-            return Optimizer("sgd")
-        return Optimizer("nesterov" if self.nesterovs_momentum else "momentum", momentum=self.momentum)
+            return Optimizer("sgd", names=names)
+        return Optimizer("nesterov" if self.nesterovs_momentum else "momentum", momentum=self.momentum, names=names)
 
     def _batch_size(self, n_samples):
         if self.batch_size == "auto":
@@ -373,32 +393,111 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"learning_rate must be one of {LEARNING_RATES}, got {self.learning_rate!r}")
         if not (self.batch_size == "auto" or isinstance(self.batch_size, numbers.Integral) and self.batch_size >= 1):
             raise ValueError(f"batch_size must be 'auto' or an integer >= 1, got {self.batch_size!r}")
-        for name, low, high in [("alpha", 0, np.inf), ("learning_rate_init", 0, np.inf), ("tol", 0, np.inf),
-                                ("power_t", 0, np.inf), ("momentum", 0, 1), ("beta_1", 0, 1), ("beta_2", 0, 1),
-                                ("validation_fraction", 0, 1), ("epsilon", 0, np.inf)]:
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not low <= value <= high:
-                raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
-        for name in ("learning_rate_init", "epsilon"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if self.early_stopping and not 0 < self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
-        for name in ("max_iter", "n_iter_no_change"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        for name, bounds in BOUNDED.items():
+            check_hyperparameter(name, getattr(self, name), bounds)
+        check_hyperparameter("n_iter_no_change", self.n_iter_no_change, "patience", allow_inf=True)
+        if not (isinstance(self.validation_fraction, numbers.Real) and 0 <= self.validation_fraction < 1):
+            raise ValueError(f"validation_fraction must be a number in [0, 1), got {self.validation_fraction!r}")
+        if self.early_stopping:
+            check_hyperparameter("validation_fraction", self.validation_fraction)
 
     # ------------------------------------------------------------ prediction
 
     def _logits(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        weights, biases = check_params(self._params())
-        logits, non_finite = forward_logits(np.ascontiguousarray(X, dtype=weights[0].dtype), weights, biases)
-        if non_finite:
+        weights, biases = to_layers(self._params())
+        status, logits = _engine.logits(np.ascontiguousarray(X, dtype=weights[0].dtype), weights, biases)
+        if status != _engine.OK:
             raise FloatingPointError("the logits overflowed (or the coefficients hold NaN or inf)")
         return logits
+
+    # ------------------------------------------------------------ saving (fastnn.io)
+
+    _file_kind = "MLPClassifier"
+
+    def _file_contents(self):
+        """(params, arrays, metadata) for `fastnn.io.save`: coefficients, classes, curves, optimizer
+        state; hyper-parameters and fitted scalars as JSON."""
+        if not hasattr(self, "coefs_"):
+            raise ValueError("this MLPClassifier is not fitted: there is nothing to save")
+        arrays = {"classes": label_array(self.classes_)}
+        curves = {"loss_curve": self.loss_curve_, "validation_scores": self.validation_scores_ or [],
+                  "val_losses": self._val_losses}
+        arrays.update({name: np.asarray(values, dtype=np.float64) for name, values in curves.items()})
+        if hasattr(self, "feature_names_in_"):
+            arrays["feature_names_in"] = label_array(self.feature_names_in_)
+        state, step = self._optimizer_state or (None, 0)
+        if state is not None:
+            for prefix, per_layer in zip(("opt_vW", "opt_sW", "opt_vb", "opt_sb"), state):
+                arrays.update({f"{prefix}{layer}": array for layer, array in enumerate(per_layer, 1)})
+        hyperparameters = self.get_params()
+        hyperparameters["hidden_layer_sizes"] = list(np.atleast_1d(self.hidden_layer_sizes).tolist())
+        if not (hyperparameters["random_state"] is None or isinstance(hyperparameters["random_state"], int)):
+            warnings.warn("random_state is not an int or None, so it is not saved: the loaded model has "
+                          "random_state=None (its coefficients and training state are saved in full)",
+                          UserWarning, stacklevel=4)
+            hyperparameters["random_state"] = None
+        fitted = {name: json_number(getattr(self, name)) for name in FITTED_SCALARS}
+        fitted.update(has_validation_scores=self.validation_scores_ is not None, learning_rate=self._lr,
+                      no_improvement_count=self._no_improvement_count, optimizer_step=int(step),
+                      has_optimizer_state=state is not None, rng_state=self._rng.bit_generator.state)
+        return self._params(), arrays, {"hyperparameters": hyperparameters, "fitted": fitted}
+
+    @classmethod
+    def _from_file_contents(cls, params, arrays, metadata):
+        """An MLPClassifier from what `_file_contents` gave; every array checked against the network."""
+        hyperparameters = dict(metadata["hyperparameters"])
+        hyperparameters["hidden_layer_sizes"] = tuple(hyperparameters["hidden_layer_sizes"])
+        model = cls(**hyperparameters)
+        model._validate_hyperparameters()
+        fitted = metadata["fitted"]
+        weights, biases = to_layers(params)
+        classes = arrays["classes"]
+        if classes.ndim != 1 or len(classes) != weights[-1].shape[1] or not np.array_equal(np.unique(classes), classes):
+            raise ValueError(f"classes must be {weights[-1].shape[1]} sorted, distinct labels, got {classes.shape}")
+        if fitted["n_features_in_"] != weights[0].shape[0]:
+            raise ValueError(f"n_features_in_ is {fitted['n_features_in_']} but W1 has {weights[0].shape[0]} rows")
+        model.classes_ = classes
+        model._store(params)
+        model.n_layers_, model.n_outputs_, model.out_activation_ = len(weights) + 1, len(classes), "softmax"
+        for name in FITTED_SCALARS:
+            setattr(model, name, fitted[name])
+        model.n_iter_, model.t_, model.n_features_in_ = int(model.n_iter_), int(model.t_), int(model.n_features_in_)
+        if "feature_names_in" in arrays:
+            if arrays["feature_names_in"].shape != (model.n_features_in_,):
+                raise ValueError("feature_names_in does not name every feature")
+            model.feature_names_in_ = arrays["feature_names_in"].astype(object)
+        model.loss_curve_ = arrays["loss_curve"].tolist()
+        model.validation_scores_ = arrays["validation_scores"].tolist() if fitted["has_validation_scores"] else None
+        model._val_losses = arrays["val_losses"].tolist()
+        model._lr = float(fitted["learning_rate"])
+        model._no_improvement_count = int(fitted["no_improvement_count"])
+        model._rng = np.random.default_rng()
+        model._rng.bit_generator.state = fitted["rng_state"]
+        model._optimizer_state = None
+        if fitted["has_optimizer_state"]:
+            model._optimizer_state = (model._saved_optimizer_state(weights, biases, arrays),
+                                      int(fitted["optimizer_step"]))
+        return model
+
+    def _saved_optimizer_state(self, weights, biases, arrays):
+        """The saved optimizer state, checked entry by entry against the shapes the solver keeps.
+
+        The compiled update trusts these shapes, so a file must not be able to choose them.
+        """
+        expected = self._optimizer().init_state(weights, biases)
+        state = []
+        for prefix, per_layer in zip(("opt_vW", "opt_sW", "opt_vb", "opt_sb"), expected):
+            layers = []
+            for layer, want in enumerate(per_layer, 1):
+                array = np.ascontiguousarray(arrays[f"{prefix}{layer}"])
+                if array.shape != want.shape or array.dtype != want.dtype:
+                    raise ValueError(f"{prefix}{layer} is {array.dtype} {array.shape}, the solver keeps "
+                                     f"{want.dtype} {want.shape}")
+                layers.append(array)
+            state.append(tuple(layers))
+        return tuple(state)
 
 
 def _generator(random_state):

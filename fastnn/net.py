@@ -1,74 +1,29 @@
-"""The hand-in's network, of any depth: parameter initialisation and NetClassifier.
+"""NetClassifier: the hand-in's training API, for a network of any depth.
 
-Training runs whole epochs in compiled code (`fastnn._kernels._train_epoch`); Python only
-draws the shuffle, records the end-of-epoch metrics and decides when to stop.
+A thin translator: its parameter names become the training loop's schedule, monitor and
+measurements (`fastnn.training`); the epochs run in compiled code (`fastnn._engine`).
 """
-
-import time
-import warnings
 
 import numpy as np
 
-from . import reference
-from ._trainer import Trainer, forward_logits
-from ._validation import OVERFLOW_MESSAGE, check_c, check_params, check_X, check_y, raise_non_finite
+from . import _engine, reference
+from ._validation import (OVERFLOW_MESSAGE, check_c, check_hyperparameter, check_X, check_y,
+                          raise_non_finite)
 from .cost import cost_grad
 from .optim import Optimizer
+from .params import get_init_params, to_layers  # noqa: F401  (get_init_params: re-exported)
 from .schedules import make_schedule
+from .training import Monitor, TrainingLoop
 
 HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
 
 
-def get_init_params(input_dim, hidden_size, output_size, seed=None, dtype=np.float64):
-    """The hand-in's initialisation, for any depth; zero biases.
-
-    The first layer draws W1 ~ N(0, sqrt(2/(d+h1))); every later layer, whose input has
-    been through a ReLU, W_l ~ N(0, sqrt(4/(fan_in+fan_out))). With one hidden layer
-    that is the hand-in's W1 ~ N(0, sqrt(2/(d+h))), W2 ~ N(0, sqrt(4/(h+k))).
-
-    Parameters
-    ----------
-    input_dim : int
-        d, >= 1.
-    hidden_size : int or sequence of int
-        The width of the hidden layer, or of each hidden layer in order (h1, h2, ...).
-    output_size : int
-        k, the number of classes.
-    seed : int, numpy Generator or None
-        Seed of the random generator (None: fresh entropy).
-    dtype : float32 or float64
-
-    Returns
-    -------
-    dict
-        W1 (d, h1), b1 (1, h1), ..., WL (h_{L-1}, k), bL (1, k), all of `dtype`.
-    """
-    hidden = [hidden_size] if isinstance(hidden_size, (int, np.integer)) else list(hidden_size)
-    if not hidden:
-        raise ValueError("hidden_size must give at least one hidden layer")
-    sizes = [input_dim, *hidden, output_size]
-    names = ["input_dim", *(["hidden_size"] * len(hidden)), "output_size"]
-    for name, size in zip(names, sizes):
-        if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)) or size < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {size!r}")
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-    rng = np.random.default_rng(seed)
-    params = {}
-    for layer, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:]), 1):
-        gain = 2 if layer == 1 else 4
-        params[f"W{layer}"] = rng.normal(0, np.sqrt(gain / (fan_in + fan_out)), (fan_in, fan_out)).astype(dtype)
-        params[f"b{layer}"] = np.zeros((1, fan_out), dtype)
-    return params
-
-
 def _logits(X, params):
     """Validated logits of X under params, computed in bounded-memory chunks."""
-    weights, biases = check_params(params)
+    weights, biases = to_layers(params)
     X = check_X(X, weights[0].shape[0], weights[0].dtype)
-    logits, non_finite = forward_logits(X, weights, biases)
-    if non_finite:
+    status, logits = _engine.logits(X, weights, biases)
+    if status != _engine.OK:
         raise_non_finite(X, weights, biases)
         raise FloatingPointError(OVERFLOW_MESSAGE)
     return logits
@@ -147,54 +102,70 @@ class NetClassifier:
         a RuntimeWarning; ``params`` keeps the best finite parameters (the initial ones if
         no epoch finished) and ``stop_reason`` is "diverged".
 
-        Interruption: on KeyboardInterrupt (Ctrl-C), ``params`` and ``hist`` are set from
-        the epochs completed so far, ``stop_reason`` is "interrupted", and the interrupt is
-        re-raised; catch it to go on with the partial model.
+        Interruption: on KeyboardInterrupt (Ctrl-C), or an exception raised by the
+        callback, ``params`` and ``hist`` are set from the epochs completed so far,
+        ``stop_reason`` is "interrupted" (or "error"), and the exception propagates;
+        catch it to go on with the partial model.
         """
-        run = _TrainingRun(
-            X_train, y_train, X_val, y_val, init_params, batch_size, lr, c, epochs,
-            Optimizer(optimizer, momentum, beta1, beta2, eps),
-            make_schedule(lr_schedule, lr, epochs, lr_gamma, lr_step, lr_min), seed, shuffle, min_delta,
-        )
-        if not (isinstance(patience, (int, np.integer)) and patience >= 1):
-            raise ValueError(f"patience must be an integer >= 1, got {patience!r}")
-        self.stop_reason = "completed"
+        data = _FitData(X_train, y_train, X_val, y_val, init_params)
+        batch_size = check_hyperparameter("batch_size", batch_size)
+        patience = check_hyperparameter("patience", patience)
+        epochs = check_hyperparameter("epochs", epochs)
+        c = check_c(c)
+        optimizer = Optimizer(optimizer, momentum, beta1, beta2, eps)
+        schedule = make_schedule(lr_schedule, lr, epochs, lr_gamma, lr_step, lr_min)
+        monitor = Monitor("val_loss" if data.has_val else "train_loss", "min",
+                          tol=check_hyperparameter("min_delta", min_delta, "tol"),
+                          patience=patience if early_stopping else None,
+                          keep="best" if data.has_val else "last")
+        trainer = _engine.Trainer(*data.layers, optimizer, c)
         bar = _progress_bar(epochs) if progress else None
+
+        def report(epoch, metrics, lr, seconds):
+            if verbose:
+                print(f"epoch {epoch + 1}/{epochs}: " + ", ".join(f"{key} {value:.4f}" for key, value in metrics.items())
+                      + f", lr {lr:.3g}, {seconds:.2f} s")
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix({key: f"{value:.4f}" for key, value in metrics.items()})
+
+        def user_callback(epoch, loop):
+            return callback(epoch, _history(loop), loop.last_params())
+
+        loop = TrainingLoop(trainer, data.X, data.y, int(min(batch_size, data.X.shape[0])), schedule, monitor,
+                            data.measure, np.random.default_rng(seed), shuffle,
+                            callback=None if callback is None else user_callback, report=report)
         try:
-            for epoch in range(epochs):
-                started = time.perf_counter()
-                if not run.train_epoch(epoch):
-                    self.stop_reason = "diverged"
-                    break
-                metrics = run.history_line()
-                if verbose:
-                    print(f"epoch {epoch + 1}/{epochs}: " + ", ".join(
-                        f"{key} {value:.4f}" for key, value in metrics.items()) +
-                        f", lr {run.schedule(epoch):.3g}, {time.perf_counter() - started:.2f} s")
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix({key: f"{value:.4f}" for key, value in metrics.items()})
-                if callback is not None and callback(epoch, run.history(), run.current_params()):
-                    self.stop_reason = "callback"
-                    break
-                if early_stopping and run.epochs_without_improvement >= patience:
-                    self.stop_reason = "early_stopping"
-                    break
-        except KeyboardInterrupt:
-            self.stop_reason = "interrupted"
-            self.params, self.hist = run.best_params(), run.history()
-            raise
-        finally:
+            loop.run(epochs, stacklevel=3)
+        finally:  # an interrupt or an error keeps the completed epochs, then propagates
             if bar is not None:
                 bar.close()
-        if self.stop_reason == "diverged":
-            warnings.warn(
-                f"training diverged in epoch {len(run.hist['train_loss']) + 1} (NaN or inf); "
-                "stopped and kept the best finite parameters. Try a smaller lr.",
-                RuntimeWarning, stacklevel=2,
-            )
-        self.params, self.hist = run.best_params(), run.history()
+            self.params, self.hist = _with_shapes(loop.params(), init_params), _history(loop)
+            self.stop_reason = {"stalled": "early_stopping"}.get(loop.stop_reason, loop.stop_reason)
         return self.hist
+
+    # ------------------------------------------------------------ saving (fastnn.io)
+
+    _file_kind = "NetClassifier"
+
+    def _file_contents(self):
+        """(params, arrays, metadata) for `fastnn.io.save`: the parameters, the history, the stop reason."""
+        if self.params is None:
+            raise ValueError("this NetClassifier is not fitted: there is nothing to save")
+        hist = {f"hist_{key}": np.asarray(self.hist[key], dtype=np.float64) for key in HISTORY_KEYS}
+        return self.params, hist, {"stop_reason": self.stop_reason}
+
+    @classmethod
+    def _from_file_contents(cls, params, arrays, metadata):
+        """A NetClassifier from what `_file_contents` gave, checked by `fastnn.io.load`."""
+        model = cls()
+        model.params = params
+        model.hist = {key: arrays[f"hist_{key}"].astype(np.float64) for key in HISTORY_KEYS}
+        stop_reason = metadata.get("stop_reason")
+        if not (stop_reason is None or isinstance(stop_reason, str)):
+            raise TypeError(f"stop_reason must be a string, got {type(stop_reason).__name__}")
+        model.stop_reason = stop_reason
+        return model
 
     def _params_or_fitted(self, params):
         if params is not None:
@@ -227,14 +198,23 @@ def _progress_bar(total):
     return tqdm(total=total, unit="epoch")
 
 
-class _TrainingRun:
-    """The state of one NetClassifier fit: data, the Trainer, history, best parameters."""
+def _history(loop):
+    """NetClassifier's hist: one float64 array per metric, an entry per completed epoch."""
+    return {key: loop.history_of(key) for key in HISTORY_KEYS}
 
-    def __init__(self, X_train, y_train, X_val, y_val, init_params, batch_size, lr, c, epochs,
-                 optimizer, schedule, seed, shuffle, min_delta):
+
+def _with_shapes(params, like):
+    """params with each bias shaped as the same key of `like` ((1, h) or (h,))."""
+    return {key: value.reshape(np.shape(like[key])) for key, value in params.items()}
+
+
+class _FitData:
+    """The validated data of one fit, and the end-of-epoch measurements on it."""
+
+    def __init__(self, X_train, y_train, X_val, y_val, init_params):
         if init_params is None:
             raise ValueError("init_params is required: get_init_params(input_dim, hidden_size, output_size)")
-        weights, biases = check_params(init_params)
+        self.layers = weights, biases = to_layers(init_params)
         dtype, d, k = weights[0].dtype, weights[0].shape[0], weights[-1].shape[1]
         self.X = check_X(X_train, d, dtype)
         self.y = check_y(y_train, self.X.shape[0], k)
@@ -246,60 +226,14 @@ class _TrainingRun:
             self.X_val = check_X(X_val, d, dtype)
             self.y_val = check_y(y_val, self.X_val.shape[0], k)
             raise_non_finite(self.X_val, weights, biases)
-        if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        if not (isinstance(epochs, (int, np.integer)) and epochs >= 0):
-            raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
-        c = check_c(c)
-        if not (np.isfinite(min_delta) and min_delta >= 0):
-            raise ValueError(f"min_delta must be finite and >= 0, got {min_delta!r}")
-        self.min_delta = float(min_delta)
-        self.schedule, self.shuffle = schedule, shuffle
-        self.batch_size = int(min(batch_size, self.X.shape[0]))
-        self.rng = np.random.default_rng(seed)
-        self.trainer = Trainer(init_params, optimizer, c)
-        self.hist = {key: [] for key in HISTORY_KEYS}
-        self.best = self.current_params()
-        self.best_loss = np.inf  # lowest monitored loss: decides the best parameters
-        self.reference_loss = np.inf  # last loss that improved by more than min_delta
-        self.epochs_without_improvement = 0
 
-    def train_epoch(self, epoch):
-        """One compiled epoch and its metrics; False if training met NaN or inf."""
-        order = self.rng.permutation(self.X.shape[0]) if self.shuffle else np.arange(self.X.shape[0])
-        lr = float(self.schedule(epoch))
-        if not (np.isfinite(lr) and lr > 0):
-            raise ValueError(f"the learning-rate schedule gave {lr} for epoch {epoch}; it must be > 0")
-        if np.isnan(self.trainer.run_epoch(self.X, self.y, order, self.batch_size, lr)):
-            return False
-        metrics = {"train": self.trainer.evaluate(self.X, self.y)}
-        if self.has_val:
-            metrics["val"] = self.trainer.evaluate(self.X_val, self.y_val)
-        if not all(np.isfinite(loss) for loss, _ in metrics.values()):
-            return False
-        for split, (loss, accuracy) in metrics.items():
-            self.hist[f"{split}_loss"].append(loss)
-            self.hist[f"{split}_acc"].append(accuracy)
-        monitored = metrics["val" if self.has_val else "train"][0]
-        if monitored < self.reference_loss - self.min_delta:
-            self.reference_loss = monitored
-            self.epochs_without_improvement = 0
-        else:
-            self.epochs_without_improvement += 1
-        # With validation data the best parameters are the best epoch's; without, the last.
-        if monitored < self.best_loss or not self.has_val:
-            self.best_loss = min(self.best_loss, monitored)
-            self.best = self.current_params()
-        return True
-
-    def history_line(self):
-        return {key: values[-1] for key, values in self.hist.items() if values}
-
-    def history(self):
-        return {key: np.array(values, dtype=np.float64) for key, values in self.hist.items()}
-
-    def current_params(self):
-        return self.trainer.params()
-
-    def best_params(self):
-        return {key: value.copy() for key, value in self.best.items()}
+    def measure(self, trainer, batch_loss):
+        """The hand-in's history: loss and accuracy on the full sets after the epoch; None on NaN or inf."""
+        splits = [("train", self.X, self.y)] + ([("val", self.X_val, self.y_val)] if self.has_val else [])
+        metrics = {}
+        for split, X, y in splits:
+            status, loss, accuracy = trainer.evaluate(X, y)
+            if status != _engine.OK:
+                return None
+            metrics[f"{split}_loss"], metrics[f"{split}_acc"] = loss, accuracy
+        return metrics

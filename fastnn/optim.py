@@ -1,14 +1,16 @@
 """Optimizers for the compiled training loop: names, hyper-parameters and state.
 
-The update itself is compiled (`fastnn._kernels._update`); this module checks the
-hyper-parameters and allocates the state the update keeps between steps.
+The update itself is compiled (`fastnn._kernels.updates`, twin
+`fastnn.reference.optimizer_step`); this module checks the hyper-parameters and lays out
+the state the update keeps between steps.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels import ADAM, MOMENTUM, NESTEROV, SGD
+from ._kernels.updates import ADAM, MOMENTUM, NESTEROV, SGD
+from ._validation import check_hyperparameter
 
 CODES = {"sgd": SGD, "momentum": MOMENTUM, "nesterov": NESTEROV, "adam": ADAM}
 
@@ -20,6 +22,9 @@ class Optimizer:
     sgd: w -= lr g. momentum: v = momentum v - lr g; w += v. nesterov: v = momentum v -
     lr g; w += momentum v - lr g. adam: Kingma and Ba's Adam with bias correction.
     g includes the weight decay c/n w for the weight matrices (not the biases).
+
+    `names` maps each hyper-parameter to the name the user wrote it under (an
+    estimator's own names), for error messages.
     """
 
     name: str = "sgd"
@@ -27,16 +32,14 @@ class Optimizer:
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
+    names: tuple = (("momentum", "momentum"), ("beta1", "beta1"), ("beta2", "beta2"), ("eps", "eps"))
 
     def __post_init__(self):
         if self.name not in CODES:
             raise ValueError(f"unknown optimizer {self.name!r}; choose one of {sorted(CODES)}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise ValueError(f"beta1 and beta2 must be in [0, 1), got {self.beta1}, {self.beta2}")
-        if not self.eps > 0:
-            raise ValueError(f"eps must be > 0, got {self.eps}")
+        names = dict(self.names)
+        for field, bounds in (("momentum", "momentum"), ("beta1", "beta"), ("beta2", "beta"), ("eps", "epsilon")):
+            object.__setattr__(self, field, check_hyperparameter(names[field], getattr(self, field), bounds))
 
     @property
     def code(self):
@@ -44,16 +47,18 @@ class Optimizer:
 
     @property
     def hyper(self):
-        return (float(self.momentum), float(self.beta1), float(self.beta2), float(self.eps))
+        return (self.momentum, self.beta1, self.beta2, self.eps)
 
-    def init_state(self, weights, biases):
+    def init_state(self, weights, biases, allocate=True):
         """Zeroed optimizer state (v_W, s_W, v_b, s_b): velocity and second moment per array.
 
         Each is a tuple with one array per layer; a state the optimizer does not keep
-        (plain SGD keeps none, momentum no second moment) holds empty arrays instead.
+        (plain SGD keeps none, momentum no second moment) holds zero-size arrays instead.
+        With allocate=False, the shapes only.
         """
         def zeros(arrays, kept):
-            return tuple(np.zeros_like(a) if kept else np.zeros((0,) * a.ndim, a.dtype) for a in arrays)
+            shapes = tuple(a.shape if kept else (0,) * a.ndim for a in arrays)
+            return tuple(np.zeros(shape, a.dtype) for shape, a in zip(shapes, arrays)) if allocate else shapes
 
         keeps_velocity, keeps_second = self.name != "sgd", self.name == "adam"
         return (zeros(weights, keeps_velocity), zeros(weights, keeps_second),

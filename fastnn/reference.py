@@ -12,7 +12,8 @@ and the same with more ReLU layers in between: params W1, b1, ..., WL, bL.
 
 import numpy as np
 
-from ._validation import OVERFLOW_MESSAGE, check_cost_grad_args, check_params, check_X, grad_keys
+from ._validation import OVERFLOW_MESSAGE, check_cost_grad_args, check_X
+from .params import grad_key, grad_keys, to_layers
 
 
 def one_in_k_encoding(y, k, dtype=np.float64):
@@ -109,25 +110,28 @@ def cost_grad(X, y, params, c=0.0):
     log_probs = log_softmax(logits)
     Y = one_in_k_encoding(y, k, dtype=X.dtype)
     cross_entropy = -np.sum(Y * log_probs, dtype=np.float64) / n
-    squares = sum(np.sum(W * W, dtype=np.float64) for W in weights)
-    cost = float(cross_entropy + c / (2 * n) * squares)
+    # A huge c can overflow the decay term: detected below, and raised as FloatingPointError.
+    with np.errstate(over="ignore"):
+        squares = sum(np.sum(W * W, dtype=np.float64) for W in weights)
+        cost = float(cross_entropy + c / (2 * n) * squares)
 
-    # dL/dZ_L = softmax - onehot, averaged. At the target, p - 1 = expm1(log p): computed
-    # that way it keeps its digits when p is close to 1 (plain p - 1 cancels in float32).
-    rows = np.arange(n)
-    dZ = np.exp(log_probs)
-    dZ[rows, y] = np.expm1(log_probs[rows, y])
-    dZ /= X.dtype.type(n)
-    scale = X.dtype.type(c / n)
-    grads = {}
-    for layer in range(len(weights), 0, -1):
-        W = weights[layer - 1]
-        grads[f"d_w{layer}"] = activations[layer - 1].T @ dZ + scale * W
-        grads[f"d_b{layer}"] = dZ.sum(axis=0).reshape(np.shape(params[f"b{layer}"]))
-        if layer > 1:  # the ReLU derivative at 0 is taken as 0
-            dZ = (dZ @ W.T) * (pre_activations[layer - 2] > 0)
+        # dL/dZ_L = softmax - onehot, averaged. At the target, p - 1 = expm1(log p): computed
+        # that way it keeps its digits when p is close to 1 (plain p - 1 cancels in float32).
+        rows = np.arange(n)
+        dZ = np.exp(log_probs)
+        dZ[rows, y] = np.expm1(log_probs[rows, y])
+        dZ /= X.dtype.type(n)
+        scale = X.dtype.type(c / n)
+        grads = {}
+        for layer in range(len(weights), 0, -1):
+            W = weights[layer - 1]
+            grads[f"d_w{layer}"] = activations[layer - 1].T @ dZ + scale * W
+            grads[f"d_b{layer}"] = dZ.sum(axis=0).reshape(np.shape(params[f"b{layer}"]))
+            if layer > 1:  # the ReLU derivative at 0 is taken as 0
+                dZ = (dZ @ W.T) * (pre_activations[layer - 2] > 0)
+    if not (np.isfinite(cost) and all(np.all(np.isfinite(g)) for g in grads.values())):
+        raise FloatingPointError(OVERFLOW_MESSAGE)  # a huge c: the decay term overflowed
     return cost, {key: grads[key] for key in grad_keys(len(weights))}
-
 
 
 # ---------------------------------------------------------------- twins of the other kernel families
@@ -139,7 +143,7 @@ def logits(X, params):
     Twin of the compiled prediction pass. X (n, d) is cast to the parameters' dtype;
     returns (n, k) in that dtype.
     """
-    weights, biases = check_params(params)
+    weights, biases = to_layers(params)
     A = check_X(X, weights[0].shape[0], weights[0].dtype)
     for W, b in zip(weights[:-1], biases[:-1]):
         A = relu(A @ W + b)
@@ -187,7 +191,7 @@ def optimizer_step(params, grads, lr, optimizer="sgd", state=None, step=1, momen
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}")
     new_params, new_state = {}, {}
     for key, w in params.items():
-        g = grads[f"d_{key[0].lower()}{key[1:]}"]
+        g = grads[grad_key(key)]
         v, s = state[key] if state is not None else (np.zeros_like(w), np.zeros_like(w))
         if optimizer == "sgd":
             w = w - lr * g

@@ -77,9 +77,9 @@ def thread_report():
     """
     import numba
 
-    from . import _blas
+    from ._engine import blas_name
 
-    _blas.bind()
+    blas_name()  # binds fastnn's BLAS
     try:
         from threadpoolctl import threadpool_info
     except ImportError:

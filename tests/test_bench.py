@@ -1,45 +1,187 @@
-"""pytest-benchmark timings of cost_grad: compiled, reference and GEMM-only.
+"""The benchmarks' contenders compute what the reference computes; pytest-benchmark times them.
 
-Disabled in the normal run (each body runs once, as a smoke test); measure with
-``pytest tests/test_bench.py --benchmark-enable`` or ``--benchmark-only``. For ratios
-measured side by side in one process, use ``python -m fastnn.bench``.
+One table drives these tests, the asv suite and the side-by-side runner
+(`fastnn.benchmarks.contenders.CONTENDERS`): each contender of a task is a parameter, and
+the timings are grouped by task, shape and dtype. The module belongs to the slow tier
+(``-m slow``). Without --benchmark-enable each timing is one call (tests/conftest.py),
+whose result is checked against `fastnn.reference`; measure with
+``python -m pytest tests/test_bench.py -m slow --benchmark-enable``.
+Contenders whose library (PyTorch, scikit-learn) is not installed are skipped.
 """
 
 import numpy as np
 import pytest
 
-import fastnn
-from fastnn import reference
-from fastnn.bench import SHAPE, gemm_only, make_inputs
+pytest.importorskip("pytest_benchmark")
 
-IMPLEMENTATIONS = ["compiled", "reference", "gemm"]
+from fastnn import reference  # noqa: E402  (after the skip: without pytest-benchmark nothing here runs)
+from fastnn.benchmarks import runner  # noqa: E402
+from fastnn.benchmarks.contenders import (  # noqa: E402
+    CONTENDERS, LEARNING_RATE, epoch_order, gemm_operands, gemm_products)
+from fastnn.benchmarks.inputs import MNIST_SHAPE, make_problem, mnist_like  # noqa: E402
+from helpers import RTOL, assert_same_params, assert_same_result, error_scale, run_python  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+# Large enough that a wrong weight-decay term shows beyond the tolerances.
+DECAY = 0.1
+SEED = 3
+
+# (n, d, h, k): one row; sizes that are not multiples of anything; the digits' widths;
+# and one MNIST-shaped batch (uniform data and zero 2-D biases, as the runner's).
+SHAPES = [(1, 5, 7, 3), (33, 10, 16, 4), (200, 64, 32, 10), (256, *MNIST_SHAPE)]
+# (n, d, h, k, batch_size), batch_size dividing n (see the epoch task in contenders.py):
+# one batch, a few, and an MNIST-shaped epoch.
+EPOCHS = [(40, 5, 8, 3, 40), (96, 10, 16, 4, 32), (200, 64, 32, 10, 50), (512, *MNIST_SHAPE, 64)]
 
 
-@pytest.mark.parametrize("n", [32, 1024, 10000])
+def shape_id(shape):
+    return "x".join(map(str, shape))
+
+
+def problem(n, d, h, k, dtype):
+    """MNIST-shaped benchmark inputs for the MNIST shape, `make_problem` for the small ones."""
+    if (d, h, k) == MNIST_SHAPE:
+        return mnist_like(n, dtype=dtype)
+    return make_problem(n, d, h, k, dtype)
+
+
+def installed(task, name):
+    """The contender, or skip the test when its library is not installed."""
+    contender = CONTENDERS[task][name]
+    reason = contender.missing()
+    if reason is not None:
+        pytest.skip(reason)
+    return contender
+
+
+def copies(X, y, params):
+    return X.copy(), y.copy(), {key: value.copy() for key, value in params.items()}
+
+
+def assert_unchanged(before, X, y, params):
+    """The contenders share cached inputs: none may write to them."""
+    ref_X, ref_y, ref_params = before
+    np.testing.assert_array_equal(X, ref_X)
+    np.testing.assert_array_equal(y, ref_y)
+    for key in ref_params:
+        np.testing.assert_array_equal(params[key], ref_params[key], err_msg=key)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
-def test_cost_grad_speed(benchmark, impl, dtype, n):
-    benchmark.group = f"cost_grad n={n} {dtype}"
-    X, y, params = make_inputs(n, *SHAPE, np.dtype(dtype))
-    if impl == "compiled":
-        fastnn.cost_grad(X, y, params, 1e-4)  # compile outside the timing
-        result = benchmark(fastnn.cost_grad, X, y, params, 1e-4)
-    elif impl == "reference":
-        result = benchmark(reference.cost_grad, X, y, params, 1e-4)
-    else:
-        benchmark(gemm_only(X, params))
+@pytest.mark.parametrize("name", list(CONTENDERS["cost_grad"]))
+def test_cost_grad_contender(benchmark, name, dtype, shape):
+    """Each contender's cost and gradients equal the reference's; the GEMM-only ones, the products."""
+    benchmark.group = f"cost_grad {shape_id(shape)} {dtype}"
+    contender = installed("cost_grad", name)
+    X, y, params = problem(*shape, dtype)
+    before = copies(X, y, params)
+    run = contender.make(X, y, params, DECAY)
+    run()  # compilation and warm-up outside the timing
+    comp = benchmark(run)
+    assert_unchanged(before, X, y, params)
+    if not contender.yardstick:
+        assert_same_result(reference.cost_grad(X, y, params, DECAY), comp, dtype, error_scale(X, y, params, DECAY))
         return
-    assert np.isfinite(result[0]) and result[1]["d_w1"].dtype == np.dtype(dtype)
+    # Each product entry is a sum of terms: rounding moves it by about eps times the sum of
+    # their magnitudes, which is the same product of the operands' absolute values.
+    operands = [np.asarray(operand, np.float64) for operand in gemm_operands(X, params)]
+    ref_products, scales = gemm_products(*operands), gemm_products(*map(np.abs, operands))
+    assert len(comp) == len(ref_products)
+    for ref, product, scale in zip(ref_products, comp, scales):
+        assert product.dtype == np.dtype(dtype) and product.shape == ref.shape
+        assert np.all(np.abs(product - ref) <= RTOL[np.dtype(dtype)] * scale)
 
 
-@pytest.mark.parametrize("batch_size", [32, 256])
-@pytest.mark.parametrize("impl", ["compiled", "reference"])
-def test_epoch_speed(benchmark, impl, batch_size):
-    """One MNIST-shaped epoch on 6,000 rows (a tenth of MNIST, to keep the smoke run quick)."""
-    from fastnn.bench import fastnn_epoch, numpy_epoch
+@pytest.mark.parametrize("case", EPOCHS, ids=shape_id)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", list(CONTENDERS["epoch"]))
+def test_epoch_contender(benchmark, name, dtype, case):
+    """Each contender's parameters after one epoch equal `reference.train_epoch`'s in the same order,
+    and so do its training-set loss and accuracy."""
+    n, d, h, k, batch_size = case
+    benchmark.group = f"epoch {shape_id(case[:4])} batch={batch_size} {dtype}"
+    contender = installed("epoch", name)
+    X, y, params = problem(n, d, h, k, dtype)
+    before = copies(X, y, params)
+    run = contender.make(X, y, params, batch_size, LEARNING_RATE, DECAY, SEED)
+    run()  # compilation outside the timing
+    comp = benchmark.pedantic(run, rounds=3, iterations=1)
+    assert_unchanged(before, X, y, params)
+    ref_params = reference.train_epoch(X, y, params, epoch_order(n, SEED), batch_size, LEARNING_RATE, DECAY,
+                                       optimizer="sgd")[0]
+    assert_same_params(ref_params, comp.params, dtype)
+    log_probs = reference.log_softmax(reference.logits(X, ref_params))
+    np.testing.assert_allclose(comp.loss, -log_probs[np.arange(n), y].mean(), rtol=RTOL[np.dtype(dtype)])
+    # A row whose two largest logits tie to rounding may go either way.
+    assert abs(comp.accuracy - np.mean(log_probs.argmax(axis=1) == y)) <= 1 / n
 
-    benchmark.group = f"epoch batch={batch_size} float32"
-    X, y, params = make_inputs(6000, *SHAPE, np.dtype("float32"))
-    run = (fastnn_epoch if impl == "compiled" else numpy_epoch)(X, y, params, batch_size, 0.1, 1e-4)
-    run()  # compile outside the timing
-    benchmark.pedantic(run, rounds=3, iterations=1)
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+@pytest.mark.parametrize("name", list(CONTENDERS["estimator"]))
+def test_estimator_contender(benchmark, name, solver):
+    """Each estimator trains exactly the epochs asked (the timing's premise), its loss falling, in float32."""
+    benchmark.group = f"estimator {solver} 300x20 float32"
+    contender = installed("estimator", name)
+    X, _, _ = make_problem(300, 20, 1, 3, "float32")
+    y = np.argmax(X @ np.random.default_rng(1).standard_normal((20, 3)), axis=1)  # labels a network can learn
+    epochs = 4
+    model = benchmark.pedantic(contender.make(X, y, (16,), solver, 50, epochs), rounds=3, iterations=1)
+    assert model.n_iter_ == epochs and len(model.loss_curve_) == epochs
+    assert np.all(np.diff(model.loss_curve_) < 0), model.loss_curve_
+    assert [W.shape for W in model.coefs_] == [(20, 16), (16, 3)]
+    assert all(W.dtype == np.float32 for W in model.coefs_)
+    np.testing.assert_allclose(model.predict_proba(X).sum(axis=1), 1, rtol=1e-5)
+
+
+def _markdown_rows(text):
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    return rows[0], rows[2:]  # the header, then the rows after the alignment line
+
+
+@pytest.mark.parametrize("task, options, n_rows", [
+    ("cost_grad", ["--sizes", "8", "16", "--dtypes", "float32"], 2),
+    ("epoch", ["--epoch", "--samples", "128", "--batch-sizes", "64"], 1),
+    ("estimator", ["--estimator", "--samples", "200"], len(runner.QUICK_ESTIMATOR_CONFIGS)),
+])
+def test_runner_times_every_installed_contender(capsys, task, options, n_rows):
+    """--quick prints a table with a row per measurement, timing every installed contender."""
+    if task == "estimator":
+        installed("estimator", "sklearn")
+    runner.main(["--quick", "--repeats", "1", *options])
+    out, err = capsys.readouterr()
+    header, rows = _markdown_rows(out)
+    assert len(rows) == n_rows
+    skipped = runner.skipped_contenders(task)
+    repeats = [line for line in err.splitlines() if "repeat 1/1:" in line]
+    assert len(repeats) == n_rows
+    for line in repeats:  # "[label] repeat 1/1: name time, name time, ..."
+        timed = [entry.split()[0] for entry in line.split(":", 1)[1].split(",")]
+        assert timed == [name for name in CONTENDERS[task] if name not in skipped]
+    for name in skipped:
+        assert f"skipped {CONTENDERS[task][name].label}: " in out
+    if task == "cost_grad":  # its table keeps a column for every contender: n/a where one was skipped
+        assert all(("n/a" in row) == bool(skipped) for row in rows)
+
+
+def test_bench_command_takes_the_runner_options():
+    # Reported: "fastnn bench --sizes 32 --repeats 1" was an unrecognized argument.
+    from fastnn.cli import bench, parser
+
+    args = parser().parse_args(["bench", "--sizes", "32", "--repeats", "1", "--quick"])
+    assert (args.run, args.sizes, args.repeats, args.quick, args.epoch) == (bench, [32], 1, True, False)
+
+
+def test_bench_help_lists_its_options():
+    result = run_python("-m", "fastnn", "bench", "--help", timeout=120)
+    assert result.returncode == 0, result.stderr
+    for option in ("--quick", "--sizes", "--repeats", "--epoch", "--estimator", "--batch-sizes", "--samples"):
+        assert option in result.stdout
+
+
+def test_import_fastnn_reaches_neither_the_benchmarks_nor_torch():
+    result = run_python("-c", "import fastnn, sys; "
+                              "assert 'torch' not in sys.modules and 'fastnn.benchmarks' not in sys.modules",
+                        timeout=120)
+    assert result.returncode == 0, result.stderr

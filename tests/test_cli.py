@@ -1,17 +1,28 @@
-"""The command line, run as a user would: in a subprocess."""
-
-import subprocess
-import sys
+"""The command line, run as a user would: in a subprocess (the trainings in the slow tier);
+in this process where a test needs to reach inside.
+"""
 
 import numpy as np
 import pytest
 
+import fastnn as package
+from fastnn import cli, reference
+from helpers import run_python
+
 
 def fastnn(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "fastnn", *map(str, args)], capture_output=True, text=True,
-                          timeout=600, cwd=cwd)
+    return run_python("-m", "fastnn", *args, cwd=cwd)
 
 
+def test_train_in_process(capsys, tmp_path):
+    cli.main(["train", "--hidden", "16", "--epochs", "2", "--dtype", "float64", "--save", str(tmp_path / "m.npz")])
+    lines = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("epoch ") for line in lines) == 2
+    assert any(line.startswith("test accuracy") for line in lines)
+    assert package.load(tmp_path / "m.npz").params["W1"].shape == (64, 16)
+
+
+@pytest.mark.slow
 def test_train_digits_save_plot_then_predict(tmp_path):
     pytest.importorskip("matplotlib")
     run = fastnn("train", "--epochs", 30, "--save", tmp_path / "model.npz", "--plot", tmp_path / "curves.png")
@@ -27,6 +38,7 @@ def test_train_digits_save_plot_then_predict(tmp_path):
     assert "accuracy" in run.stdout
 
 
+@pytest.mark.slow
 def test_train_on_a_csv_file(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((120, 3))
@@ -37,20 +49,18 @@ def test_train_on_a_csv_file(tmp_path):
     assert "test accuracy" in run.stdout
 
 
+@pytest.mark.slow
 def test_train_two_hidden_layers_on_the_digits(tmp_path):
     run = fastnn("train", "--hidden", 256, 128, "--save", tmp_path / "deep.npz")
     assert run.returncode == 0, run.stderr
     accuracy = float(next(line for line in run.stdout.splitlines() if line.startswith("test accuracy")).split()[2])
     assert accuracy >= 0.97
-    import fastnn as package
-
     assert [package.load(tmp_path / "deep.npz").params[f"W{layer}"].shape for layer in (1, 2, 3)] == [
         (64, 256), (256, 128), (128, 10)]
 
 
 def test_predict_with_a_saved_mlp_classifier(tmp_path):
     pytest.importorskip("sklearn")
-    import fastnn as package
     from fastnn.datasets import load_digits
 
     X, y = load_digits()
@@ -68,6 +78,27 @@ def test_gradcheck_command(hidden):
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().endswith("gradient check passed")
     assert ("W3" in run.stdout) == bool(hidden)
+
+
+def test_gradcheck_command_under_python_O():
+    run = run_python("-O", "-m", "fastnn", "gradcheck")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().endswith("gradient check passed")
+
+
+def test_gradcheck_command_fails_with_exit_code_1(monkeypatch, capsys):
+    def wrong(X, y, params, c=0.0):
+        cost, grads = reference.cost_grad(X, y, params, c)
+        return cost, {**grads, "d_w1": grads["d_w1"] + 1e-3}
+
+    monkeypatch.setattr(package, "cost_grad", wrong)  # what the command checks as "compiled"
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["gradcheck"])
+    assert exit_.value.code == 1
+    out, err = capsys.readouterr()
+    failed = [line.split()[:2] for line in out.splitlines() if line.endswith("FAILED")]
+    assert failed == [["compiled", "W1:"]]
+    assert "gradient check passed" not in out and "FAILED for 1 parameters" in err
 
 
 @pytest.mark.parametrize("args, message", [
@@ -90,8 +121,7 @@ def test_user_errors_are_one_line_with_exit_code_2(args, message):
 
 def test_model_and_data_that_do_not_fit(tmp_path):
     np.savez(tmp_path / "wide.npz", X=np.ones((5, 70)), y=np.zeros(5, int))
-    run = fastnn("train", "--epochs", 1, "--save", tmp_path / "m.npz")
-    assert run.returncode == 0, run.stderr
+    package.save(tmp_path / "m.npz", package.get_init_params(64, 8, 10, seed=0))
     run = fastnn("predict", "--model", tmp_path / "m.npz", "--data", tmp_path / "wide.npz")
     assert run.returncode == 2 and "expects 64 features but" in run.stderr
     (tmp_path / "broken.npz").write_bytes(b"not a zip")

@@ -1,8 +1,6 @@
 """fastnn.cost_grad (compiled) against fastnn.reference.cost_grad (the oracle)."""
 
 import itertools
-import subprocess
-import sys
 import threading
 
 import numba
@@ -14,42 +12,35 @@ from hypothesis import strategies as st
 import fastnn
 from fastnn import reference
 from fastnn._config import PARALLEL_MIN_ROWS, ROW_BLOCK
-from conftest import assert_same_result, error_scale, make_problem
+from helpers import assert_identical, assert_same_result, error_scale, make_problem, run_python
 
 DTYPES = [np.float32, np.float64]
 
 
 def check_equal(X, y, params, c, dtype):
-    """Assert compiled equals reference on these inputs (tolerances in conftest)."""
+    """Assert compiled equals reference on these inputs (tolerances in helpers.RTOL)."""
     ref_ = reference.cost_grad(X, y, params, c)
     comp_ = fastnn.cost_grad(X, y, params, c)
     assert_same_result(ref_, comp_, dtype, error_scale(X, y, params, c))
 
 
-def assert_identical(first, second):
-    """Assert two cost_grad results are bit-identical."""
-    assert first[0] == second[0]
-    assert list(first[1]) == list(second[1])
-    for key in first[1]:
-        assert first[1][key].dtype == second[1][key].dtype
-        np.testing.assert_array_equal(first[1][key], second[1][key], err_msg=key)
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [1, 2, 7, 33, 1000])
-def test_compiled_equals_reference_over_the_grid(dtype, n):
-    for d, h, k, c in itertools.product([1, 5, 64], [1, 5, 64], [2, 3, 10], [0.0, 1e-4, 1.0]):
-        X, y, params = make_problem(n, d, h, k, dtype, seed=n + d + h + k)
-        check_equal(X, y, params, c, dtype)
+@pytest.mark.parametrize("d, h, k", list(itertools.product([1, 5, 64], [1, 5, 64], [2, 3, 10])))
+@pytest.mark.parametrize("c", [0.0, 1e-4, 1.0])
+def test_compiled_equals_reference_over_the_grid(dtype, n, d, h, k, c):
+    X, y, params = make_problem(n, d, h, k, dtype, seed=n + d + h + k)
+    check_equal(X, y, params, c, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [1, 7, 1000])
 @pytest.mark.parametrize("hidden", [(5, 1), (64, 5), (5, 64, 3)], ids=["depth3-narrow", "depth3", "depth4"])
-def test_deeper_networks_equal_the_reference(dtype, n, hidden):
-    for d, k, c in itertools.product([1, 20], [2, 10], [0.0, 1.0]):
-        X, y, params = make_problem(n, d, hidden, k, dtype, seed=n + d + k)
-        check_equal(X, y, params, c, dtype)
+@pytest.mark.parametrize("d, k", list(itertools.product([1, 20], [2, 10])))
+@pytest.mark.parametrize("c", [0.0, 1.0])
+def test_deeper_networks_equal_the_reference(dtype, n, hidden, d, k, c):
+    X, y, params = make_problem(n, d, hidden, k, dtype, seed=n + d + k)
+    check_equal(X, y, params, c, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -94,46 +85,61 @@ def test_huge_logits_give_the_analytic_limit(dtype, implementation):
     assert all(np.all(np.isfinite(g)) for g in grads.values())
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_layouts_and_integer_X_give_the_contiguous_float_numbers(dtype):
-    X, y, params = make_problem(30, 7, 9, 3, dtype, seed=2)
-    expected = fastnn.cost_grad(X, y, params, 0.1)
-    wide = np.zeros((30, 14), dtype)
+def _fortran(X):
+    return np.asfortranarray(X)
+
+
+def _strided(X):
+    wide = np.zeros((X.shape[0], 2 * X.shape[1]), X.dtype)
     wide[:, ::2] = X
-    reversed_rows = X[::-1].copy()[::-1]  # C-ordered values behind negative strides
-    for variant in (np.asfortranarray(X), wide[:, ::2], reversed_rows):
-        assert_identical(expected, fastnn.cost_grad(variant, y, params, 0.1))
+    return wide[:, ::2]
+
+
+def _reversed_rows(X):
+    return X[::-1].copy()[::-1]  # C-ordered values behind negative strides
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", [_fortran, _strided, _reversed_rows], ids=["fortran", "strided", "reversed-rows"])
+def test_layouts_of_X_give_the_contiguous_numbers(dtype, layout):
+    X, y, params = make_problem(30, 7, 9, 3, dtype, seed=2)
+    assert_identical(fastnn.cost_grad(X, y, params, 0.1), fastnn.cost_grad(layout(X), y, params, 0.1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fortran_params_give_the_contiguous_numbers(dtype):
+    X, y, params = make_problem(30, 7, 9, 3, dtype, seed=2)
+    F_params = {key: np.asfortranarray(value) for key, value in params.items()}
+    assert_identical(fastnn.cost_grad(X, y, params, 0.1), fastnn.cost_grad(X, y, F_params, 0.1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_integer_X_gives_the_float_numbers(dtype):
+    X, y, params = make_problem(30, 7, 9, 3, dtype, seed=2)
     X_int = np.round(X * 10).astype(np.int32)
     assert_identical(fastnn.cost_grad(X_int.astype(dtype), y, params, 0.1), fastnn.cost_grad(X_int, y, params, 0.1))
-    F_params = {key: np.asfortranarray(value) for key, value in params.items()}
-    assert_identical(expected, fastnn.cost_grad(X, y, F_params, 0.1))
 
 
-def test_inputs_are_never_modified():
+@pytest.mark.parametrize("implementation", [reference.cost_grad, fastnn.cost_grad], ids=["reference", "compiled"])
+def test_inputs_are_never_modified(implementation):
     X, y, params = make_problem(100, 8, 16, 4, seed=3)
     copies = (X.copy(), y.copy(), {key: value.copy() for key, value in params.items()})
-    for implementation in (reference.cost_grad, fastnn.cost_grad):
-        implementation(X, y, params, 0.3)
-        np.testing.assert_array_equal(X, copies[0])
-        np.testing.assert_array_equal(y, copies[1])
-        for key in params:
-            np.testing.assert_array_equal(params[key], copies[2][key])
+    implementation(X, y, params, 0.3)
+    np.testing.assert_array_equal(X, copies[0])
+    np.testing.assert_array_equal(y, copies[1])
+    for key in params:
+        np.testing.assert_array_equal(params[key], copies[2][key])
 
 
 def _kernel_result(X, y, params, c, parallel):
-    """The compiled kernel's cost and gradients, forcing the serial or the parallel block pass."""
-    from fastnn import _blas
-    from fastnn._kernels import GRADIENT, _gradients
-    from fastnn._validation import check_params
-    from fastnn.cost import NO_HYPER, no_optimizer_state, step_buffers
+    """The compiled cost and gradients, forcing the serial or the parallel block pass."""
+    from fastnn import _engine
+    from fastnn.params import to_layers
 
-    _blas.bind()
-    weights, biases = check_params(params)
-    buffers = step_buffers(X.shape[0], weights, biases)
-    state = no_optimizer_state(weights, biases)
-    cost, non_finite = _gradients(X, y, weights, biases, c, parallel, GRADIENT, NO_HYPER, state, buffers)
-    assert not non_finite
-    return cost, [array for pair in zip(*buffers[:2]) for array in pair]
+    weights, biases = to_layers(params)
+    status, cost, d_W, d_b = _engine.cost_grad(X, np.asarray(y, np.int64), weights, biases, c, parallel=parallel)
+    assert status == _engine.OK
+    return cost, [array for pair in zip(d_W, d_b) for array in pair]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -150,7 +156,7 @@ def test_bit_identical_with_one_thread_all_threads_and_serially(dtype, hidden):
     serial_cost, serial_grads = results[0]
     for cost, grads in results[1:]:
         assert cost == serial_cost
-        for serial, parallel in zip(serial_grads, grads):
+        for serial, parallel in zip(serial_grads, grads, strict=True):
             np.testing.assert_array_equal(serial, parallel)
     reference_result = reference.cost_grad(X, y, params, 0.2)
     assert_same_result(reference_result, (results[1][0], dict(zip(reference_result[1], results[1][1]))),
@@ -159,19 +165,21 @@ def test_bit_identical_with_one_thread_all_threads_and_serially(dtype, hidden):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_serial_and_parallel_row_pass_are_bit_identical(dtype):
-    from fastnn._kernels import _batch_rows, _batch_rows_parallel
-    from fastnn.cost import block_workspace
+    from fastnn._engine import _ready, block_workspace
+    from fastnn._kernels.block import _block_pass, _block_pass_parallel
+
+    _ready(threads=True)
 
     X, y, params = make_problem(3 * ROW_BLOCK + 5, 6, 40, 7, dtype, seed=8)
     hidden = X @ params["W1"]
     outputs = []
-    serial = lambda *args: _batch_rows(*args, block_workspace(len(X), params["W2"]))
-    for driver in (serial, _batch_rows_parallel):
+    serial = lambda *args: _block_pass(*args, block_workspace(len(X), params["W2"]))
+    for driver in (serial, _block_pass_parallel):
         work = hidden.copy()
         d_w2, d_b1, d_b2 = np.empty_like(params["W2"]), np.empty(40, dtype), np.empty(7, dtype)
         loss, flag = driver(work, y, params["b1"], params["W2"], params["b2"], 1 / len(X), d_w2, d_b1, d_b2)
         outputs.append((loss, flag, work, d_w2, d_b1, d_b2))
-    for serial, parallel in zip(*outputs):
+    for serial, parallel in zip(*outputs, strict=True):
         np.testing.assert_array_equal(serial, parallel)
 
 
@@ -212,25 +220,29 @@ def _threaded_results(problems):
 def parallel_blocks(request, monkeypatch):
     """Run cost_grad as configured, and with the parallel block pass forced for every batch."""
     if request.param:
-        monkeypatch.setattr(fastnn.cost, "_use_parallel", lambda n_rows: True)
+        from fastnn import _engine
+
+        monkeypatch.setattr(_engine, "use_parallel", lambda n_rows: True)
 
 
 def test_eight_python_threads_at_once(parallel_blocks):
     problems = [make_problem(n, 30, (40, 12) if n == 64 else 40, 6, dtype, seed=n)
                 for n, dtype in zip([5, 64, 300, PARALLEL_MIN_ROWS + 1] * 2, DTYPES * 4)]
     results = _threaded_results(problems)
-    for (X, y, params), result in zip(problems, results):
+    for (X, y, params), result in zip(problems, results, strict=True):
         expected = fastnn.cost_grad(X, y, params, 0.1)
         assert result[0] == expected[0]
         assert_identical(result, expected)
 
 
+@pytest.mark.slow  # a fresh process per threading layer
 @pytest.mark.parametrize("layer", ["workqueue", "omp"])
 def test_eight_threads_under_each_threading_layer(layer):
     script = f"""
 import numba, numpy as np, threading, fastnn
-from conftest import make_problem
-fastnn.cost._use_parallel = lambda n_rows: True  # every call launches parallel kernels
+from fastnn.benchmarks.inputs import make_problem
+import fastnn._engine
+fastnn._engine.use_parallel = lambda n_rows: True  # every call launches parallel kernels
 from fastnn._config import PARALLEL_MIN_ROWS
 problems = [make_problem(PARALLEL_MIN_ROWS + i, 10, 16, 4, seed=i) for i in range(8)]
 expected = [fastnn.cost_grad(*p, 0.1) for p in problems]
@@ -241,14 +253,10 @@ def work(i):
 threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
 [t.start() for t in threads]; [t.join() for t in threads]
 assert numba.threading_layer() == "{layer}", numba.threading_layer()
-assert all(g[0] == e[0] for g, e in zip(got, expected))
+assert all(g[0] == e[0] for g, e in zip(got, expected, strict=True))
 print("ok")
 """
-    import os
-
-    env = dict(os.environ, NUMBA_THREADING_LAYER=layer)
-    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(__file__), env.get("PYTHONPATH", "")])
-    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    run = run_python("-c", script, env={"NUMBA_THREADING_LAYER": layer})
     if layer == "omp" and "No threading layer could be loaded" in run.stderr:
         pytest.skip("the OpenMP threading layer is not available here")
     assert run.returncode == 0, run.stderr[-2000:]

@@ -8,37 +8,11 @@ import fastnn
 from fastnn import reference
 from fastnn.datasets import load_digits, stratified_split
 from fastnn.schedules import make_schedule
-from conftest import RTOL, make_problem
+from helpers import assert_same_loss, assert_same_params, make_problem
 
 DTYPES = [np.float32, np.float64]
 KEYS = ("W1", "b1", "W2", "b2")
-
-
-def reference_epoch(X, y, params, order, batch_size, lr, c, optimizer="sgd", hyper=(0.9, 0.9, 0.999, 1e-8), state=None, step=0):
-    """One epoch the hand-in's way: a Python loop of reference.cost_grad and NumPy updates."""
-    params = {key: value.copy() for key, value in params.items()}
-    momentum, beta1, beta2, eps = hyper
-    state = state or {key: (np.zeros_like(value), np.zeros_like(value)) for key, value in params.items()}
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        _, grads = reference.cost_grad(X[rows], y[rows], params, c)
-        step += 1
-        for key in params:
-            g, (v, s) = grads["d_" + key.lower()], state[key]
-            if optimizer == "sgd":
-                params[key] -= lr * g
-            elif optimizer == "momentum":
-                v[...] = momentum * v - lr * g
-                params[key] += v
-            elif optimizer == "nesterov":
-                v[...] = momentum * v - lr * g
-                params[key] += momentum * v - lr * g
-            else:
-                v[...] = beta1 * v + (1 - beta1) * g
-                s[...] = beta2 * s + (1 - beta2) * g * g
-                lr_t = lr * np.sqrt(1 - beta2**step) / (1 - beta1**step)
-                params[key] -= lr_t * v / (np.sqrt(s) + eps)
-    return params
+HYPER = dict(momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8)  # NetClassifier's defaults, passed to both
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -49,26 +23,23 @@ def test_one_epoch_equals_the_reference_loop(dtype, optimizer, hidden):
     lr = 0.1 if optimizer != "adam" else 0.01
     seed = 5
     clf = fastnn.NetClassifier()
-    clf.fit(X, y, None, None, params, batch_size=32, lr=lr, c=0.3, epochs=1, seed=seed, optimizer=optimizer)
+    clf.fit(X, y, None, None, params, batch_size=32, lr=lr, c=0.3, epochs=1, seed=seed, optimizer=optimizer, **HYPER)
     order = np.random.default_rng(seed).permutation(len(X))
-    expected = reference_epoch(X, y, params, order, 32, lr, 0.3, optimizer)
-    rtol = RTOL[np.dtype(dtype)]
-    assert list(clf.params) == list(params)
-    for key in params:
-        assert clf.params[key].dtype == dtype and clf.params[key].shape == params[key].shape
-        np.testing.assert_allclose(clf.params[key], expected[key], rtol=rtol,
-                                   atol=rtol * np.abs(expected[key]).max(), err_msg=key)
+    ref_params, _, _, _ = reference.train_epoch(X, y, params, order, 32, lr, 0.3, optimizer, **HYPER)
+    assert_same_params(ref_params, clf.params, dtype)
 
 
-def test_three_epochs_without_shuffle_equal_the_reference_loop():
-    X, y, params = make_problem(100, 6, 10, 3, seed=2)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_three_epochs_without_shuffle_equal_the_reference_loop(dtype):
+    X, y, params = make_problem(100, 6, 10, 3, dtype, seed=2)
     clf = fastnn.NetClassifier()
     clf.fit(X, y, None, None, params, batch_size=16, lr=0.2, c=1e-2, epochs=3, shuffle=False)
-    expected = params
-    for _ in range(3):
-        expected = reference_epoch(X, y, expected, np.arange(100), 16, 0.2, 1e-2)
-    for key in KEYS:
-        np.testing.assert_allclose(clf.params[key], expected[key], rtol=1e-11, atol=1e-12, err_msg=key)
+    ref_params, state, step = params, None, 0
+    for _ in range(3):  # each epoch starts where the last one ended
+        ref_params, state, step, _ = reference.train_epoch(X, y, ref_params, np.arange(100), 16, 0.2, 1e-2,
+                                                           state=state, step=step)
+    assert step == 3 * 7
+    assert_same_params(ref_params, clf.params, dtype)
 
 
 def _fit(threads, dtype, seed=3):
@@ -124,7 +95,7 @@ def test_history_and_predictions():
     # Without validation data params are the last epoch's, and the last train loss is
     # their mean cross-entropy on the full training set, without the L2 term.
     hist = clf.fit(X[:90], y[:90], None, None, params, epochs=5, seed=0, c=0.5)
-    assert hist["train_loss"][-1] == pytest.approx(reference.cost_grad(X[:90], y[:90], clf.params, 0.0)[0], rel=1e-10)
+    assert_same_loss(reference.cost_grad(X[:90], y[:90], clf.params, 0.0)[0], hist["train_loss"][-1], np.float64)
     assert hist["train_acc"][-1] == clf.score(X[:90], y[:90])
     assert fastnn.NetClassifier.cost_grad is fastnn.cost_grad
 
@@ -245,9 +216,12 @@ def test_get_init_params_of_a_deeper_network():
     assert params["W1"].std() == pytest.approx(np.sqrt(2 / 500), rel=0.02)
     assert params["W2"].std() == pytest.approx(np.sqrt(4 / 300), rel=0.02)
     assert params["W4"].std() == pytest.approx(np.sqrt(4 / 60), rel=0.1)
-    for bad in ([], [5, 0], [5, 2.5]):
-        with pytest.raises(ValueError, match="hidden"):
-            fastnn.get_init_params(3, bad, 2)
+
+
+@pytest.mark.parametrize("hidden", [[], [5, 0], [5, 2.5]], ids=["none", "zero", "fraction"])
+def test_get_init_params_names_bad_hidden_sizes(hidden):
+    with pytest.raises(ValueError, match="hidden"):
+        fastnn.get_init_params(3, hidden, 2)
 
 
 def test_a_deeper_network_learns_the_digits():
@@ -259,11 +233,25 @@ def test_a_deeper_network_learns_the_digits():
     assert clf.score(X[test], y[test]) >= 0.97
 
 
-def test_schedules():
-    assert make_schedule("constant", 0.1, 10)(7) == 0.1
-    assert make_schedule("step", 0.1, 10, gamma=0.5, step_size=3)(7) == pytest.approx(0.025)
-    assert make_schedule("exponential", 0.1, 10, gamma=0.5)(2) == pytest.approx(0.025)
-    cosine = make_schedule("cosine", 0.1, 10, lr_min=0.01)
-    assert cosine(0) == pytest.approx(0.1) and cosine(10) == pytest.approx(0.01)
+@pytest.mark.parametrize("name, options, epoch, expected", [
+    ("constant", {}, 7, 0.1),
+    ("step", dict(gamma=0.5, step_size=3), 7, 0.025),
+    ("exponential", dict(gamma=0.5), 2, 0.025),
+    ("cosine", dict(lr_min=0.01), 0, 0.1),
+    ("cosine", dict(lr_min=0.01), 10, 0.01),
+])
+def test_schedules(name, options, epoch, expected):
+    assert make_schedule(name, 0.1, 10, **options)(epoch) == pytest.approx(expected)
+
+
+def test_a_schedule_sets_each_epochs_learning_rate():
     X, y, params = make_problem(40, 3, 5, 2, seed=14)
-    fastnn.NetClassifier().fit(X, y, X, y, params, epochs=3, lr_schedule="cosine")
+    clf = fastnn.NetClassifier()
+    clf.fit(X, y, None, None, params, batch_size=16, lr=0.1, c=1e-3, epochs=3, lr_schedule="cosine", lr_min=0.01,
+            shuffle=False)
+    cosine = make_schedule("cosine", 0.1, 3, lr_min=0.01)
+    ref_params, state, step = params, None, 0
+    for epoch in range(3):
+        ref_params, state, step, _ = reference.train_epoch(X, y, ref_params, np.arange(40), 16, cosine(epoch), 1e-3,
+                                                           state=state, step=step)
+    assert_same_params(ref_params, clf.params, np.float64)

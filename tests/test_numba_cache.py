@@ -3,10 +3,13 @@
 import os
 import time
 
+import pytest
 from numba.core.caching import IndexDataCacheFile
 
-from fastnn import _kernels
-from fastnn._numba_cache import ORPHAN_AGE_SECONDS, RaceFreeCacheFile
+from fastnn._kernels import blas, block, compile, network, predict, updates
+from fastnn._numba_cache import ORPHAN_AGE_SECONDS, DamageTolerantCache, RaceFreeCacheFile
+
+KERNEL_MODULES = (blas, block, updates, network, predict)
 
 
 def _cache_files(folder, cls=RaceFreeCacheFile):
@@ -22,15 +25,13 @@ def _interleave(first, second, stale_index):
     second.save("signature-b", ("machine code", "b"))
 
 
-def test_an_index_entry_only_ever_leads_to_its_own_code(tmp_path):
-    for stale_index in (False, True):
-        folder = tmp_path / str(stale_index)
-        folder.mkdir()
-        _interleave(*_cache_files(folder), stale_index)
-        reader = _cache_files(folder)[0]
-        assert reader.load("signature-b") == ("machine code", "b")
-        # A lost index entry only means compiling once more, never someone else's code.
-        assert reader.load("signature-a") in ((None if stale_index else ("machine code", "a")),)
+@pytest.mark.parametrize("stale_index", [False, True], ids=["fresh-index", "stale-index"])
+def test_an_index_entry_only_ever_leads_to_its_own_code(tmp_path, stale_index):
+    _interleave(*_cache_files(tmp_path), stale_index)
+    reader = _cache_files(tmp_path)[0]
+    assert reader.load("signature-b") == ("machine code", "b")
+    # A lost index entry only means compiling once more, never someone else's code.
+    assert reader.load("signature-a") == (None if stale_index else ("machine code", "a"))
 
 
 def test_numbas_own_numbering_shares_one_data_file_between_two_signatures(tmp_path):
@@ -55,32 +56,59 @@ def test_old_orphaned_data_files_are_removed_and_young_ones_kept(tmp_path):
     assert second.load("signature-a") == "a" and second.load("signature-b") == "b"
 
 
-def test_every_cached_kernel_uses_the_race_free_cache():
-    cached = [value for value in vars(_kernels).values() if getattr(value, "_cache", None) is not None
-              and hasattr(value._cache, "_cache_file")]
-    assert len(cached) > 10
-    assert all(type(kernel._cache._cache_file) is RaceFreeCacheFile for kernel in cached)
+def _kernels():
+    return {f"{module.__name__}.{name}": value for module in KERNEL_MODULES for name, value in vars(module).items()
+            if name.startswith("_") and hasattr(getattr(value, "_cache", None), "_cache_file")}
 
 
+def test_every_kernel_uses_the_safe_cache_stamped_with_all_kernel_sources():
+    kernels = _kernels()
+    assert len(kernels) > 15
+    for name, kernel in kernels.items():
+        assert type(kernel._cache) is DamageTolerantCache, name
+        assert type(kernel._cache._cache_file) is RaceFreeCacheFile, name
+        assert kernel._cache._cache_file._source_stamp[1] == compile.SOURCE_DIGEST, name
+
+
+def test_the_digest_covers_every_kernel_module():
+    import os
+
+    folder = os.path.dirname(compile.__file__)
+    kernel_files = {os.path.join("_kernels", name) for name in os.listdir(folder) if name.endswith(".py")}
+    assert kernel_files <= set(compile._SOURCES)
+    assert {"_config.py", "_numba_cache.py"} <= set(compile._SOURCES)
+
+
+def test_a_damaged_index_or_data_file_reads_as_a_miss(tmp_path):
+    cache_file = RaceFreeCacheFile(str(tmp_path), "kernel-10.py311", "stamp")
+    cache_file.save("signature", ("machine code",))
+    for path in tmp_path.iterdir():
+        path.write_bytes(path.read_bytes()[:7])  # truncated, as by a full disk
+    assert cache_file.load("signature") is None
+    (tmp_path / "kernel-10.py311.nbi").write_bytes(b"")
+    assert cache_file.load("signature") is None
+
+
+@pytest.mark.slow  # three fresh processes compiling into an empty cache
 def test_a_cached_caller_of_a_parallel_kernel_runs_in_a_fresh_process(tmp_path):
     # numba 8578: compiled in a process that loaded its parallel callee from the cache,
-    # _gradients' cache entry does not record that the threading layer must start; the next
+    # the driver's cache entry does not record that the threading layer must start; the next
     # process to load it crashed (SIGSEGV) until fastnn started the layer itself.
     import subprocess
     import sys
 
     callee = """
 import numpy as np
-from fastnn import _blas
-from fastnn._kernels import _batch_rows_parallel
-_blas.bind()
+from fastnn._engine import _ready
+from fastnn._kernels.block import _block_pass_parallel
+_ready()
 hidden, W, b = np.ones((8, 3)), np.ones((3, 2)), np.zeros(3)
-_batch_rows_parallel(hidden, np.zeros(8, np.int64), b, W, np.zeros(2), 0.125, np.empty((3, 2)), np.empty(3), np.empty(2))
+_block_pass_parallel(hidden, np.zeros(8, np.int64), b, W, np.zeros(2), 0.125, np.empty((3, 2)), np.empty(3), np.empty(2))
 """
     cost_grad = "import numpy as np, fastnn\n" \
         "print(fastnn.cost_grad(np.ones((5, 4)), np.zeros(5, int), fastnn.get_init_params(4, 3, 2, seed=0), 0.1)[0])\n"
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    # 1: compiles the callee; 2: loads it and compiles _gradients; 3: loads _gradients alone.
+    # 1: compiles the callee; 2: loads it and compiles the driver; 3: loads the driver alone.
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
             for script in (callee, callee + cost_grad, cost_grad)]
     for run in runs:

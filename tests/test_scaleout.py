@@ -34,6 +34,13 @@ def readme_dask_example():
     return match.group(1)
 
 
+def test_the_readme_has_the_dask_example():
+    example = readme_dask_example()
+    compile(example, "README.md", "exec")  # valid Python
+    assert "local_cluster(n_workers=2)" in example and 'print("best:"' in example
+
+
+@pytest.mark.slow  # a dask cluster of two worker processes, and the same search again in this one
 def test_the_readme_grid_search_runs_on_a_local_dask_cluster(tmp_path):
     pytest.importorskip("dask.distributed")
     pytest.importorskip("sklearn")

@@ -5,7 +5,7 @@ import pytest
 
 import fastnn
 from fastnn import reference
-from conftest import make_problem
+from helpers import assert_identical, make_problem
 
 IMPLEMENTATIONS = [reference.cost_grad, fastnn.cost_grad]
 
@@ -85,15 +85,19 @@ def test_bad_input_is_named(implementation, case):
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS, ids=["reference", "compiled"])
-def test_integer_valued_float_labels_and_float32_X_with_float64_params(implementation):
+def test_integer_valued_float_labels_are_the_integer_labels(implementation):
     X, y, p = make_problem(6, 4, 5, 3, seed=0)
-    expected = implementation(X, y, p, 0.1)
-    cost, grads = implementation(X.astype(np.float32).astype(np.float64), y.astype(float), p, 0.1)
-    assert grads["d_w1"].dtype == np.float64
-    X32, y32, p32 = make_problem(6, 4, 5, 3, dtype=np.float32, seed=0)
-    _, grads32 = implementation(X32.astype(np.float64), y32, p32, 0.1)  # X is cast to the params' dtype
-    assert grads32["d_w1"].dtype == np.float32
-    assert np.isfinite(cost) and np.isfinite(expected[0])
+    assert_identical(implementation(X, y, p, 0.1), implementation(X, y.astype(float), p, 0.1))
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS, ids=["reference", "compiled"])
+@pytest.mark.parametrize("X_dtype, params_dtype", [(np.float32, np.float64), (np.float64, np.float32)])
+def test_X_is_cast_to_the_params_dtype(implementation, X_dtype, params_dtype):
+    X, y, p = make_problem(6, 4, 5, 3, dtype=params_dtype, seed=0)
+    X_other = X.astype(X_dtype)
+    cost, grads = implementation(X_other, y, p, 0.1)
+    assert all(g.dtype == params_dtype for g in grads.values())
+    assert_identical((cost, grads), implementation(X_other.astype(params_dtype), y, p, 0.1))
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS, ids=["reference", "compiled"])
@@ -102,5 +106,5 @@ def test_overflow_with_finite_inputs_is_a_floating_point_error(implementation):
     X[:] = 3e38
     p["W1"][:] = 10
     with np.errstate(over="ignore", invalid="ignore"):
-        with pytest.raises(FloatingPointError, match="overflowed although X and params are finite"):
+        with pytest.raises(FloatingPointError, match="overflowed although X, params and c are finite"):
             implementation(X, y, p)

@@ -1,23 +1,60 @@
-"""Seeded, cached inputs and version-tolerant imports shared by the benchmarks."""
+"""What the benchmarks share: fastnn's contenders table and seeded inputs, and version-tolerant imports.
 
-import functools
+The table and the inputs are this checkout's ``fastnn/benchmarks/contenders.py`` and
+``inputs.py``, loaded as files, while the code they time is the fastnn installed in
+asv's environment, which is an older commit's when asv benchmarks history. So every
+commit is timed with today's table, and the benchmarks import even where the installed
+fastnn has no `fastnn.benchmarks`. A contender whose fastnn API is missing at a commit
+raises NotImplementedError in setup, which asv reports as skipped.
+"""
 
-import numpy as np
+import importlib.util
+import pathlib
+import sys
+import types
+
+_SOURCE = pathlib.Path(__file__).resolve().parents[2] / "fastnn" / "benchmarks"
 
 
-@functools.lru_cache(maxsize=None)
-def inputs(n, d, h, k, dtype):
-    """Data and parameters with the hand-in's initialisation; cached per shape and dtype."""
-    rng = np.random.default_rng(0)
-    X = rng.random((n, d)).astype(dtype)
-    y = rng.integers(0, k, n)
-    params = {
-        "W1": rng.normal(0, np.sqrt(2 / (d + h)), (d, h)).astype(dtype),
-        "b1": np.zeros((1, h), dtype),
-        "W2": rng.normal(0, np.sqrt(4 / (h + k)), (h, k)).astype(dtype),
-        "b2": np.zeros((1, k), dtype),
-    }
-    return X, y, params
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"_fastnn_benchmarks_{name}", _SOURCE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+contenders = _load("contenders")
+inputs = _load("inputs")
+CONTENDERS = contenders.CONTENDERS
+
+
+def _missing_from_fastnn(error):
+    """Whether an ImportError or AttributeError says that fastnn lacks a module or a name."""
+    if isinstance(error, ImportError):
+        return (error.name or "").startswith("fastnn")
+    owner = getattr(error, "obj", None)
+    return isinstance(owner, types.ModuleType) and owner.__name__.startswith("fastnn")
+
+
+def prepare(task, name, *task_inputs):
+    """A contender's function, called once so that compilation and warm-up stay out of the timing.
+
+    Raises NotImplementedError (asv: skipped) when the contender's library is not
+    installed or the installed fastnn lacks what it calls.
+    """
+    contender = CONTENDERS[task][name]
+    reason = contender.missing()
+    if reason is not None:
+        raise NotImplementedError(reason)
+    try:
+        run = contender.make(*task_inputs)
+        run()
+    except (ImportError, AttributeError) as error:
+        if not _missing_from_fastnn(error):
+            raise
+        raise NotImplementedError(f"the installed fastnn cannot run {task} contender {name!r}: {error}") from error
+    return run
 
 
 def require(module, *names):
@@ -26,4 +63,4 @@ def require(module, *names):
         imported = __import__(module, fromlist=list(names))
         return [getattr(imported, name) for name in names]
     except (ImportError, AttributeError) as error:
-        raise NotImplementedError(f"{module} lacks {names} at this commit: {error}")
+        raise NotImplementedError(f"{module} lacks {names} at this commit: {error}") from error

@@ -44,16 +44,42 @@ def make_problem(n, d, h, k, dtype=np.float64, seed=0, bias_shape="1d"):
 
 
 @functools.lru_cache(maxsize=16)
-def mnist_like(n, h=MNIST_SHAPE[1], dtype="float32", seed=0):
-    """MNIST-shaped benchmark inputs, cached: X (n, 784) in [0, 1), labels in [0, 10), and
-    parameters from `fastnn.get_init_params` (zero biases).
+def benchmark_inputs(n, d, h, k, dtype="float32", seed=0):
+    """Seeded benchmark inputs, cached: pixel-like data, labels, and fastnn's initial parameters.
 
-    Cached (callers must not modify the arrays), so asv's setups and repeated runs share them.
+    Parameters
+    ----------
+    n, d, k : int
+        Rows, features and classes.
+    h : int or tuple of int
+        The hidden width, or one width per hidden layer.
+    dtype : str, float32 or float64
+    seed : int
+
+    Returns
+    -------
+    X : ndarray (n, d), uniform in [0, 1) like scaled pixel intensities
+    y : ndarray (n,) of int64 labels in [0, k)
+    params : dict
+        From `fastnn.get_init_params(d, h, k, seed=seed, dtype=dtype)`: the hand-in's
+        initialisation, zero biases of shape (1, width).
+
+    Notes
+    -----
+    Cached so that asv's setups, the tests and repeated runs share one copy: callers
+    must not modify the arrays.
     """
     from fastnn import get_init_params
 
-    d, _, k = MNIST_SHAPE
     rng = np.random.default_rng(seed)
     X = rng.random((n, d)).astype(dtype)
     y = rng.integers(0, k, n)
     return X, y, get_init_params(d, h, k, seed=seed, dtype=dtype)
+
+
+def mnist_like(n, h=MNIST_SHAPE[1], dtype="float32", seed=0):
+    """MNIST-shaped `benchmark_inputs`: X (n, 784) in [0, 1), labels in [0, 10), parameters
+    from `fastnn.get_init_params` (zero biases). Cached: callers must not modify the arrays.
+    """
+    d, _, k = MNIST_SHAPE
+    return benchmark_inputs(n, d, h, k, dtype, seed)

@@ -24,12 +24,11 @@ import sys
 
 import llvmlite.binding as llvm
 import numpy as np
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import get_cython_function_address, intrinsic, overload
 
-from ._config import SERIAL
-from ._numba_cache import make_race_free, start_threading_layer
+from .compile import kernel
 
 _VOID_PTR = types.voidptr
 # Fortran BLAS: every argument by reference.
@@ -60,13 +59,12 @@ def _numpy_openblas():
 
 
 def bind():
-    """Register sgemm/dgemm with LLVM and start Numba's threads (once); call before any kernel runs.
+    """Register sgemm/dgemm with LLVM (once); `fastnn._engine` calls it before any kernel runs.
 
     Returns a short description of the BLAS bound.
     """
     global _bound
     if _bound is None:
-        start_threading_layer()  # kernels loaded from the cache may call parallel kernels
         if sys.byteorder != "little":
             raise RuntimeError("fastnn's BLAS binding needs a little-endian machine")
         addresses = _numpy_openblas()
@@ -130,7 +128,7 @@ _NO = np.uint8(ord("N"))
 _YES = np.uint8(ord("T"))
 
 
-@njit(**SERIAL)
+@kernel
 def _gemm(trans_a, trans_b, alpha, a, b, beta, c):
     """c = alpha * op(a) @ op(b) + beta * c, op transposing where the flag is True.
 
@@ -147,5 +145,3 @@ def _gemm(trans_a, trans_b, alpha, a, b, beta, c):
         n, m, k, alpha, b, max(b.shape[1], 1), a, max(a.shape[1], 1), beta, c, n,
     )
 
-
-make_race_free(globals())  # safe on-disk cache when processes compile at once

@@ -1,0 +1,374 @@
+"""The one door to compiled code.
+
+Everything that calls a kernel calls it from here. The engine binds BLAS before the
+first kernel runs, starts Numba's threads only for the driver that can use them, lays
+out the buffers and workspaces, checks the shape, dtype and layout of every array a
+kernel will write (kernels trust shapes, and a wrong one writes past an array's end),
+serialises parallel launches under a thread-unsafe threading layer, and turns the
+kernels' status codes into one convention: OK or NON_FINITE, returned first.
+
+Inputs arrive validated by the public entry points (`fastnn._validation`,
+`fastnn.params.to_layers`): C-contiguous arrays of one float dtype, 1-D biases.
+"""
+
+import os
+import threading
+
+import numba
+import numpy as np
+
+from ._config import EVAL_CHUNK, PARALLEL_MIN_CORES, PARALLEL_MIN_ROWS, ROW_BLOCK
+from ._kernels import blas
+from ._kernels.network import _cost_grad, _train_epoch
+from ._kernels.predict import _logits_into, _loss_and_accuracy
+from ._kernels.status import NON_FINITE, OK
+from ._kernels.updates import KEEP_GRADIENT
+from ._numba_cache import start_threading_layer
+from .params import from_layers
+
+__all__ = ["NON_FINITE", "OK", "Trainer", "blas_name", "cost_grad", "gemm", "logits", "loss_and_accuracy"]
+
+NO_HYPER = (0.0, 0.0, 0.0, 0.0)
+
+
+# ---------------------------------------------------------------- readiness and threads
+
+
+def _ready(threads=False):
+    """Bind BLAS (once); with `threads`, also start Numba's threading layer (once).
+
+    Only `_cost_grad` reaches a parallel kernel, and a cached kernel that calls one
+    needs the layer started first (see `fastnn._numba_cache`). Training and prediction
+    never start it, so its idle threads never compete with BLAS's during training.
+    """
+    blas.bind()
+    if threads:
+        start_threading_layer()
+
+
+def blas_name():
+    """Which BLAS the kernels call: "NumPy's OpenBLAS" or "SciPy's BLAS" (binding it if needed)."""
+    return blas.bind()
+
+
+_parallel_lock = threading.Lock()
+_safe_layer = None  # True/False once Numba has chosen its threading layer
+
+
+def _layer_is_thread_safe():
+    global _safe_layer
+    if _safe_layer is None:
+        try:
+            layer = numba.threading_layer()
+        except ValueError:  # no parallel kernel has run yet: the layer is not chosen
+            return False
+        _safe_layer = layer in ("tbb", "omp")
+    return _safe_layer
+
+
+def _run_parallel(kernel, *args):
+    """Call a kernel that launches Numba's threads.
+
+    Numba's workqueue layer is not thread-safe: two Python threads launching parallel
+    kernels at once abort the process. Until Numba has chosen its layer, and whenever it
+    chose workqueue, launches hold a process-wide lock. Numba's configuration is never
+    changed.
+    """
+    if _layer_is_thread_safe():
+        return kernel(*args)
+    with _parallel_lock:
+        return kernel(*args)
+
+
+_omp_unusable = False  # True in a fork child of a process that had started GNU OpenMP
+
+
+def _after_fork_in_child():
+    """GNU OpenMP is not fork-safe: Numba's omp layer kills a fork child that launches a
+    parallel region once the parent had started the layer ("fork() called from a process
+    already using GNU OpenMP"). Such a child runs the serial block pass, which gives the
+    same bits. Spawned and forkserver children are fresh processes and keep their threads.
+    """
+    global _omp_unusable
+    try:
+        _omp_unusable = _omp_unusable or numba.threading_layer() == "omp"
+    except ValueError:  # the parent never started a layer
+        pass
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def use_parallel(n_rows):
+    """Whether cost_grad's block pass over n_rows rows runs on Numba's threads (see `fastnn._config`).
+
+    Counts the threads this thread may use (NUMBA_NUM_THREADS, numba.set_num_threads).
+    Never in a fork child where Numba's OpenMP layer cannot run (`_after_fork_in_child`).
+    """
+    return n_rows >= PARALLEL_MIN_ROWS and numba.get_num_threads() > PARALLEL_MIN_CORES and not _omp_unusable
+
+
+# ---------------------------------------------------------------- checks of what kernels write
+
+
+def _check(name, array, shape, dtype):
+    """Refuse an array a kernel would write unless it has this shape and dtype, C-contiguous and writable."""
+    if not (isinstance(array, np.ndarray) and array.shape == tuple(shape) and array.dtype == dtype
+            and array.flags.c_contiguous and array.flags.writeable):
+        found = (f"{array.dtype} {array.shape}" if isinstance(array, np.ndarray) else type(array).__name__)
+        raise ValueError(f"{name} is {found}; the compiled code needs a writable C-contiguous {np.dtype(dtype)} "
+                         f"array of shape {tuple(shape)}")
+
+
+def _writable(arrays):
+    """The arrays, read-only ones copied: one kernel signature serves both (a read-only
+    array is another Numba type, and the drivers that update weights cannot take it)."""
+    return tuple(array if array.flags.writeable else array.copy() for array in arrays)
+
+
+def _check_layers(weights, biases, what="the parameters"):
+    dtype = weights[0].dtype
+    for layer, (W, b) in enumerate(zip(weights, biases), 1):
+        _check(f"{what}' W{layer}", W, W.shape, dtype)
+        _check(f"{what}' b{layer}", b, (W.shape[1],), dtype)
+        if layer > 1 and W.shape[0] != weights[layer - 2].shape[1]:
+            raise ValueError(f"{what}' W{layer - 1} and W{layer} do not chain")
+
+
+def block_workspace(n_rows, W_out):
+    """Work arrays of the serial block pass on up to n_rows rows.
+
+    Per-block partials of the output layer's weight gradient and of the two bias
+    gradients, per-block losses and flags, and one block's logits and d_hidden.
+    """
+    n_blocks = -(-n_rows // ROW_BLOCK)
+    (h, k), dtype = W_out.shape, W_out.dtype
+    return (
+        np.empty((n_blocks, h, k), dtype), np.empty((n_blocks, h), dtype), np.empty((n_blocks, k), dtype),
+        np.empty(n_blocks), np.empty(n_blocks, np.bool_),
+        np.empty((ROW_BLOCK, k), dtype), np.empty((ROW_BLOCK, h), dtype),
+    )
+
+
+def step_buffers(n_rows, weights, biases, with_workspace=True):
+    """The buffers one batch of up to n_rows rows needs.
+
+    (d_W, d_b, hidden, d_hidden, workspace): gradients shaped like the parameters, one
+    (n_rows, h_l) buffer per hidden layer, a flat scratch for the widest inner layer, and
+    the block pass's workspace (for 0 rows if not `with_workspace`: the parallel pass
+    allocates its own).
+    """
+    dtype = weights[0].dtype
+    inner = max((W.shape[0] for W in weights[1:-1]), default=0)
+    return (
+        tuple(np.empty_like(W) for W in weights),
+        tuple(np.empty_like(b) for b in biases),
+        tuple(np.empty((n_rows, W.shape[1]), dtype) for W in weights[:-1]),
+        np.empty(n_rows * inner, dtype),
+        block_workspace(n_rows if with_workspace else 0, weights[-1]),
+    )
+
+
+def _check_buffers(buffers, n_rows, weights, with_workspace=True):
+    """The buffers of `step_buffers` for at least n_rows rows and these layers."""
+    d_W, d_b, hidden, d_hidden, workspace = buffers
+    dtype = weights[0].dtype
+    if not (len(d_W) == len(d_b) == len(weights) and len(hidden) == len(weights) - 1 and len(workspace) == 7):
+        raise ValueError("the step buffers do not match the network's depth")
+    for layer, W in enumerate(weights, 1):
+        _check(f"d_w{layer}", d_W[layer - 1], W.shape, dtype)
+        _check(f"d_b{layer}", d_b[layer - 1], (W.shape[1],), dtype)
+    rows = hidden[0].shape[0] if hidden and hidden[0].ndim == 2 else -1
+    if rows < n_rows:
+        raise ValueError(f"the hidden buffers hold {rows} rows, the batch has {n_rows}")
+    for layer, W in enumerate(weights[:-1], 1):
+        _check(f"hidden buffer {layer}", hidden[layer - 1], (rows, W.shape[1]), dtype)
+    inner = max((W.shape[0] for W in weights[1:-1]), default=0)
+    _check("the inner scratch", d_hidden, (rows * inner,), dtype)
+    blocks = -(-(rows if with_workspace else 0) // ROW_BLOCK)
+    (h, k) = weights[-1].shape
+    for name, array, shape, kind in zip(
+            ("partial d_w", "partial d_b hidden", "partial d_b out", "block losses", "block flags",
+             "block logits", "block d_hidden"), workspace,
+            ((blocks, h, k), (blocks, h), (blocks, k), (blocks,), (blocks,), (ROW_BLOCK, k), (ROW_BLOCK, h)),
+            (dtype, dtype, dtype, np.float64, np.bool_, dtype, dtype)):
+        _check(name, array, shape, kind)
+
+
+def _empty_state(dtype, n_layers):
+    empty_W = tuple(np.empty((0, 0), dtype) for _ in range(n_layers))
+    empty_b = tuple(np.empty(0, dtype) for _ in range(n_layers))
+    return empty_W, empty_W, empty_b, empty_b
+
+
+# ---------------------------------------------------------------- the compiled entry points
+
+
+def gemm(trans_a, trans_b, alpha, a, b, beta, c):
+    """c = alpha op(a) op(b) + beta c through fastnn's own BLAS binding, in place (op transposes where the flag is True).
+
+    For the benchmarks' GEMM-only yardstick. a, b and c: C-contiguous, one float dtype.
+    """
+    m, k = a.shape[::-1] if trans_a else a.shape
+    k_b, n = b.shape[::-1] if trans_b else b.shape
+    if k != k_b or not (a.dtype == b.dtype == c.dtype and a.flags.c_contiguous and b.flags.c_contiguous):
+        raise ValueError(f"gemm: op(a) {(m, k)} and op(b) {(k_b, n)} do not multiply, or the arrays differ in dtype "
+                         "or are not C-contiguous")
+    _check("c", c, (m, n), a.dtype)
+    _ready()
+    blas._gemm(bool(trans_a), bool(trans_b), float(alpha), a, b, float(beta), c)
+
+
+def cost_grad(X, y, weights, biases, c, parallel=None):
+    """(status, cost, d_W, d_b) of one batch: the compiled cost_grad.
+
+    X (n, d) and y (n,) int64, validated; the gradients are new arrays shaped like the
+    layers (1-D biases). status is NON_FINITE if a parameter, a pre-activation or a
+    logit was NaN or inf. parallel: run the block pass on Numba's threads (True), or
+    serially (False); None decides by `use_parallel`. Both give the same bits.
+    """
+    n = X.shape[0]
+    weights, biases = _writable(weights), _writable(biases)
+    _check_layers(weights, biases)
+    if y.shape != (n,) or y.dtype != np.int64 or X.shape[1] != weights[0].shape[0]:
+        raise ValueError("cost_grad: X, y and W1 do not fit together")
+    _ready(threads=True)  # _cost_grad calls the parallel pass, even when it runs serially
+    parallel = use_parallel(n) if parallel is None else bool(parallel)
+    buffers = step_buffers(n, weights, biases, with_workspace=not parallel)
+    _check_buffers(buffers, n, weights, with_workspace=not parallel)
+    state = _empty_state(weights[0].dtype, len(weights))  # KEEP_GRADIENT reads and writes no state
+    args = (X, y, weights, biases, c, parallel, KEEP_GRADIENT, NO_HYPER, state, buffers)
+    # Only a parallel launch needs the workqueue guard; serial calls run side by side.
+    status, loss, squares = _run_parallel(_cost_grad, *args) if parallel else _cost_grad(*args)
+    cost = loss + c / (2 * n) * squares
+    if status == OK and not _finite_after_decay(cost, c / n, squares, weights[0].dtype, buffers[0]):
+        status = NON_FINITE
+    return status, cost, buffers[0], buffers[1]
+
+
+def _finite_after_decay(cost, decay, squares, dtype, d_W):
+    """Whether the cost and the weight gradients are finite, given finite intermediates.
+
+    The only other way to overflow is the decay term: each |decay W| <= decay ||W||, so
+    below half the dtype's largest value the gradients need no look.
+    """
+    if not np.isfinite(cost):
+        return False
+    if decay * np.sqrt(squares) < np.finfo(dtype).max / 2:
+        return True
+    return all(np.all(np.isfinite(d_w)) for d_w in d_W)
+
+
+def logits(X, weights, biases):
+    """(status, logits (n, k)) of validated X under the layers, in chunks of EVAL_CHUNK rows."""
+    weights, biases = _writable(weights), _writable(biases)
+    _check_layers(weights, biases)
+    if X.shape[1] != weights[0].shape[0] or X.dtype != weights[0].dtype or not X.flags.c_contiguous:
+        raise ValueError("logits: X does not fit W1")
+    out = np.empty((X.shape[0], weights[-1].shape[1]), weights[0].dtype)
+    _ready()
+    return _logits_into(X, weights, biases, EVAL_CHUNK, out), out
+
+
+def loss_and_accuracy(logits, y):
+    """(mean cross-entropy in float64, accuracy) of logits (n, k) against labels y (n,) in [0, k)."""
+    if y.shape != logits.shape[:1] or y.dtype != np.int64 or not logits.flags.c_contiguous:
+        raise ValueError("loss_and_accuracy: logits and y do not fit")
+    _ready()
+    return _loss_and_accuracy(logits, y)
+
+
+class Trainer:
+    """Working parameters, optimizer state and buffers of one training run.
+
+    The parameters are copies (what the caller passed is never modified); every array
+    the compiled epoch writes is checked here before each epoch.
+
+    Parameters
+    ----------
+    weights, biases : tuples of ndarray
+        Validated layers to start from (`fastnn.params.to_layers`); copied.
+    optimizer : fastnn.optim.Optimizer
+    c : float
+        Weight decay, validated.
+    state, step : optional
+        Optimizer state and step count to continue from (`Trainer.state`, `Trainer.step`
+        of an earlier run); default: a fresh optimizer. A state that does not fit the
+        optimizer and the layers raises ValueError.
+    """
+
+    def __init__(self, weights, biases, optimizer, c, state=None, step=0):
+        self.weights = tuple(np.array(W, copy=True) for W in weights)
+        self.biases = tuple(np.array(b, copy=True) for b in biases)
+        _check_layers(self.weights, self.biases)
+        self.optimizer, self.c = optimizer, c
+        self.state = optimizer.init_state(self.weights, self.biases) if state is None else state
+        self._check_state()
+        self.step = int(step)
+        self._rows = 0  # rows the batch buffers hold
+
+    @property
+    def dtype(self):
+        return self.weights[0].dtype
+
+    def _check_state(self):
+        expected = self.optimizer.init_state(self.weights, self.biases, allocate=False)
+        if len(self.state) != 4:
+            raise ValueError("the optimizer state must hold (v_W, s_W, v_b, s_b)")
+        for prefix, arrays, shapes in zip(("v_W", "s_W", "v_b", "s_b"), self.state, expected):
+            if len(arrays) != len(shapes):
+                raise ValueError(f"the optimizer state {prefix} has {len(arrays)} layers, the network {len(shapes)}")
+            for layer, (array, shape) in enumerate(zip(arrays, shapes), 1):
+                _check(f"the optimizer state {prefix}{layer} ({self.optimizer.name})", array, shape, self.dtype)
+
+    def _check_batch_buffers(self, batch_size):
+        if batch_size > self._rows:
+            d = self.weights[0].shape[0]
+            self._X_batch = np.empty((batch_size, d), self.dtype)
+            self._y_batch = np.empty(batch_size, np.int64)
+            self._buffers = step_buffers(batch_size, self.weights, self.biases)
+            self._rows = batch_size
+        _check("the batch buffer", self._X_batch, (self._rows, self.weights[0].shape[0]), self.dtype)
+        _check("the label buffer", self._y_batch, (self._rows,), np.int64)
+        _check_buffers(self._buffers, batch_size, self.weights)
+
+    def run_epoch(self, X, y, order, batch_size, lr):
+        """(status, loss) of one compiled epoch over X[order] in batches, in place.
+
+        The loss is each batch's mean cross-entropy (before its update), averaged over
+        the rows; it leaves out the weight-decay term. NaN, with status NON_FINITE, if
+        training met NaN or inf (the parameters are then partly updated).
+        """
+        n = X.shape[0]
+        if not (X.dtype == self.dtype and X.flags.c_contiguous and X.shape[1] == self.weights[0].shape[0]
+                and y.shape == (n,) and y.dtype == np.int64 and order.ndim == 1 and order.dtype == np.int64
+                and (order.size == 0 or 0 <= order.min() and order.max() < n) and batch_size >= 1):
+            raise ValueError("run_epoch: X, y, order and batch_size do not fit the network")
+        _check_layers(self.weights, self.biases)
+        self._check_state()
+        self._check_batch_buffers(batch_size)
+        _ready()
+        status, self.step, loss = _train_epoch(
+            X, y, order, batch_size, self.weights, self.biases, self.c, float(lr), self.optimizer.code,
+            self.optimizer.hyper, self.state, self.step, self._X_batch, self._y_batch, self._buffers,
+        )
+        return status, loss
+
+    def logits(self, X):
+        """(status, logits of X) under the current parameters; X validated already."""
+        return logits(X, self.weights, self.biases)
+
+    def evaluate(self, X, y):
+        """(status, mean cross-entropy, accuracy) on X, y."""
+        status, values = self.logits(X)
+        if status != OK:
+            return status, np.nan, np.nan
+        return (OK, *loss_and_accuracy(values, y))
+
+    def squared_weights(self):
+        """sum_l ||W_l||^2 in float64, for the weight-decay term of a loss."""
+        return float(sum(np.sum(np.square(W, dtype=np.float64)) for W in self.weights))
+
+    def params(self, like=None):
+        """A copy of the current parameters as a dict (biases 1-D, or shaped as in the dict `like`)."""
+        return {key: value.copy() for key, value in from_layers(self.weights, self.biases, like).items()}

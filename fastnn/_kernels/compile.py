@@ -1,0 +1,65 @@
+"""The decorator every kernel is made with: compile options, a safe on-disk cache, and a
+cache stamp that covers every kernel source.
+
+Numba keys a cached kernel by its own source file only. A kernel inlines what it calls
+from other modules (the BLAS binding, the block pass, the constants of `fastnn._config`),
+so an edit there would leave stale machine code in the cache. `kernel` stamps every
+cache index with a digest of all the kernel sources instead: an edit to any of them
+invalidates every kernel's cache.
+"""
+
+import hashlib
+import os
+import warnings
+
+from numba import njit
+
+from .._config import PARALLEL, SERIAL
+from .._numba_cache import make_race_free
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Everything compiled into a kernel comes from these files.
+_SOURCES = ("_config.py", "_numba_cache.py", *(os.path.join("_kernels", name) for name in (
+    "__init__.py", "compile.py", "status.py", "blas.py", "block.py", "updates.py", "network.py", "predict.py")))
+
+
+def _source_digest():
+    digest = hashlib.sha256()
+    for name in _SOURCES:
+        with open(os.path.join(_PACKAGE, name), "rb") as source:
+            digest.update(source.read())
+    return digest.hexdigest()[:16]
+
+
+SOURCE_DIGEST = _source_digest()
+_warned_no_cache = False
+
+
+def kernel(function=None, *, parallel=False):
+    """Compile `function` as a fastnn kernel (``@kernel`` or ``@kernel(parallel=True)``).
+
+    Serial kernels get `fastnn._config.SERIAL` options, parallel ones `PARALLEL`. The
+    kernel is cached on disk when a cache location is writable, with the race-free
+    cache file of `fastnn._numba_cache` and a stamp of all kernel sources; when none is
+    writable it compiles in every process, and one warning says so.
+    """
+    if function is None:
+        return lambda function: kernel(function, parallel=parallel)
+    options = PARALLEL if parallel else SERIAL
+    try:
+        dispatcher = njit(**options)(function)
+    except RuntimeError as error:  # "cannot cache function ...: no locator available"
+        if "cannot cache" not in str(error):
+            raise
+        _warn_no_cache(error)
+        return njit(**dict(options, cache=False))(function)
+    make_race_free(dispatcher, SOURCE_DIGEST)
+    return dispatcher
+
+
+def _warn_no_cache(error):
+    global _warned_no_cache
+    if not _warned_no_cache:
+        _warned_no_cache = True
+        warnings.warn(f"fastnn cannot cache its compiled kernels ({error}); they compile in every process. "
+                      "Set NUMBA_CACHE_DIR to a writable folder to cache them.", RuntimeWarning, stacklevel=3)

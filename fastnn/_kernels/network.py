@@ -1,0 +1,168 @@
+"""The network drivers, any depth: one batch's cost and gradients (cost_grad), one training
+step, one training epoch.
+
+The layers' products run over the whole batch, except around the output layer, where
+the block pass (`block`) runs. For the hand-in's two layers that leaves two whole-batch
+products, X W1 and X^T dZ1. All products go to BLAS. Twins: `fastnn.reference.cost_grad`
+and `fastnn.reference.train_epoch`. Every driver returns a status code first (`status`).
+"""
+
+import numpy as np
+
+from .blas import _gemm
+from .block import _block_pass, _block_pass_parallel, _relu_grad_rows, _relu_rows
+from .compile import kernel
+from .status import NON_FINITE, OK
+from .updates import KEEP_GRADIENT, _decay_into, _keep_or_apply_weight_gradient, _optimizer_update
+
+
+@kernel
+def _dense_relu(A, W, b, out):
+    """out = relu(A W + b); True if a pre-activation was NaN or inf."""
+    _gemm(False, False, 1.0, A, W, 0.0, out)
+    return _relu_rows(out, b)
+
+
+@kernel
+def _rows_view(flat, rows, columns):
+    """The first rows x columns entries of a 1-D work buffer, as a C-contiguous matrix."""
+    return flat[: rows * columns].reshape((rows, columns))
+
+
+@kernel
+def _forward(X, W, b, hidden):
+    """Whole-batch forward pass into the hidden buffers, up to the last hidden layer.
+
+    hidden[l] gets relu(A W + b) for every hidden layer but the last, which gets only
+    its product A W: its bias and ReLU come in the block pass. Returns True if a
+    pre-activation was NaN or inf.
+    """
+    n, last = X.shape[0], len(W) - 1
+    non_finite = False
+    for l in range(last):
+        A = X if l == 0 else hidden[l - 1][:n]
+        if l < last - 1:
+            non_finite |= _dense_relu(A, W[l], b[l], hidden[l][:n])
+        else:
+            _gemm(False, False, 1.0, A, W[l], 0.0, hidden[l][:n])
+    return non_finite
+
+
+@kernel
+def _backward_keep_or_apply(X, W, b, c, optimizer, lr, hyper, state, step, buffers):
+    """After the block pass: every layer's gradient, kept or applied at once.
+
+    On entry d_W[L-1] and the last two bias gradients hold the block pass's sums, and
+    the last hidden buffer holds its dZ. The other layers' gradients follow as
+    whole-batch products, layer by layer. Each is then kept (optimizer KEEP_GRADIENT: d_W
+    and d_b hold it, weight decay c/n W included) or applied by the optimizer (state =
+    (v_W, s_W, v_b, s_b), see `fastnn.optim`). Returns sum_l ||W_l||^2 for KEEP_GRADIENT,
+    else 0.
+    """
+    d_W, d_b, hidden, d_hidden, _ = buffers
+    v_W, s_W, v_b, s_b = state
+    n, last = X.shape[0], len(W) - 1
+    decay = c / n
+    squares = 0.0
+    if optimizer == KEEP_GRADIENT:
+        squares += _decay_into(W[last], decay, d_W[last], True)
+    else:
+        _optimizer_update(W[last], d_W[last], decay, lr, optimizer, hyper, v_W[last], s_W[last], step)
+    for l in range(last - 1, -1, -1):  # hidden[l] holds dZ of layer l + 1
+        dZ = hidden[l][:n]
+        if l == 0:
+            squares += _keep_or_apply_weight_gradient(X, dZ, W[0], d_W[0], decay, lr, optimizer, hyper, v_W[0], s_W[0], step)
+            break
+        dA = _rows_view(d_hidden, n, W[l].shape[0])
+        _gemm(False, True, 1.0, dZ, W[l], 0.0, dA)  # before W[l] changes
+        squares += _keep_or_apply_weight_gradient(hidden[l - 1][:n], dZ, W[l], d_W[l], decay, lr, optimizer, hyper,
+                                v_W[l], s_W[l], step)
+        d_b[l - 1][:] = 0
+        _relu_grad_rows(dA, hidden[l - 1][:n], d_b[l - 1])
+    if optimizer != KEEP_GRADIENT:
+        for l in range(last + 1):
+            _optimizer_update(b[l], d_b[l], 0.0, lr, optimizer, hyper, v_b[l], s_b[l], step)
+    return squares
+
+
+@kernel
+def _cost_grad(X, y, W, b, c, parallel, optimizer, hyper, state, buffers):
+    """Cost and gradients of an L-layer network on one batch (cost_grad), into buffers.
+
+    X (n, d), y (n,) int64; W and b are tuples of the L weight matrices and 1-D biases,
+    all C-contiguous and of one float dtype. buffers (`fastnn._engine.step_buffers`, for n
+    rows): gradients d_W, d_b; one (rows, h_l) buffer per hidden layer; a flat scratch;
+    the workspace of `_block_pass`. `_forward`, then the block pass around the output
+    layer (`_block_pass`, or `_block_pass_parallel` if `parallel`), then `_backward`
+    with optimizer KEEP_GRADIENT (passed in, as are the unused hyper and state, so that
+    `_backward` has one signature for training and cost_grad).
+
+    Returns (status, mean cross-entropy, sum_l ||W_l||^2 in float64): status NON_FINITE
+    if a parameter, a pre-activation or a logit was NaN or inf (the sums are then NaN).
+    The caller adds the decay term c/(2n) sum ||W_l||^2: here fastmath could reassociate
+    it into c * sum, which overflows for a huge c where the cost itself does not.
+    """
+    d_W, d_b, hidden, _, workspace = buffers
+    n, last = X.shape[0], len(W) - 1
+    non_finite = _forward(X, W, b, hidden)
+    head = hidden[last - 1][:n]
+    if parallel:
+        loss, bad = _block_pass_parallel(
+            head, y, b[last - 1], W[last], b[last], 1.0 / n, d_W[last], d_b[last - 1], d_b[last])
+    else:
+        loss, bad = _block_pass(
+            head, y, b[last - 1], W[last], b[last], 1.0 / n, d_W[last], d_b[last - 1], d_b[last], workspace)
+    if non_finite or bad:
+        return NON_FINITE, np.nan, np.nan
+    squares = _backward_keep_or_apply(X, W, b, c, optimizer, 0.0, hyper, state, 0, buffers)
+    return OK, loss / n, squares
+
+
+@kernel
+def _train_step(X, y, W, b, c, optimizer, lr, hyper, state, step, buffers):
+    """Forward, backward and the optimizer's update on one batch, in place (serial block pass).
+
+    Returns (status, mean cross-entropy before the update): status NON_FINITE if a
+    parameter, a pre-activation or a logit was NaN or inf; nothing is updated then.
+    """
+    d_W, d_b, hidden, _, workspace = buffers
+    n, last = X.shape[0], len(W) - 1
+    non_finite = _forward(X, W, b, hidden)
+    loss, bad = _block_pass(hidden[last - 1][:n], y, b[last - 1], W[last], b[last], 1.0 / n,
+                            d_W[last], d_b[last - 1], d_b[last], workspace)
+    if non_finite or bad:
+        return NON_FINITE, np.nan
+    _backward_keep_or_apply(X, W, b, c, optimizer, lr, hyper, state, step, buffers)
+    return OK, loss / n
+
+
+# ---------------------------------------------------------------- training
+
+
+@kernel
+def _train_epoch(X, y, order, batch_size, W, b, c, lr, optimizer, hyper, state, step,
+                 X_batch, y_batch, buffers):
+    """One epoch of mini-batch training over the rows of X in `order`, in place.
+
+    Each batch is gathered into X_batch/y_batch (reused; X itself is never copied); the
+    last batch may be smaller. Weight decay c/n uses each batch's own n. Returns
+    (status, optimizer steps taken so far, the batches' mean cross-entropies averaged
+    over the epoch's rows): status is NON_FINITE if a batch met NaN or inf, and
+    training should stop.
+    """
+    n = order.shape[0]
+    loss_sum = 0.0
+    for start in range(0, n, batch_size):
+        m = min(batch_size, n - start)
+        X_b, y_b = X_batch[:m], y_batch[:m]
+        for i in range(m):
+            row = order[start + i]
+            y_b[i] = y[row]
+            for j in range(X.shape[1]):  # not X_b[i] = X[row]: its shape check compiles
+                X_b[i, j] = X[row, j]     # Numba's string formatting (3 s on a cold cache)
+        step += 1
+        status, loss = _train_step(X_b, y_b, W, b, c, optimizer, lr, hyper, state, step, buffers)
+        if status != OK:
+            return status, step, np.nan
+        loss_sum += loss * m
+    return OK, step, loss_sum / n

@@ -1,0 +1,59 @@
+"""Prediction: the forward pass over a data set in bounded-memory chunks, and the loss and
+accuracy of logits. Twin: `fastnn.reference.logits`."""
+
+import numpy as np
+
+from .blas import _gemm
+from .compile import kernel
+from .network import _dense_relu, _rows_view
+from .status import NON_FINITE, OK
+
+
+@kernel
+def _logits_into(X, W, b, chunk, out):
+    """out = the logits of X under layers W, b (tuples), chunk rows at a time (memory: 2 chunk x max h).
+
+    Returns the status: NON_FINITE if a pre-activation or a logit was NaN or inf.
+    """
+    n, last = X.shape[0], len(W) - 1
+    widest = 0
+    for l in range(last):
+        widest = max(widest, W[l].shape[1])
+    rows_max = min(n, chunk)
+    buffers = (np.empty(rows_max * widest, X.dtype), np.empty(rows_max * widest, X.dtype))
+    non_finite = False
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        A = X[start:stop]
+        for l in range(last):
+            Z = _rows_view(buffers[l % 2], stop - start, W[l].shape[1])
+            non_finite |= _dense_relu(A, W[l], b[l], Z)
+            A = Z
+        logits = out[start:stop]
+        _gemm(False, False, 1.0, A, W[last], 0.0, logits)
+        for i in range(logits.shape[0]):
+            for c in range(logits.shape[1]):
+                logits[i, c] += b[last][c]
+                non_finite |= logits[i, c] - logits[i, c] != 0
+    return NON_FINITE if non_finite else OK
+
+
+@kernel
+def _loss_and_accuracy(logits, y):
+    """Mean cross-entropy (float64, stable log-softmax) and the fraction of rows whose argmax is y."""
+    n, k = logits.shape
+    loss = 0.0
+    hits = 0
+    for i in range(n):
+        row = logits[i]
+        best = 0
+        for c in range(1, k):
+            if row[c] > row[best]:
+                best = c
+        top = np.float64(row[best])
+        total = 0.0
+        for c in range(k):
+            total += np.exp(np.float64(row[c]) - top)
+        loss += np.log(total) - (np.float64(row[y[i]]) - top)
+        hits += best == y[i]
+    return loss / n, hits / n

@@ -1,0 +1,444 @@
+"""Side-by-side timing of the contenders: ``fastnn bench`` and ``python -m fastnn.benchmarks``.
+
+Three modes, one Markdown table each: cost_grad (the default), one training epoch
+(``--epoch``) and MLPClassifier fits (``--estimator``). Every speed claim is a ratio
+measured in one process: the contenders take turns inside each repeat, so drift on a
+shared machine hits them alike, and the tables report medians. A line per repeat goes to
+stderr as the measurements come in; the header and the table go to stdout.
+
+Several thread pools may live in the process (NumPy's OpenBLAS, SciPy's, Numba's,
+PyTorch's). An idle pool spins for a while after each call and slows the others, so each
+turn starts after a pause that lets the previous contender's pool fall asleep.
+"""
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+from .contenders import CONTENDERS, DECAY, LEARNING_RATE, build
+from .inputs import MNIST_SHAPE, benchmark_inputs
+
+# The estimator mode's (hidden_layer_sizes, solver, batch_size): scikit-learn's default
+# batch with both solvers, a deeper network, and a small batch.
+ESTIMATOR_CONFIGS = (((256,), "adam", 200), ((256,), "sgd", 200), ((256, 128), "adam", 200), ((256,), "adam", 32))
+
+# Option defaults, and the smaller ones of --quick (an option given explicitly wins).
+DEFAULTS = {"sizes": [32, 1024, 10000], "dtypes": ["float32", "float64"], "repeats": 9, "batch_sizes": [32, 256],
+            "samples": 60000, "epoch_dtypes": ["float32"], "epochs": 3}
+QUICK = {"sizes": [32, 1024], "dtypes": ["float32", "float64"], "repeats": 3, "batch_sizes": [256],
+         "samples": 6000, "epoch_dtypes": ["float32"], "epochs": 1}
+QUICK_ESTIMATOR_CONFIGS = ESTIMATOR_CONFIGS[:2]
+
+DESCRIPTION = ("Time fastnn side by side with the NumPy reference, PyTorch and scikit-learn (those installed): "
+               "cost_grad by default, one training epoch with --epoch, MLPClassifier fits with --estimator. "
+               "Medians in one process; progress on stderr, the Markdown table on stdout.")
+
+
+def _format_seconds(seconds):
+    return f"{seconds:.3f} s" if seconds >= 1 else f"{1e3 * seconds:.3f} ms"
+
+
+class _Progress:
+    """Writes one line per round of measurements to a stream, each entry as soon as it is taken."""
+
+    def __init__(self, stream, label):
+        self.stream, self.label, self.separator = stream, label, ""
+
+    def start(self, what):
+        self.separator = " "
+        if self.stream is not None:
+            self.stream.write(f"[{self.label}] {what}:")
+            self.stream.flush()
+
+    def entry(self, name, text):
+        if self.stream is not None:
+            self.stream.write(f"{self.separator}{name} {text}")
+            self.stream.flush()
+        self.separator = ", "
+
+    def end(self):
+        if self.stream is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def interleaved_medians(functions, repeats, min_seconds=0.02, pause=0.15, label="", log=None):
+    """Median seconds per call of each function, timed in turn within every repeat.
+
+    Parameters
+    ----------
+    functions : dict
+        name -> function of no arguments.
+    repeats : int
+        Timed turns per function; the median is reported.
+    min_seconds : float
+        A turn calls its function enough times to last about this long (at least once).
+    pause : float
+        Seconds of sleep before each turn, for the other thread pools to fall asleep.
+    label : str
+        Names the measurement in the progress lines.
+    log : text stream or None
+        Where the progress lines go (default: nowhere; the command line's go to stderr).
+
+    Returns
+    -------
+    dict
+        name -> median seconds per call.
+
+    Notes
+    -----
+    Each function is called twice before the timed turns, so that JIT compilation and
+    BLAS warm-up are never timed; the second call sets how many calls a turn makes.
+    """
+    progress = _Progress(log, label)
+    loops = {}
+    progress.start("warm-up")
+    for name, function in functions.items():
+        start = time.perf_counter()
+        function()
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        function()
+        loops[name] = max(1, int(min_seconds / max(time.perf_counter() - start, 1e-7)))
+        progress.entry(name, f"{first:.2f} s")
+        time.sleep(pause)
+    progress.end()
+    samples = {name: [] for name in functions}
+    for repeat in range(repeats):
+        progress.start(f"repeat {repeat + 1}/{repeats}")
+        for name, function in functions.items():
+            time.sleep(pause)
+            function()
+            start = time.perf_counter()
+            for _ in range(loops[name]):
+                function()
+            samples[name].append((time.perf_counter() - start) / loops[name])
+            progress.entry(name, _format_seconds(samples[name][-1]))
+        progress.end()
+    return {name: float(np.median(times)) for name, times in samples.items()}
+
+
+def peak_gemm_gflops(dtype, size=2048, repeats=5):
+    """The machine's GEMM rate in GFLOP/s: the median of NumPy products of two size x size matrices."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((size, size)).astype(dtype), rng.random((size, size)).astype(dtype)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / float(np.median(times)) / 1e9
+
+
+def machine_summary():
+    """One line naming the machine, the library versions and the BLAS libraries loaded."""
+    import numba
+
+    from fastnn._engine import blas_name
+
+    summary = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+               f"Python {platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}, "
+               f"fastnn's BLAS: {blas_name()}")
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return summary
+    # The folder tells NumPy's OpenBLAS (numpy.libs) from SciPy's (scipy.libs) and PyTorch's.
+    blas = sorted({f"{pool['internal_api']} {pool['version']} in {os.path.basename(os.path.dirname(pool['filepath']))} "
+                   f"({pool['num_threads']} threads)" for pool in threadpool_info() if pool["user_api"] == "blas"})
+    return summary + (f", BLAS: {', '.join(blas)}" if blas else "")
+
+
+def skipped_contenders(task):
+    """name -> why, for the task's contenders whose libraries are not installed."""
+    return {name: reason for name, contender in CONTENDERS[task].items() if (reason := contender.missing())}
+
+
+# ---------------------------------------------------------------- cost_grad
+
+
+def compare_cost_grad(sizes=(32, 1024, 10000), dtypes=("float32", "float64"), repeats=9, c=DECAY, shape=MNIST_SHAPE,
+                      peak_repeats=5, log=None):
+    """Time the cost_grad contenders side by side at each dtype and batch size.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Batch sizes n.
+    dtypes : sequence of {"float32", "float64"}
+    repeats : int
+        Timed turns per contender (see `interleaved_medians`).
+    c : float
+        Weight decay.
+    shape : (d, h, k)
+    peak_repeats : int
+        Repeats of `peak_gemm_gflops`.
+    log : text stream or None
+        Progress lines, one per round of measurements.
+
+    Returns
+    -------
+    list of dict
+        One row per (dtype, n): "dtype", "n", "seconds" (contender name -> median seconds
+        per call, installed contenders only), "gflop" (the FLOP count 4ndh + 6nhk of the
+        products, in GFLOP) and "peak_gflops" (`peak_gemm_gflops` of the dtype).
+    """
+    d, h, k = shape
+    rows = []
+    for dtype in dtypes:
+        peak = peak_gemm_gflops(np.dtype(dtype), repeats=peak_repeats)
+        if log is not None:
+            print(f"[peak GEMM {dtype}] {peak:.0f} GFLOP/s", file=log, flush=True)
+        for n in sizes:
+            X, y, params = benchmark_inputs(n, d, h, k, dtype)
+            runs, _ = build("cost_grad", X, y, params, c)
+            seconds = interleaved_medians(runs, repeats, label=f"cost_grad {dtype} n={n}", log=log)
+            rows.append({"dtype": dtype, "n": n, "seconds": seconds, "gflop": (4 * n * d * h + 6 * n * h * k) / 1e9,
+                         "peak_gflops": peak})
+    return rows
+
+
+def _ratio(seconds, numerator, denominator):
+    if numerator not in seconds or denominator not in seconds:
+        return "n/a"
+    return f"{seconds[numerator] / seconds[denominator]:.2f}"
+
+
+def _milliseconds(seconds, name):
+    return f"{1e3 * seconds[name]:.3f}" if name in seconds else "n/a"
+
+
+def format_table(rows):
+    """A Markdown table of `compare_cost_grad`'s rows; "n/a" where a contender did not run."""
+    lines = [
+        "| dtype | n | GEMM-only ms (NumPy) | GEMM-only ms (fastnn's binding) | compiled ms | reference ms "
+        "| compiled / GEMM (NumPy) | compiled / GEMM (binding) | reference / GEMM (NumPy) | speedup over reference "
+        "| PyTorch autograd ms | speedup over PyTorch | compiled GFLOP/s (% of peak GEMM) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        seconds = row["seconds"]
+        gflops = row["gflop"] / seconds["fastnn"]
+        cells = [
+            row["dtype"], str(row["n"]),
+            *(_milliseconds(seconds, name) for name in ("gemm", "gemm-binding", "fastnn", "numpy")),
+            _ratio(seconds, "fastnn", "gemm"), _ratio(seconds, "fastnn", "gemm-binding"),
+            _ratio(seconds, "numpy", "gemm"), _ratio(seconds, "numpy", "fastnn"),
+            _milliseconds(seconds, "torch"), _ratio(seconds, "torch", "fastnn"),
+            f"{gflops:.1f} ({100 * gflops / row['peak_gflops']:.0f}% of {row['peak_gflops']:.0f})",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- one training epoch
+
+
+def compare_epoch(batch_sizes=(32, 256), n=60000, shape=MNIST_SHAPE, dtype="float32", repeats=3, lr=LEARNING_RATE,
+                  c=DECAY, seed=0, log=None):
+    """Seconds per epoch (medians, taken in turn) of the epoch contenders, for each batch size.
+
+    Parameters
+    ----------
+    batch_sizes : sequence of int
+    n : int
+        Rows of MNIST-like random data (`benchmark_inputs`).
+    shape : (d, h, k)
+    dtype : {"float32", "float64"}
+    repeats : int
+        Timed epochs per contender, after two untimed ones.
+    lr, c, seed : float, float, int
+        Plain SGD's learning rate, the weight decay, and the seed of the rows' order.
+    log : text stream or None
+        Progress lines, one per round of measurements.
+
+    Returns
+    -------
+    list of dict
+        One row per batch size: "dtype", "batch_size" and "seconds" (contender name ->
+        median seconds per epoch, installed contenders only).
+    """
+    d, h, k = shape
+    X, y, params = benchmark_inputs(n, d, h, k, dtype)
+    rows = []
+    for batch_size in batch_sizes:
+        runs, _ = build("epoch", X, y, params, batch_size, lr, c, seed)
+        seconds = interleaved_medians(runs, repeats, min_seconds=0.0, pause=0.3,
+                                      label=f"epoch {dtype} batch={batch_size}", log=log)
+        rows.append({"dtype": dtype, "batch_size": batch_size, "seconds": seconds})
+    return rows
+
+
+def format_epoch_table(rows):
+    """A Markdown table of `compare_epoch`'s rows (contenders that did not run left out)."""
+    labels = {name: contender.label for name, contender in CONTENDERS["epoch"].items()}
+    others = [name for name in labels if name != "fastnn" and all(name in row["seconds"] for row in rows)]
+    lines = [
+        "| dtype | batch | fastnn s | " + " | ".join(
+            f"{labels[name]} s | fastnn speedup vs {labels[name]}" for name in others) + " |",
+        "| --- | ---: | ---: | " + " | ".join("---: | ---:" for _ in others) + " |",
+    ]
+    for row in rows:
+        seconds = row["seconds"]
+        lines.append(f"| {row['dtype']} | {row['batch_size']} | {seconds['fastnn']:.3f} | " + " | ".join(
+            f"{seconds[name]:.3f} | {_ratio(seconds, name, 'fastnn')}" for name in others) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the estimators
+
+
+def compare_estimators(configs=ESTIMATOR_CONFIGS, n=60000, d=MNIST_SHAPE[0], k=MNIST_SHAPE[2], dtype="float32",
+                       epochs=3, repeats=3, log=None):
+    """Seconds per fit of fastnn.MLPClassifier and scikit-learn's, taken in turn (medians).
+
+    Parameters
+    ----------
+    configs : sequence of (hidden_layer_sizes, solver, batch_size)
+    n, d, k : int
+        Rows, features and classes of the random data (`benchmark_inputs`).
+    dtype : {"float32", "float64"}
+    epochs : int
+        Epochs per fit.
+    repeats : int
+        Timed fits per contender, after two untimed ones.
+    log : text stream or None
+        Progress lines, one per round of measurements.
+
+    Returns
+    -------
+    list of dict
+        One row per config: "hidden", "solver", "batch_size", "dtype", "epochs" and
+        "seconds" (contender name -> median seconds per fit).
+
+    Raises
+    ------
+    ImportError
+        Without scikit-learn, which both contenders need.
+    """
+    if skipped_contenders("estimator"):
+        raise ImportError("--estimator compares with scikit-learn: pip install scikit-learn")
+    X, y, _ = benchmark_inputs(n, d, 1, k, dtype)
+    rows = []
+    for hidden, solver, batch_size in configs:
+        runs, _ = build("estimator", X, y, hidden, solver, batch_size, epochs)
+        seconds = interleaved_medians(runs, repeats, min_seconds=0.0, pause=0.5,
+                                      label=f"estimator {hidden} {solver} batch={batch_size} {dtype}", log=log)
+        rows.append({"hidden": hidden, "solver": solver, "batch_size": batch_size, "dtype": dtype, "epochs": epochs,
+                     "seconds": seconds})
+    return rows
+
+
+def format_estimator_table(rows):
+    """A Markdown table of `compare_estimators`' rows."""
+    lines = ["| hidden | solver | batch | dtype | epochs | fastnn s | scikit-learn s | fastnn speedup |",
+             "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |"]
+    for row in rows:
+        seconds = row["seconds"]
+        lines.append(f"| {row['hidden']} | {row['solver']} | {row['batch_size']} | {row['dtype']} | {row['epochs']} | "
+                     f"{seconds['fastnn']:.2f} | {seconds['sklearn']:.2f} | {_ratio(seconds, 'sklearn', 'fastnn')} |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def _defaults_help(option):
+    def shown(value):
+        return " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    return f"default: {shown(DEFAULTS[option])}; --quick: {shown(QUICK[option])}"
+
+
+def add_arguments(parser):
+    """Add the runner's options to an argparse parser (``fastnn bench`` uses the same)."""
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer sizes, samples and repeats: a check that everything runs, in well under a minute")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--epoch", action="store_true",
+                      help="time one training epoch (fastnn, the NumPy loop, PyTorch and scikit-learn if installed) "
+                           "instead of cost_grad")
+    mode.add_argument("--estimator", action="store_true",
+                      help="time fastnn.MLPClassifier against scikit-learn's MLPClassifier instead of cost_grad")
+    parser.add_argument("--sizes", type=int, nargs="+", metavar="N",
+                        help=f"batch sizes n of cost_grad ({_defaults_help('sizes')})")
+    parser.add_argument("--dtypes", nargs="+", choices=["float32", "float64"], metavar="DTYPE",
+                        help=f"float32 and/or float64, for cost_grad ({_defaults_help('dtypes')})")
+    parser.add_argument("--repeats", type=int, metavar="R",
+                        help=f"timed turns per contender, medians reported; at most 3 with --epoch or --estimator "
+                             f"({_defaults_help('repeats')})")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", metavar="B",
+                        help=f"with --epoch ({_defaults_help('batch_sizes')})")
+    parser.add_argument("--samples", type=int, metavar="N",
+                        help=f"rows of MNIST-shaped random data, with --epoch or --estimator "
+                             f"({_defaults_help('samples')})")
+    parser.add_argument("--epoch-dtypes", nargs="+", choices=["float32", "float64"], metavar="DTYPE",
+                        help=f"float32 and/or float64, with --epoch or --estimator "
+                             f"({_defaults_help('epoch_dtypes')})")
+    parser.add_argument("--epochs", type=int, metavar="E",
+                        help=f"epochs per fit, with --estimator ({_defaults_help('epochs')})")
+    return parser
+
+
+def _options(args):
+    """The options of a parsed command line, with the defaults (or --quick's) filled in."""
+    defaults = QUICK if args.quick else DEFAULTS
+    options = {name: default if getattr(args, name) is None else getattr(args, name)
+               for name, default in defaults.items()}
+    for name in ("repeats", "samples", "epochs"):
+        if options[name] < 1:
+            raise ValueError(f"--{name} must be >= 1, got {options[name]}")
+    for name in ("sizes", "batch_sizes"):
+        if min(options[name]) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {options[name]}")
+    return options
+
+
+def _print_skipped(task):
+    for name, reason in skipped_contenders(task).items():
+        print(f"skipped {CONTENDERS[task][name].label}: {reason}")
+
+
+def run(args):
+    """Run the comparison a parsed command line asks for; print its header and table.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        From a parser set up by `add_arguments`.
+    """
+    options, log = _options(args), sys.stderr
+    d, h, k = MNIST_SHAPE
+    if args.estimator:
+        configs = QUICK_ESTIMATOR_CONFIGS if args.quick else ESTIMATOR_CONFIGS
+        epochs = f"{options['epochs']} epoch{'s' if options['epochs'] > 1 else ''}"
+        print(f"MLPClassifier.fit, {options['samples']} x {d}, k = {k}, {epochs} each, the two side by side; "
+              f"{machine_summary()}", flush=True)
+        rows = [row for dtype in options["epoch_dtypes"] for row in compare_estimators(
+            configs, options["samples"], d, k, dtype, options["epochs"], min(options["repeats"], 3), log=log)]
+        print(format_estimator_table(rows))
+        return
+    if args.epoch:
+        print(f"one epoch, {options['samples']} x {d}, h = {h}, k = {k}, plain SGD (lr {LEARNING_RATE:g}, "
+              f"c {DECAY:g}), training-set loss and accuracy at the end; {machine_summary()}", flush=True)
+        rows = [row for dtype in options["epoch_dtypes"] for row in compare_epoch(
+            options["batch_sizes"], options["samples"], dtype=dtype, repeats=min(options["repeats"], 3), log=log)]
+        print(format_epoch_table(rows))
+        _print_skipped("epoch")
+        return
+    print(f"cost_grad at (d, h, k) = {MNIST_SHAPE}, c = {DECAY:g}; {machine_summary()}", flush=True)
+    rows = compare_cost_grad(options["sizes"], options["dtypes"], options["repeats"],
+                             peak_repeats=3 if args.quick else 5, log=log)
+    print(format_table(rows))
+    _print_skipped("cost_grad")
+
+
+def main(argv=None):
+    """``python -m fastnn.benchmarks [options]``: parse the options and `run`."""
+    parser = argparse.ArgumentParser(prog="python -m fastnn.benchmarks", description=DESCRIPTION)
+    run(add_arguments(parser).parse_args(argv))

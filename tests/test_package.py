@@ -1,0 +1,83 @@
+"""The package as users get it: its public names, its version, its declared dependencies."""
+
+import ast
+import importlib.metadata
+import sys
+from pathlib import Path
+
+import pytest
+
+import fastnn
+from helpers import run_python
+
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+STAR_IMPORT_WITHOUT_SKLEARN = """
+import sys
+sys.modules["sklearn"] = None  # as if scikit-learn were not installed: importing it raises ImportError
+from fastnn import *
+import fastnn
+print(sorted(name for name in fastnn.__all__ if name in globals()))
+try:
+    fastnn.MLPClassifier
+except ImportError as error:
+    print("ImportError:", error)
+"""
+
+
+def test_star_import_works_without_scikit_learn():
+    run = run_python("-c", STAR_IMPORT_WITHOUT_SKLEARN)
+    assert run.returncode == 0, run.stderr[-2000:]
+    names, error = run.stdout.splitlines()
+    assert names == str(sorted(fastnn.__all__))
+    assert error.startswith("ImportError: ") and "scikit-learn" in error
+
+
+def test_public_names():
+    assert {"NetClassifier", "cost_grad", "get_init_params", "load", "reference", "save"} <= set(fastnn.__all__)
+    assert all(hasattr(fastnn, name) for name in fastnn.__all__)
+    assert "MLPClassifier" in dir(fastnn) and "MLPClassifier" not in fastnn.__all__  # optional: scikit-learn
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        fastnn.nonexistent  # noqa: B018
+
+
+def test_the_version_is_written_once():
+    from fastnn._version import __version__
+
+    assert fastnn.__version__ is __version__
+    # The installed metadata reads the same attribute (it is stale only in an editable
+    # install made before the version changed: reinstall).
+    assert importlib.metadata.version("fastnn") == __version__
+
+
+def _module_level_imports(path):
+    """Top-level package names a module imports when it is imported (not inside functions)."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        for statement in ast.walk(node) if isinstance(node, (ast.Try, ast.If)) else [node]:
+            if isinstance(statement, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in statement.names)
+            elif isinstance(statement, ast.ImportFrom) and statement.level == 0:
+                names.add(statement.module.split(".")[0])
+    return names
+
+
+# Modules that import an optional dependency when imported themselves (the extra to install).
+OPTIONAL = {"mlp.py": {"sklearn"}}
+DISTRIBUTIONS = {"sklearn": "scikit-learn"}
+
+
+def test_every_package_imported_at_import_time_is_declared():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    if not PYPROJECT.exists():
+        pytest.skip("not run from the source tree")
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    declared = {requirement.split(";")[0].split("[")[0].split("<")[0].split(">")[0].split("=")[0].strip()
+                for requirement in project["dependencies"]}
+    undeclared = {}
+    for path in Path(fastnn.__file__).parent.rglob("*.py"):
+        third_party = _module_level_imports(path) - set(sys.stdlib_module_names) - {"fastnn"}
+        missing = {DISTRIBUTIONS.get(name, name) for name in third_party - OPTIONAL.get(path.name, set())} - declared
+        if missing:
+            undeclared[str(path.relative_to(Path(fastnn.__file__).parent))] = sorted(missing)
+    assert not undeclared, f"imported but not in pyproject's dependencies: {undeclared}"

@@ -6,8 +6,10 @@ with scikit-learn (1,797 images of 8x8 pixels with values 0..16, labels 0..9), s
 fastnn/data/digits.npz so that fastnn needs no download and no scikit-learn.
 """
 
+import csv
 import gzip
 import os
+import warnings
 from importlib import resources
 
 import numpy as np
@@ -120,11 +122,13 @@ def load_mnist(folder, kind="train", dtype=np.float32):
     X : ndarray (n, rows * cols) of dtype; y : ndarray (n,) of int64
     """
     def find(stem):
-        for name in (stem, stem + ".gz"):
+        # The original names (train-images-idx3-ubyte) and the common copies' (train-images.idx3-ubyte).
+        dotted = stem.replace("-idx", ".idx")
+        for name in (stem, stem + ".gz", dotted, dotted + ".gz"):
             candidate = os.path.join(folder, name)
             if os.path.exists(candidate):
                 return candidate
-        raise FileNotFoundError(f"no {stem} or {stem}.gz in {folder}")
+        raise FileNotFoundError(f"no {stem}[.gz] or {dotted}[.gz] in {folder}")
 
     if kind not in ("train", "t10k"):
         raise ValueError(f"kind must be 'train' or 't10k', got {kind!r}")
@@ -132,7 +136,7 @@ def load_mnist(folder, kind="train", dtype=np.float32):
     labels = read_idx(find(f"{kind}-labels-idx1-ubyte"))
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise ValueError(f"{folder}: images {images.shape} and labels {labels.shape} do not match")
-    return (images.reshape(len(images), -1) / 255).astype(dtype), labels.astype(np.int64)
+    return (images.reshape(len(images), -1) / 255).astype(dtype), check_labels(labels, f"{folder} ({kind} labels)")
 
 
 def load_npz(path, dtype=np.float64):
@@ -151,27 +155,75 @@ def load_npz(path, dtype=np.float64):
 
 
 def load_csv(path, label="label", dtype=np.float64):
-    """X and y from a .csv file with a header row; the label column is named `label`, else the first.
+    """X and y from a .csv file: a numeric table, with or without a header row.
 
-    Every other column must be numeric.
+    The first row is a header when any of its fields is not a number; quotes and
+    spaces around names are allowed ("a", "b", "label" or a, b, label). The label
+    column is the one named `label` (or the column number `label`, from 0), else the
+    first. Every cell must be numeric, and labels integers.
+
+    Raises
+    ------
+    ValueError
+        An empty file, a non-numeric cell, rows of different lengths, or labels that
+        are not finite integers (the row is named).
     """
     path = os.fspath(path)
-    with open(path, encoding="utf-8") as file:
-        header = file.readline().strip().split(",")
-    column = header.index(label) if label in header else 0
+    with open(path, encoding="utf-8", newline="") as file:
+        first = next(csv.reader(file, skipinitialspace=True), None)
+    if not first or not any(field.strip() for field in first):
+        raise ValueError(f"{path}: the file is empty; it needs rows of numbers, the label in one column")
+    names = [field.strip() for field in first]
+    has_header = not all(_is_number(field) for field in names)
+    if isinstance(label, (int, np.integer)):
+        column = int(label)
+    else:
+        column = names.index(label) if has_header and label in names else 0
+    if not 0 <= column < len(names):
+        raise ValueError(f"{path}: label column {column} does not exist; the rows have {len(names)} columns")
     try:
-        table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked below
+            table = np.loadtxt(path, delimiter=",", skiprows=1 if has_header else 0, ndmin=2, quotechar='"',
+                               dtype=np.float64, encoding="utf-8")
     except ValueError as error:
-        raise ValueError(f"{path}: every column must be numeric ({error})") from None
-    if table.shape[1] != len(header):
-        raise ValueError(f"{path}: the header has {len(header)} columns but the rows have {table.shape[1]}")
-    return _as_dataset(np.delete(table, column, axis=1), table[:, column], path, dtype)
+        raise ValueError(f"{path}: every cell must be numeric ({str(error)[:200]})") from None
+    if table.shape[0] == 0:
+        raise ValueError(f"{path}: the file has a header but no rows")
+    if table.shape[1] != len(names):
+        raise ValueError(f"{path}: the first row has {len(names)} columns but the others have {table.shape[1]}")
+    return _as_dataset(np.delete(table, column, axis=1), table[:, column], path, dtype,
+                       first_row=2 if has_header else 1)
 
 
-def _as_dataset(X, y, source, dtype):
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_labels(y, source, first_row=0):
+    """y as int64, refusing labels that are not finite integers (the first bad row is named).
+
+    Rows are counted from `first_row` in the message (1 for a file's first line).
+    """
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"{source}: labels must be integers, got {y.dtype} values such as {y[:3].tolist()}")
+    if y.dtype.kind == "f":
+        bad = ~np.isfinite(y) | (y != np.round(y)) | (np.abs(y) > 2**53)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ValueError(f"{source}: labels must be finite integers; row {row + first_row} has {y[row].item()!r}")
+    return y.astype(np.int64)
+
+
+def _as_dataset(X, y, source, dtype, first_row=0):
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
         raise ValueError(f"{source}: X must be 2-D and y 1-D of the same length, got {X.shape} and {y.shape}")
-    if y.dtype.kind == "f" and not np.all(y == np.round(y)):
-        raise ValueError(f"{source}: labels must be integers")
-    return X.astype(dtype), y.astype(np.int64)
+    if len(y) == 0:
+        raise ValueError(f"{source}: there are no rows")
+    return X.astype(dtype), check_labels(y, source, first_row)

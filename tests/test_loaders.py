@@ -1,0 +1,60 @@
+"""Data files as users write them: headers with spaces or quotes, no header, bad labels named by row."""
+
+import numpy as np
+import pytest
+
+from fastnn.datasets import load_csv, load_mnist, load_npz
+
+ROWS = "1,0.5,1.0\n0,2.0,3.0\n2,4.0,5.5\n"
+
+
+@pytest.mark.parametrize("header", ["label,a,b\n", "label, a, b\n", '"label","a","b"\n', ' "label" , a , b\n', ""],
+                         ids=["plain", "spaces", "quotes", "quotes-and-spaces", "no-header"])
+def test_the_label_column_is_found_and_no_row_is_lost(tmp_path, header):
+    (tmp_path / "d.csv").write_text(header + ROWS)
+    X, y = load_csv(tmp_path / "d.csv")
+    np.testing.assert_array_equal(y, [1, 0, 2])
+    np.testing.assert_array_equal(X, [[0.5, 1.0], [2.0, 3.0], [4.0, 5.5]])
+
+
+def test_a_label_column_named_elsewhere(tmp_path):
+    (tmp_path / "d.csv").write_text('"a", "b", "label"\n0.5,1.0,1\n2.0,3.0,0\n')
+    X, y = load_csv(tmp_path / "d.csv")
+    np.testing.assert_array_equal(y, [1, 0])
+    np.testing.assert_array_equal(X, [[0.5, 1.0], [2.0, 3.0]])
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "empty"),
+    ("label,a\n", "no rows"),
+    ("label,a\n1,0.5\ninf,0.5\n", "row 3 has inf"),
+    ("label,a\n1e20,0.5\n", "row 2 has 1e"),
+    ("1,0.5\n0.5,2\n", "row 2 has 0.5"),
+])
+def test_bad_csv_files_are_named(tmp_path, content, message):
+    (tmp_path / "d.csv").write_text(content)
+    with pytest.raises(ValueError, match=message):
+        load_csv(tmp_path / "d.csv")
+
+
+def test_string_labels_in_npz_are_named(tmp_path):
+    np.savez(tmp_path / "d.npz", X=np.ones((2, 3)), y=np.array(["c0", "c1"]))
+    with pytest.raises(ValueError, match="labels must be integers"):
+        load_npz(tmp_path / "d.npz")
+
+
+def _idx(path, array, code):
+    header = bytes([0, 0, code, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+    path.write_bytes(header + array.astype({0x08: ">u1", 0x0D: ">f4"}[code]).tobytes())
+
+
+@pytest.mark.parametrize("naming", ["{}-images-idx3-ubyte", "{}-images.idx3-ubyte"])
+def test_mnist_with_either_naming_and_float_labels_refused(tmp_path, naming):
+    _idx(tmp_path / naming.format("train"), np.zeros((2, 3, 3)), 0x08)
+    labels = naming.replace("images", "labels").replace("idx3", "idx1").format("train")
+    _idx(tmp_path / labels, np.array([1, 2]), 0x08)
+    X, y = load_mnist(tmp_path)
+    assert X.shape == (2, 9) and y.tolist() == [1, 2]
+    _idx(tmp_path / labels, np.array([0.5, 1.7]), 0x0D)
+    with pytest.raises(ValueError, match="finite integers; row 0 has"):
+        load_mnist(tmp_path)

@@ -1,16 +1,20 @@
 """The one door to compiled code.
 
 Everything that calls a kernel calls it from here. The engine binds BLAS before the
-first kernel runs, starts Numba's threads only for the driver that can use them, lays
-out the buffers and workspaces, checks the shape, dtype and layout of every array a
-kernel will write (kernels trust shapes, and a wrong one writes past an array's end),
-serialises parallel launches under a thread-unsafe threading layer, and turns the
-kernels' status codes into one convention: OK or NON_FINITE, returned first.
+first kernel runs, starts Numba's threads only for the driver that can use them, and
+serialises parallel launches under a thread-unsafe threading layer. Kernels trust
+shapes (a wrong one writes past an array's end), so every array a kernel writes is
+either laid out here, new, from shapes already checked, or, when it lives on between
+calls (a Trainer's parameters, optimizer state and buffers, which a caller can
+replace), checked here for shape, dtype and layout before every epoch. The kernels'
+status codes follow one convention: OK or NON_FINITE, returned first.
 
 Inputs arrive validated by the public entry points (`fastnn._validation`,
 `fastnn.params.to_layers`): C-contiguous arrays of one float dtype, 1-D biases.
 """
 
+import functools
+import math
 import os
 import threading
 
@@ -29,9 +33,14 @@ from .params import from_layers
 __all__ = ["NON_FINITE", "OK", "Trainer", "blas_name", "cost_grad", "gemm", "logits", "loss_and_accuracy"]
 
 NO_HYPER = (0.0, 0.0, 0.0, 0.0)
+_HALF_MAX = {np.dtype(np.float32): float(np.finfo(np.float32).max) / 2,
+             np.dtype(np.float64): float(np.finfo(np.float64).max) / 2}
 
 
 # ---------------------------------------------------------------- readiness and threads
+
+
+_threads_started = False
 
 
 def _ready(threads=False):
@@ -41,9 +50,11 @@ def _ready(threads=False):
     needs the layer started first (see `fastnn._numba_cache`). Training and prediction
     never start it, so its idle threads never compete with BLAS's during training.
     """
+    global _threads_started
     blas.bind()
-    if threads:
+    if threads and not _threads_started:
         start_threading_layer()
+        _threads_started = True
 
 
 def blas_name():
@@ -195,7 +206,9 @@ def _check_buffers(buffers, n_rows, weights, with_workspace=True):
         _check(name, array, shape, kind)
 
 
+@functools.lru_cache(maxsize=32)
 def _empty_state(dtype, n_layers):
+    """The state of KEEP_GRADIENT, which reads and writes none: zero-size arrays, shared by every call."""
     empty_W = tuple(np.empty((0, 0), dtype) for _ in range(n_layers))
     empty_b = tuple(np.empty(0, dtype) for _ in range(n_layers))
     return empty_W, empty_W, empty_b, empty_b
@@ -228,15 +241,14 @@ def cost_grad(X, y, weights, biases, c, parallel=None):
     serially (False); None decides by `use_parallel`. Both give the same bits.
     """
     n = X.shape[0]
-    weights, biases = _writable(weights), _writable(biases)
-    _check_layers(weights, biases)
+    weights, biases = _writable(weights), _writable(biases)  # read, never written: shapes checked by to_layers
     if y.shape != (n,) or y.dtype != np.int64 or X.shape[1] != weights[0].shape[0]:
         raise ValueError("cost_grad: X, y and W1 do not fit together")
     _ready(threads=True)  # _cost_grad calls the parallel pass, even when it runs serially
     parallel = use_parallel(n) if parallel is None else bool(parallel)
+    # What the kernel writes: new buffers, laid out here from the layers' checked shapes.
     buffers = step_buffers(n, weights, biases, with_workspace=not parallel)
-    _check_buffers(buffers, n, weights, with_workspace=not parallel)
-    state = _empty_state(weights[0].dtype, len(weights))  # KEEP_GRADIENT reads and writes no state
+    state = _empty_state(weights[0].dtype, len(weights))
     args = (X, y, weights, biases, c, parallel, KEEP_GRADIENT, NO_HYPER, state, buffers)
     # Only a parallel launch needs the workqueue guard; serial calls run side by side.
     status, loss, squares = _run_parallel(_cost_grad, *args) if parallel else _cost_grad(*args)
@@ -252,20 +264,19 @@ def _finite_after_decay(cost, decay, squares, dtype, d_W):
     The only other way to overflow is the decay term: each |decay W| <= decay ||W||, so
     below half the dtype's largest value the gradients need no look.
     """
-    if not np.isfinite(cost):
+    if not math.isfinite(cost):
         return False
-    if decay * np.sqrt(squares) < np.finfo(dtype).max / 2:
+    if decay * math.sqrt(squares) < _HALF_MAX[dtype]:
         return True
     return all(np.all(np.isfinite(d_w)) for d_w in d_W)
 
 
 def logits(X, weights, biases):
     """(status, logits (n, k)) of validated X under the layers, in chunks of EVAL_CHUNK rows."""
-    weights, biases = _writable(weights), _writable(biases)
-    _check_layers(weights, biases)
+    weights, biases = _writable(weights), _writable(biases)  # read, never written
     if X.shape[1] != weights[0].shape[0] or X.dtype != weights[0].dtype or not X.flags.c_contiguous:
         raise ValueError("logits: X does not fit W1")
-    out = np.empty((X.shape[0], weights[-1].shape[1]), weights[0].dtype)
+    out = np.empty((X.shape[0], weights[-1].shape[1]), weights[0].dtype)  # what the kernel writes
     _ready()
     return _logits_into(X, weights, biases, EVAL_CHUNK, out), out
 

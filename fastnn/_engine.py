@@ -110,6 +110,18 @@ def _after_fork_in_child():
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def training_kernels_cached():
+    """Whether the training and prediction kernels are in Numba's on-disk cache.
+
+    False means that the first training compiles them (10 to 20 s): worth a notice.
+    """
+    for kernel in (_train_epoch, _logits_into):
+        cache_file = getattr(getattr(kernel, "_cache", None), "_cache_file", None)
+        if cache_file is None or not cache_file._load_index():  # no cache, or an empty or stale index
+            return False
+    return True
+
+
 def use_parallel(n_rows):
     """Whether cost_grad's block pass over n_rows rows runs on Numba's threads (see `fastnn._config`).
 

@@ -154,13 +154,19 @@ def load_npz(path, dtype=np.float64):
     return _as_dataset(X, y, path, dtype)
 
 
-def load_csv(path, label="label", dtype=np.float64):
+def load_csv(path, label="label", dtype=np.float64, has_header=None):
     """X and y from a .csv file: a numeric table, with or without a header row.
 
-    The first row is a header when any of its fields is not a number; quotes and
-    spaces around names are allowed ("a", "b", "label" or a, b, label). The label
-    column is the one named `label` (or the column number `label`, from 0), else the
-    first. Every cell must be numeric, and labels integers.
+    The first row is a header when any of its fields is not a number (has_header=None),
+    or as `has_header` says; quotes and spaces around names are allowed ("a", "b",
+    "label" or a, b, label). The label column is the one named `label` (or the column
+    number `label`, from 0), else the first. Every other cell must be numeric; labels
+    are integers or names.
+
+    Returns
+    -------
+    X : ndarray (n, d) of dtype
+    y : ndarray (n,) of int64, or of str when the labels are names
 
     Raises
     ------
@@ -174,26 +180,52 @@ def load_csv(path, label="label", dtype=np.float64):
     if not first or not any(field.strip() for field in first):
         raise ValueError(f"{path}: the file is empty; it needs rows of numbers, the label in one column")
     names = [field.strip() for field in first]
-    has_header = not all(_is_number(field) for field in names)
-    if isinstance(label, (int, np.integer)):
+    if has_header is None:
+        has_header = not all(_is_number(field) for field in names)
+    if isinstance(label, (int, np.integer)) or isinstance(label, str) and label.isdigit() and label not in names:
         column = int(label)
     else:
+        if has_header and label != "label" and label not in names:
+            raise ValueError(f"{path}: no column named {label!r}; the header has {names[:20]}")
         column = names.index(label) if has_header and label in names else 0
     if not 0 <= column < len(names):
         raise ValueError(f"{path}: label column {column} does not exist; the rows have {len(names)} columns")
+    features = [i for i in range(len(names)) if i != column]
+    table = _read_numbers(path, has_header, None)
+    if table is None:  # not all numbers: the labels may be names
+        X = _read_numbers(path, has_header, features)
+        if X is None:
+            raise ValueError(f"{path}: every cell but the labels must be numeric")
+        y = _read_column(path, has_header, column)
+    else:
+        X, y = np.delete(table, column, axis=1), table[:, column]
+    if X.shape[0] == 0:
+        raise ValueError(f"{path}: the file has a header but no rows")
+    if X.shape[1] != len(features):
+        raise ValueError(f"{path}: the first row has {len(names)} columns but the others have {X.shape[1] + 1}")
+    return _as_dataset(X, y, path, dtype, first_row=2 if has_header else 1)
+
+
+def _read_numbers(path, has_header, columns):
+    """The numeric table of a CSV file (only `columns` if given), or None if a cell is not a number."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked below
-            table = np.loadtxt(path, delimiter=",", skiprows=1 if has_header else 0, ndmin=2, quotechar='"',
-                               dtype=np.float64, encoding="utf-8")
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked by the caller
+            return np.loadtxt(path, delimiter=",", skiprows=1 if has_header else 0, ndmin=2, quotechar='"',
+                              dtype=np.float64, encoding="utf-8", usecols=columns)
     except ValueError as error:
-        raise ValueError(f"{path}: every cell must be numeric ({str(error)[:200]})") from None
-    if table.shape[0] == 0:
-        raise ValueError(f"{path}: the file has a header but no rows")
-    if table.shape[1] != len(names):
-        raise ValueError(f"{path}: the first row has {len(names)} columns but the others have {table.shape[1]}")
-    return _as_dataset(np.delete(table, column, axis=1), table[:, column], path, dtype,
-                       first_row=2 if has_header else 1)
+        if "could not convert" in str(error):
+            return None
+        raise ValueError(f"{path}: {str(error)[:200]}") from None
+
+
+def _read_column(path, has_header, column):
+    """One column of a CSV file as strings, stripped of spaces and quotes."""
+    with open(path, encoding="utf-8", newline="") as file:
+        rows = csv.reader(file, skipinitialspace=True)
+        if has_header:
+            next(rows, None)
+        return np.array([row[column].strip() for row in rows if row], dtype=str)
 
 
 def _is_number(text):
@@ -205,13 +237,17 @@ def _is_number(text):
 
 
 def check_labels(y, source, first_row=0):
-    """y as int64, refusing labels that are not finite integers (the first bad row is named).
+    """Labels as int64, or as strings when they are names; numbers that are not finite integers are refused.
 
-    Rows are counted from `first_row` in the message (1 for a file's first line).
+    A number like 0.5, inf or 1e20 in a label column is a mistake (regression targets,
+    a wrong column), named with its row; rows are counted from `first_row` in the
+    message (1 for a file's first line).
     """
     y = np.asarray(y)
+    if y.dtype.kind in "US":
+        return y.astype(str)
     if y.dtype.kind not in "biuf":
-        raise ValueError(f"{source}: labels must be integers, got {y.dtype} values such as {y[:3].tolist()}")
+        raise ValueError(f"{source}: labels must be integers or names, got {y.dtype} values")
     if y.dtype.kind == "f":
         bad = ~np.isfinite(y) | (y != np.round(y)) | (np.abs(y) > 2**53)
         if bad.any():

@@ -13,6 +13,7 @@ from .cost import cost_grad
 from .optim import Optimizer
 from .params import get_init_params, to_layers  # noqa: F401  (get_init_params: re-exported)
 from .schedules import make_schedule
+from ._progress import progress_bar
 from .training import Monitor, TrainingLoop
 
 HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
@@ -36,6 +37,11 @@ class NetClassifier:
     init_params)``, then ``predict``, ``predict_proba`` and ``score``. After fit,
     ``params`` holds the parameters of the epoch with the best validation loss (the
     last epoch's without validation data) and ``hist`` the per-epoch metrics.
+
+    Labels are class indices 0..k-1. Two optional attributes travel with a saved model:
+    ``classes`` (the labels the indices stand for, when they are not 0..k-1: names,
+    or other numbers) and ``trained_on`` (a dict describing the training data, as the
+    command line records it). Neither changes what ``predict`` returns.
     """
 
     cost_grad = staticmethod(cost_grad)
@@ -44,6 +50,8 @@ class NetClassifier:
         self.params = None
         self.hist = None
         self.stop_reason = None
+        self.classes = None
+        self.trained_on = None
 
     def fit(self, X_train, y_train, X_val=None, y_val=None, init_params=None, batch_size=32, lr=0.1,
             c=1e-4, epochs=30, *, optimizer="sgd", momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8,
@@ -83,7 +91,8 @@ class NetClassifier:
         verbose : bool
             Print one line per epoch.
         progress : bool
-            Show a tqdm progress bar over the epochs (needs the optional tqdm).
+            Show a progress bar within each epoch, on stderr (tqdm's if it is installed,
+            else a plain one); the verbose lines print through it.
         callback : callable or None
             Called as callback(epoch, hist, params) after each epoch; returning True stops
             training.
@@ -119,22 +128,27 @@ class NetClassifier:
                           patience=patience if early_stopping else None,
                           keep="best" if data.has_val else "last")
         trainer = _engine.Trainer(*data.layers, optimizer, c)
-        bar = _progress_bar(epochs) if progress else None
+        bar = progress_bar(data.X.shape[0], "row", f"epoch 1/{epochs}") if progress else None
 
         def report(epoch, metrics, lr, seconds):
             if verbose:
-                print(f"epoch {epoch + 1}/{epochs}: " + ", ".join(f"{key} {value:.4f}" for key, value in metrics.items())
-                      + f", lr {lr:.3g}, {seconds:.2f} s")
+                line = (f"epoch {epoch + 1}/{epochs}: " + ", ".join(f"{key} {value:.4f}" for key, value in metrics.items())
+                        + f", lr {lr:.3g}, {seconds:.3f} s")
+                bar.write(line) if bar is not None else print(line, flush=True)
             if bar is not None:
-                bar.update(1)
-                bar.set_postfix({key: f"{value:.4f}" for key, value in metrics.items()})
+                bar.reset()
+                bar.set_description(f"epoch {epoch + 2}/{epochs}")
+
+        def show_progress(rows_done, rows_total):
+            bar.update(rows_done - bar.n)
 
         def user_callback(epoch, loop):
             return callback(epoch, _history(loop), loop.last_params())
 
         loop = TrainingLoop(trainer, data.X, data.y, int(min(batch_size, data.X.shape[0])), schedule, monitor,
                             data.measure, np.random.default_rng(seed), shuffle,
-                            callback=None if callback is None else user_callback, report=report)
+                            callback=None if callback is None else user_callback, report=report,
+                            progress=None if bar is None else show_progress)
         try:
             loop.run(epochs, stacklevel=3)
         finally:  # an interrupt or an error keeps the completed epochs, then propagates
@@ -152,8 +166,12 @@ class NetClassifier:
         """(params, arrays, metadata) for `fastnn.io.save`: the parameters, the history, the stop reason."""
         if self.params is None:
             raise ValueError("this NetClassifier is not fitted: there is nothing to save")
-        hist = {f"hist_{key}": np.asarray(self.hist[key], dtype=np.float64) for key in HISTORY_KEYS}
-        return self.params, hist, {"stop_reason": self.stop_reason}
+        arrays = {f"hist_{key}": np.asarray(self.hist[key], dtype=np.float64) for key in HISTORY_KEYS}
+        if self.classes is not None:
+            from .io import label_array
+
+            arrays["classes"] = label_array(self.classes)
+        return self.params, arrays, {"stop_reason": self.stop_reason, "trained_on": self.trained_on}
 
     @classmethod
     def _from_file_contents(cls, params, arrays, metadata):
@@ -165,6 +183,16 @@ class NetClassifier:
         if not (stop_reason is None or isinstance(stop_reason, str)):
             raise TypeError(f"stop_reason must be a string, got {type(stop_reason).__name__}")
         model.stop_reason = stop_reason
+        if "classes" in arrays:
+            classes, k = arrays["classes"], params[f"W{len(params) // 2}"].shape[1]
+            if classes.shape != (k,) or len(np.unique(classes)) != k:
+                raise ValueError(f"classes must be {k} distinct labels, got shape {classes.shape}")
+            model.classes = classes
+        trained_on = metadata.get("trained_on")
+        if not (trained_on is None or isinstance(trained_on, dict)
+                and all(isinstance(value, (str, int, float, bool, type(None))) for value in trained_on.values())):
+            raise TypeError("trained_on must be a dict of plain values")
+        model.trained_on = trained_on
         return model
 
     def _params_or_fitted(self, params):
@@ -188,14 +216,6 @@ class NetClassifier:
         logits = _logits(X, params)
         y = check_y(y, logits.shape[0], logits.shape[1])
         return float(np.mean(np.argmax(logits, axis=1) == y))
-
-
-def _progress_bar(total):
-    try:
-        from tqdm.auto import tqdm
-    except ImportError as error:
-        raise ImportError("progress=True needs tqdm: pip install tqdm (or fastnn[progress])") from error
-    return tqdm(total=total, unit="epoch")
 
 
 def _history(loop):

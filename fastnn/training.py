@@ -24,6 +24,8 @@ import numpy as np
 
 from ._engine import OK
 
+PROGRESS_STEPS = 50  # progress reports per epoch, at most
+
 
 class Monitor:
     """What decides the best epoch, and when progress stalls.
@@ -111,15 +113,20 @@ class TrainingLoop:
         The learning rate's name in the estimator's words, for the divergence warning.
     samples_before : int
         Training rows seen by earlier runs (scikit-learn's invscaling counts them).
+    progress : callable or None
+        progress(rows_done, rows_total) about PROGRESS_STEPS times within each epoch
+        (a progress bar). The epoch then runs in chunks of whole batches: the same
+        parameters, and the same loss up to the order of its sum.
     """
 
     def __init__(self, trainer, X, y, batch_size, schedule, monitor, measure, rng, shuffle=True, callback=None,
-                 report=None, report_stall=None, lr_name="lr", samples_before=0):
+                 report=None, report_stall=None, lr_name="lr", samples_before=0, progress=None):
         self.trainer, self.X, self.y, self.batch_size = trainer, X, y, batch_size
         self.schedule, self.monitor, self.measure = schedule, monitor, measure
         self.rng, self.shuffle, self.callback, self.lr_name = rng, shuffle, callback, lr_name
         self.report, self.report_stall = report, report_stall
         self.samples_before = samples_before
+        self.progress = progress
         self.history = []  # one dict of metrics per completed epoch
         self.stop_reason = None
         self.epochs_run = 0
@@ -174,7 +181,7 @@ class TrainingLoop:
         lr = self.schedule.lr
         n = self.X.shape[0]
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
-        status, batch_loss = self.trainer.run_epoch(self.X, self.y, order, self.batch_size, lr)
+        status, batch_loss = self._run_epoch(order, lr)
         metrics = self.measure(self.trainer, batch_loss) if status == OK else None
         if metrics is None or not all(np.isfinite(value) for value in metrics.values()):
             self.stop_reason = "diverged"
@@ -200,6 +207,23 @@ class TrainingLoop:
             self.stop_reason = "stalled"
             return False
         return True
+
+    def _run_epoch(self, order, lr):
+        """(status, mean batch loss) of one epoch, in chunks of whole batches when progress is reported."""
+        if self.progress is None:
+            return self.trainer.run_epoch(self.X, self.y, order, self.batch_size, lr)
+        n = len(order)
+        batches = -(-n // self.batch_size)
+        chunk = max(1, -(-batches // PROGRESS_STEPS)) * self.batch_size
+        loss_sum = 0.0
+        for start in range(0, n, chunk):
+            rows = order[start:start + chunk]
+            status, loss = self.trainer.run_epoch(self.X, self.y, rows, self.batch_size, lr)
+            if status != OK:
+                return status, loss
+            loss_sum += loss * len(rows)
+            self.progress(start + len(rows), n)
+        return OK, loss_sum / n
 
     def samples_seen(self):
         """Training rows processed by earlier runs and this run's completed epochs."""

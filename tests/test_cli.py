@@ -2,6 +2,8 @@
 in this process where a test needs to reach inside.
 """
 
+import json
+
 import numpy as np
 import pytest
 
@@ -34,8 +36,8 @@ def test_train_digits_save_plot_then_predict(tmp_path):
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     run = fastnn("predict", "--model", tmp_path / "model.npz", "--data", "digits", "--out", tmp_path / "labels.txt")
     assert run.returncode == 0, run.stderr
-    assert len(np.loadtxt(tmp_path / "labels.txt")) == 1797
-    assert "accuracy" in run.stdout
+    assert len(np.loadtxt(tmp_path / "labels.txt")) == 450  # the test rows held out in training
+    assert f"accuracy {accuracy:.4f} on the 450 test rows of digits held out" in run.stdout
 
 
 @pytest.mark.slow
@@ -101,22 +103,143 @@ def test_gradcheck_command_fails_with_exit_code_1(monkeypatch, capsys):
     assert "gradient check passed" not in out and "FAILED for 1 parameters" in err
 
 
+def _main(capsys, *args):
+    """Run the command line in this process: (exit code, stdout, stderr)."""
+    try:
+        cli.main([str(arg) for arg in args])
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 @pytest.mark.parametrize("args, message", [
     (["train", "--data", "nowhere.npz"], "no such file"),
-    (["train", "--data", "imagenet"], "no such file"),
-    (["train", "--data", "mnist:/nonexistent"], "no train-images-idx3-ubyte"),
+    (["train", "--data", "imagenet"], "unknown data"),
+    (["train", "--data", "mnist:/nonexistent"], "is not a folder"),
     (["train", "--epochs", "many"], "invalid int value"),
-    (["train", "--lr", "-1"], "lr must be"),
-    (["train", "--hidden", "64", "0"], "--hidden sizes must be >= 1"),
+    (["train", "--epochs", "0"], "--epochs must be an integer >= 1, got 0"),
+    (["train", "--lr", "-1"], "--lr must be a number > 0"),
+    (["train", "--hidden", "64", "0"], "--hidden must be sizes >= 1"),
     (["train", "--threads", "99"], "--threads must be between"),
+    (["train", "--save", "/nonexistent/folder/m.npz"], "the folder /nonexistent/folder does not exist"),
+    (["train", "--save", "."], "is a directory"),
+    (["train", "--history", "h.txt"], "must end in .csv or .json"),
+    (["train", "--lr", "1e6", "--epochs", "2", "--quiet"], "training diverged in epoch 1"),
     (["predict", "--model", "missing.npz", "--data", "digits"], "missing.npz"),
 ])
-def test_user_errors_are_one_line_with_exit_code_2(args, message):
-    run = fastnn(*args)
-    assert run.returncode == 2
-    assert message in run.stderr
-    assert "Traceback" not in run.stderr
-    assert len(run.stderr.strip().splitlines()) == 1
+def test_user_errors_are_one_line_with_exit_code_2(capsys, args, message):
+    code, out, err = _main(capsys, *args)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_too_few_rows_and_a_single_class_are_named(capsys, tmp_path):
+    (tmp_path / "three.csv").write_text("label,a,b\n0,1,2\n1,2,3\n0,3,4\n")
+    code, _, err = _main(capsys, "train", "--data", tmp_path / "three.csv")
+    assert code == 2 and "3 rows are too few to split" in err
+    np.savez(tmp_path / "one.npz", X=np.ones((40, 2)), y=np.zeros(40, int))
+    code, _, err = _main(capsys, "train", "--data", tmp_path / "one.npz")
+    assert code == 2 and "one class" in err
+
+
+def test_an_internal_error_keeps_its_traceback(capsys, monkeypatch):
+    def broken(*args, **kwargs):
+        raise AssertionError("a bug")
+
+    monkeypatch.setattr(package.NetClassifier, "fit", broken)
+    with pytest.raises(AssertionError, match="a bug"):
+        cli.main(["train", "--epochs", "1"])
+
+
+def test_version_and_defaults_in_help(capsys):
+    code, out, _ = _main(capsys, "--version")
+    assert code == 0 and out.strip() == f"fastnn {package.__version__}"
+    code, out, _ = _main(capsys, "train", "--help")
+    assert code == 0
+    for flag in ("--early-stopping", "--patience", "--lr-schedule", "--quiet", "--label", "--no-header", "--history"):
+        assert flag in out
+    assert "(default: 30)" in out and "(default: momentum)" in out
+
+
+def test_labels_of_any_kind_history_and_probabilities(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    names = np.array(["cat", "dog", "emu"])[(X[:, 0] > 0).astype(int) + (X[:, 1] > 1)]
+    np.savez(tmp_path / "animals.npz", X=X, y=names)
+    code, out, _ = _main(capsys, "train", "--data", tmp_path / "animals.npz", "--hidden", 8, "--epochs", 3,
+                         "--quiet", "--save", tmp_path / "m.npz", "--history", tmp_path / "h.json")
+    assert code == 0 and "test accuracy" in out
+    history = json.loads((tmp_path / "h.json").read_text())
+    assert len(history["train_loss"]) == 3 and history["epoch"] == [1, 2, 3]
+    assert 1 <= history["kept_epoch"] <= 3
+    assert package.load(tmp_path / "m.npz").classes.tolist() == ["cat", "dog", "emu"]
+    code, out, _ = _main(capsys, "predict", "--model", tmp_path / "m.npz", "--data", tmp_path / "animals.npz",
+                         "--out", tmp_path / "labels.txt")
+    assert code == 0 and "test rows of" in out and "held out when the model was trained" in out
+    assert set((tmp_path / "labels.txt").read_text().split()) <= {"cat", "dog", "emu"}
+    code, _, _ = _main(capsys, "predict", "--model", tmp_path / "m.npz", "--data", tmp_path / "animals.npz",
+                       "--out", tmp_path / "p.csv", "--proba")
+    lines = (tmp_path / "p.csv").read_text().splitlines()
+    assert code == 0 and lines[0] == "cat,dog,emu"
+    np.testing.assert_allclose(np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1).sum(axis=1), 1, rtol=1e-5)
+
+
+def test_history_as_csv_and_a_notice_when_kernels_compile(capsys, monkeypatch, tmp_path):
+    from fastnn import _engine
+
+    monkeypatch.setattr(_engine, "training_kernels_cached", lambda: False)
+    code, out, err = _main(capsys, "train", "--hidden", 8, "--epochs", 2, "--history", tmp_path / "h.csv")
+    assert code == 0 and "compiling fastnn's kernels (first run only" in err
+    rows = (tmp_path / "h.csv").read_text().splitlines()
+    assert rows[0] == "epoch,train_loss,train_acc,val_loss,val_acc" and len(rows) == 3
+
+
+INTERRUPT = """
+import signal, subprocess, sys, time
+proc = subprocess.Popen([sys.executable, "-m", "fastnn", "train", "--epochs", "100000", "--quiet", "--save", "m.npz",
+                         "--plot", "c.png", "--history", "h.csv"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+time.sleep(8)
+proc.send_signal(signal.SIGINT)
+out, err = proc.communicate(timeout=120)
+print(proc.returncode)
+print(out)
+print("STDERR", err)
+"""
+
+
+@pytest.mark.slow  # a training in a fresh process, interrupted
+def test_ctrl_c_keeps_the_completed_epochs_saves_them_and_exits_130(tmp_path):
+    pytest.importorskip("matplotlib")
+    run = run_python("-c", INTERRUPT, cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr
+    code, *lines = run.stdout.splitlines()
+    assert code == "130", run.stdout
+    summary = next(line for line in lines if line.startswith("interrupted after"))
+    assert "test accuracy" in summary and "Traceback" not in run.stdout
+    model = package.load(tmp_path / "m.npz")
+    epochs = int(summary.split()[2])
+    assert len(model.hist["train_loss"]) == epochs >= 1
+    assert len((tmp_path / "h.csv").read_text().splitlines()) == epochs + 1
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow  # a fresh process whose reader goes away
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "fastnn", "train", "--epochs", "5"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=tmp_path)
+    proc.stdout.readline()
+    proc.stdout.close()  # as `fastnn train | head -1` does
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1
+    assert b"Traceback" not in err and b"Broken pipe" not in err
 
 
 def test_model_and_data_that_do_not_fit(tmp_path):

@@ -37,10 +37,26 @@ def test_bad_csv_files_are_named(tmp_path, content, message):
         load_csv(tmp_path / "d.csv")
 
 
-def test_string_labels_in_npz_are_named(tmp_path):
+def test_labels_may_be_names(tmp_path):
     np.savez(tmp_path / "d.npz", X=np.ones((2, 3)), y=np.array(["c0", "c1"]))
-    with pytest.raises(ValueError, match="labels must be integers"):
-        load_npz(tmp_path / "d.npz")
+    assert load_npz(tmp_path / "d.npz")[1].tolist() == ["c0", "c1"]
+    (tmp_path / "d.csv").write_text('a,species,b\n0.5,"cat",1\n2.0, dog,3\n')
+    X, y = load_csv(tmp_path / "d.csv", label="species")
+    assert y.tolist() == ["cat", "dog"] and X.tolist() == [[0.5, 1.0], [2.0, 3.0]]
+
+
+@pytest.mark.parametrize("label, has_header, expected", [
+    ("2", None, [7, 8]), (2, None, [7, 8]), ("label", False, [1, 2]),
+])
+def test_label_column_by_number_and_headerless_files(tmp_path, label, has_header, expected):
+    (tmp_path / "d.csv").write_text("1,0.5,7\n2,1.5,8\n")
+    assert load_csv(tmp_path / "d.csv", label=label, has_header=has_header)[1].tolist() == expected
+
+
+def test_an_unknown_label_column_is_named(tmp_path):
+    (tmp_path / "d.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="no column named 'species'"):
+        load_csv(tmp_path / "d.csv", label="species")
 
 
 def _idx(path, array, code):

@@ -14,11 +14,15 @@ def test_plot_history_writes_a_png(tmp_path):
 
     X, y, params = make_problem(60, 4, 6, 3, seed=0)
     hist = fastnn.NetClassifier().fit(X[:40], y[:40], X[40:], y[40:], params, epochs=4, seed=0)
-    figure = plot_history(hist, tmp_path / "curves.png")
+    figure = plot_history(hist, tmp_path / "curves.png", title="digits: 64-6-3", kept_epoch=3)
     data = (tmp_path / "curves.png").read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
-    assert [axes.get_title() for axes in figure.axes] == ["Cross-entropy", "Accuracy"]
-    assert [len(line.get_xdata()) for line in figure.axes[0].lines] == [4, 4]
+    assert [axes.get_title() for axes in figure.axes] == ["Loss", "Accuracy"]
+    assert figure.get_suptitle() == "digits: 64-6-3"
+    assert all(axes.get_ylabel() and axes.get_xlabel() == "epoch" for axes in figure.axes)
+    # training, validation, and the kept epoch's mark
+    assert [len(line.get_xdata()) for line in figure.axes[0].lines] == [4, 4, 2]
+    assert list(figure.axes[0].lines[2].get_xdata()) == [3, 3]
     with pytest.raises(ValueError, match="lacks"):
         plot_history({"loss": [1.0]})
 

@@ -29,7 +29,7 @@ ROW_BLOCK = 64
 # machines with more than PARALLEL_MIN_CORES cores. Measured on 2 cores, the serial pass
 # was as fast or faster at every n (BLAS already uses both cores, and Numba's and
 # OpenBLAS's idle threads spin against each other); with more cores the BLAS products
-# shrink and the serial pass would become the bottleneck (see README).
+# shrink and the serial pass would become the bottleneck (see docs/internals.md).
 PARALLEL_MIN_ROWS = 4096
 PARALLEL_MIN_CORES = 2
 

@@ -20,7 +20,7 @@ try:
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as error:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError(
-        "fastnn.MLPClassifier needs scikit-learn >= 1.6: pip install scikit-learn (or fastnn[sklearn])"
+        "fastnn.MLPClassifier needs scikit-learn >= 1.6: pip install scikit-learn"
     ) from error
 
 from . import _engine, reference

@@ -6,7 +6,7 @@ whole machine by default: n workers x all cores threads on all cores. `local_clu
 gives every worker process cores // n_workers threads (and one dask task at a time), set
 in the environment before the process starts, which is when BLAS and Numba read it.
 `worker_threads` reports what each worker actually got. Needs dask.distributed
-(``pip install fastnn[dask]``).
+(``pip install "dask[distributed]" scikit-learn``).
 """
 
 import os
@@ -45,7 +45,7 @@ def local_cluster(n_workers=2, threads_per_worker=None, **kwargs):
 
     Each worker is a process that runs one task at a time on `threads_per_worker`
     compute threads (default: cores // n_workers). Use it as a context manager, with a
-    Client, and joblib's dask backend for scikit-learn's searches (see the README).
+    Client, and joblib's dask backend for scikit-learn's searches (see docs/guide.md).
 
     Parameters
     ----------
@@ -59,8 +59,7 @@ def local_cluster(n_workers=2, threads_per_worker=None, **kwargs):
         import dask
         from dask.distributed import LocalCluster
     except ImportError as error:
-        raise ImportError("local_cluster needs dask.distributed: pip install 'dask[distributed]' "
-                          "(or fastnn[dask])") from error
+        raise ImportError("local_cluster needs dask.distributed: pip install 'dask[distributed]'") from error
     environment = worker_environment(n_workers, threads_per_worker)
     # pre-spawn-environ: set before the worker process starts, so before NumPy's OpenBLAS
     # and Numba read it (variables set later are ignored by both).

@@ -1,4 +1,4 @@
-"""Scale-out: the README's dask example runs as written, without oversubscribing the cores."""
+"""Scale-out: the guide's dask example runs as written, without oversubscribing the cores."""
 
 import ast
 import os
@@ -12,7 +12,8 @@ import pytest
 
 from fastnn.scaleout import THREAD_VARIABLES, worker_environment
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+GUIDE = ROOT / "docs" / "guide.md"
 
 
 def test_worker_environment_shares_the_cores():
@@ -27,26 +28,26 @@ def test_worker_environment_shares_the_cores():
         worker_environment(2, threads_per_worker=0)
 
 
-def readme_dask_example():
-    text = README.read_text()
+def guide_dask_example():
+    text = GUIDE.read_text(encoding="utf-8")
     match = re.search(r"<!-- dask-example -->\s*```python\n(.*?)```", text, re.S)
-    assert match, "the README lost its dask example"
+    assert match, "docs/guide.md lost its dask example"
     return match.group(1)
 
 
-def test_the_readme_has_the_dask_example():
-    example = readme_dask_example()
-    compile(example, "README.md", "exec")  # valid Python
+def test_the_guide_has_the_dask_example():
+    example = guide_dask_example()
+    compile(example, "docs/guide.md", "exec")  # valid Python
     assert "local_cluster(n_workers=2)" in example and 'print("best:"' in example
 
 
 @pytest.mark.slow  # a dask cluster of two worker processes, and the same search again in this one
-def test_the_readme_grid_search_runs_on_a_local_dask_cluster(tmp_path):
+def test_the_guide_grid_search_runs_on_a_local_dask_cluster(tmp_path):
     pytest.importorskip("dask.distributed")
     pytest.importorskip("sklearn")
     script = tmp_path / "dask_example.py"
-    script.write_text(readme_dask_example())
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(README.parent), os.environ.get("PYTHONPATH", "")]))
+    script.write_text(guide_dask_example())
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=900, cwd=tmp_path,
                          env=env)
     assert run.returncode == 0, run.stderr[-3000:]

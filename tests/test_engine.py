@@ -1,5 +1,7 @@
 """The door to compiled code: every array a kernel writes is checked before it runs."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -219,3 +221,15 @@ def test_big_endian_parameters_are_named_and_big_endian_X_is_converted():
     assert fastnn.cost_grad(X.astype(">f8"), y, params)[0] == expected[0]
     with pytest.raises(TypeError, match=r"byte order \(>f8\).*astype\(float64\)"):
         fastnn.cost_grad(X, y, {**params, "W1": params["W1"].astype(">f8")})
+
+
+def test_key_parsing_is_bounded_whatever_the_keys_say():
+    from fastnn.params import param_keys
+
+    X, y, params = make_problem(10, 4, 3, 2, seed=0)
+    for stray in ("W10000000", "b999999999"):
+        started = time.perf_counter()
+        with pytest.raises(ValueError, match=r"params is missing \['W3', .* and \d+ more") as error:
+            fastnn.cost_grad(X, y, {**params, stray: np.ones((1, 1))})
+        assert time.perf_counter() - started < 1 and len(str(error.value)) < 300
+    assert param_keys.cache_info().maxsize <= 64  # no cache that keeps what untrusted input asked for

@@ -154,7 +154,7 @@ def _split(args, X, y, X_test, y_test):
     fit, val = stratified_split(y, (1 - args.val_fraction, args.val_fraction), seed=args.seed)
     if min(len(fit), len(val), len(y_test)) == 0:
         raise UserError(f"--data {args.data}: {plural(n, 'row')} are too few to split into training, validation "
-                        "and test rows; use more data or other --val-fraction / --test-fraction")
+                        "and test rows with each class in every part; use more data")
     what = "held-out test rows" if held_out else "rows of its test set"
     return X, y, fit, val, X_test, y_test, what
 
@@ -172,10 +172,10 @@ def train(args):
     n_rows = len(y)
     X, y, fit_rows, val_rows, X_test, y_test, test_what = _split(args, X, y, X_test, y_test)
     say = (lambda *a, **k: None) if args.quiet else print
-    print(f"{args.data}: {len(fit_rows)} training, {len(val_rows)} validation, {len(y_test)} test rows, "
+    print(f"{args.data}: {len(fit_rows):,} training, {len(val_rows):,} validation, {len(y_test):,} test rows, "
           f"{X.shape[1]} features, {len(classes)} classes, {dtype}")
     if not _engine.training_kernels_cached():
-        print("compiling fastnn's kernels (first run only; 10 to 30 s)", file=sys.stderr, flush=True)
+        print("compiling fastnn's kernels (first run only; about 10 s)", file=sys.stderr, flush=True)
 
     clf = NetClassifier()
     clf.classes = classes
@@ -233,7 +233,7 @@ def train(args):
 
         layers = "-".join(str(size) for size in (X.shape[1], *args.hidden, len(classes)))
         title = (f"{args.data}: {layers} network, {args.optimizer}, lr {args.lr:g}; "
-                 f"test accuracy {accuracy:.4f} (epoch {kept} kept)")
+                 f"test accuracy {accuracy:.4f} (epoch {kept} kept)" + ("; interrupted" if interrupted else ""))
         with user_input(f"--plot {args.plot}"):
             plot_history(hist, args.plot, title=title, kept_epoch=kept)
         say(f"saved the curves to {args.plot}")
@@ -282,36 +282,54 @@ def predict(args):
     if X.shape[1] != first_layer.shape[0]:
         raise UserError(f"the model expects {first_layer.shape[0]} features but {args.data} has {X.shape[1]}")
     which = f"all {plural(len(X), 'row')} of {args.data}"
+    rows = np.arange(len(X))
     if X_test is not None:
-        X, y, which = X_test, y_test, f"the {len(X_test)} rows of the test set of {args.data}"
+        X, y, rows, which = X_test, y_test, np.arange(len(X_test)), f"the {len(X_test)} rows of the test set of {args.data}"
     elif trained_on and trained_on.get("data") == args.data and trained_on.get("test_fraction") \
             and trained_on.get("rows") == len(y) and np.isin(y, classes).all():
         # The data the model was trained on: score the rows its training held out.
         fraction = trained_on["test_fraction"]
         _, test = stratified_split(np.searchsorted(classes, y), (1 - fraction, fraction), seed=trained_on["seed"])
-        X, y = X[test], y[test]
+        rows = np.sort(test)  # in the data's order
+        X, y = X[rows], y[rows]
         which = f"the {len(test)} test rows of {args.data} held out when the model was trained"
     proba = model.predict_proba(X)
     labels = np.asarray(classes)[np.argmax(proba, axis=1)]
     if args.out:
         with user_input(f"--out {args.out}"):
-            _write_predictions(args.out, labels, proba, classes, args.proba)
+            _write_predictions(args.out, rows, labels, proba, classes, args.proba)
         print(f"wrote {'the class probabilities' if args.proba else 'the predicted labels'} of {which} to {args.out}")
     if y is not None and len(y):
-        same = labels.astype(str) == np.asarray(y).astype(str) if labels.dtype != np.asarray(y).dtype else labels == y
-        print(f"accuracy {np.mean(same):.4f} on {which}")
+        # Labels compare as text when the model's and the data's kinds differ (names against numbers).
+        as_text = np.asarray(classes).dtype.kind != np.asarray(y).dtype.kind
+        known, truth, predicted = ((np.asarray(classes).astype(str), np.asarray(y).astype(str), labels.astype(str))
+                                   if as_text else (np.asarray(classes), np.asarray(y), labels))
+        unknown = ~np.isin(truth, known)
+        if unknown.any():
+            print(f"note: {unknown.sum()} of the {len(truth)} rows have labels the model does not know (such as "
+                  f"{truth[unknown][0]!r}; its classes are {_short_list(known)})", file=sys.stderr)
+        print(f"accuracy {np.mean(predicted == truth):.4f} on {which}")
     elif not args.out:
         for value in labels:
             print(value)
 
 
-def _write_predictions(path, labels, proba, classes, with_proba):
+def _write_predictions(path, rows, labels, proba, classes, with_proba):
+    """A CSV of the scored rows: "row,label", or with_proba "row,<class>,<class>,..."."""
     with open(path, "w") as file:
         if with_proba:
-            file.write(",".join(str(label) for label in classes) + "\n")
-            np.savetxt(file, proba, delimiter=",", fmt="%.6g")
+            file.write("row," + ",".join(str(label) for label in classes) + "\n")
+            for row, values in zip(rows, proba):
+                file.write(f"{row}," + ",".join(f"{value:.6g}" for value in values) + "\n")
         else:
-            np.savetxt(file, labels, fmt="%s")
+            file.write("row,label\n")
+            for row, label in zip(rows, labels):
+                file.write(f"{row},{label}\n")
+
+
+def _short_list(values, limit=10):
+    shown = ", ".join(str(value) for value in list(values)[:limit])
+    return shown + (", ..." if len(values) > limit else "")
 
 
 # ---------------------------------------------------------------- gradcheck, bench
@@ -359,7 +377,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
-    """--help shows every default."""
+    """--help shows every default (but none for flags and for options without one)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or action.required:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def parser():
@@ -371,7 +394,8 @@ def parser():
                             description="Train a network of ReLU layers and report its accuracy on held-out rows.")
     p.add_argument("--data", default="digits", help=DATA_HELP)
     p.add_argument("--label", default="label", metavar="COLUMN",
-                   help="a CSV file's label column: its name or number (from 0); else the first column")
+                   help="a CSV file's label column, by name or number (from 0); without a column of that name, "
+                        "the first column")
     p.add_argument("--no-header", action="store_true", help="the CSV file has no header row")
     p.add_argument("--hidden", type=int, nargs="+", default=[256], metavar="SIZE",
                    help="hidden layer sizes, one per layer (for example 256 128)")
@@ -400,12 +424,14 @@ def parser():
 
     p = commands.add_parser("predict", help="predict with a saved model", formatter_class=_Help,
                             description="Predict with a saved model; with labelled data, report the accuracy.")
-    p.add_argument("--model", required=True, metavar="MODEL.npz")
+    p.add_argument("--model", required=True, metavar="MODEL.npz",
+                   help="a model saved by fastnn train --save or fastnn.save")
     p.add_argument("--data", required=True, help=DATA_HELP)
     p.add_argument("--label", metavar="COLUMN", help="a CSV file's label column (default: as in training)")
     p.add_argument("--no-header", action="store_true", help="the CSV file has no header row")
-    p.add_argument("--out", metavar="FILE", help="write the predicted labels, one per line")
-    p.add_argument("--proba", action="store_true", help="with --out: write the class probabilities as CSV")
+    p.add_argument("--out", metavar="FILE.csv",
+                   help="write a CSV of the scored rows: their row numbers in the data and predicted labels")
+    p.add_argument("--proba", action="store_true", help="with --out: the class probabilities instead of the labels")
     p.set_defaults(run=predict)
 
     p = commands.add_parser("gradcheck", help="check both gradients against finite differences", formatter_class=_Help)
@@ -416,7 +442,7 @@ def parser():
 
     from .benchmarks.runner import DESCRIPTION, add_arguments  # a leaf: NumPy only until a benchmark runs
 
-    p = commands.add_parser("bench", help="time fastnn side by side with NumPy, PyTorch and scikit-learn",
+    p = commands.add_parser("bench", help="time fastnn side by side with NumPy (and PyTorch, scikit-learn if installed)",
                             description=DESCRIPTION)
     add_arguments(p)
     p.set_defaults(run=bench)

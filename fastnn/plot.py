@@ -48,7 +48,7 @@ def plot_history(hist, path=None, title=None, kept_epoch=None, dpi=150):
         for split in ("train", "val"):
             values = np.asarray(hist.get(f"{split}_{metric}", []))
             if len(values):
-                axes.plot(range(1, len(values) + 1), values, marker=".",
+                axes.plot(range(1, len(values) + 1), values, marker="." if len(values) <= 100 else None,
                           label="training" if split == "train" else "validation")
         if kept_epoch is not None:
             axes.axvline(kept_epoch, color="grey", linestyle="--", linewidth=1, label=f"kept: epoch {kept_epoch}")

@@ -34,9 +34,12 @@ def test_train_digits_save_plot_then_predict(tmp_path):
     accuracy = float(next(line for line in lines if line.startswith("test accuracy")).split()[2])
     assert accuracy >= 0.97
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
-    run = fastnn("predict", "--model", tmp_path / "model.npz", "--data", "digits", "--out", tmp_path / "labels.txt")
+    run = fastnn("predict", "--model", tmp_path / "model.npz", "--data", "digits", "--out", tmp_path / "labels.csv")
     assert run.returncode == 0, run.stderr
-    assert len(np.loadtxt(tmp_path / "labels.txt")) == 450  # the test rows held out in training
+    predicted = np.loadtxt(tmp_path / "labels.csv", delimiter=",", skiprows=1, dtype=int)
+    assert predicted.shape == (450, 2)  # the test rows held out in training: row number, label
+    from fastnn.datasets import load_digits
+    assert np.mean(predicted[:, 1] == load_digits()[1][predicted[:, 0]]) == pytest.approx(accuracy, abs=1e-4)
     assert f"accuracy {accuracy:.4f} on the 450 test rows of digits held out" in run.stdout
 
 
@@ -69,9 +72,13 @@ def test_predict_with_a_saved_mlp_classifier(tmp_path):
     names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
     clf = package.MLPClassifier(hidden_layer_sizes=(32,), tol=1e-2, random_state=0).fit(X, names[y])
     package.save(tmp_path / "mlp.npz", clf)
-    run = fastnn("predict", "--model", tmp_path / "mlp.npz", "--data", "digits", "--out", tmp_path / "labels.txt")
+    run = fastnn("predict", "--model", tmp_path / "mlp.npz", "--data", "digits", "--out", tmp_path / "labels.csv")
     assert run.returncode == 0, run.stderr
-    assert (tmp_path / "labels.txt").read_text().split() == clf.predict(X).tolist()
+    lines = (tmp_path / "labels.csv").read_text().split()
+    assert lines[0] == "row,label"
+    assert [line.split(",")[1] for line in lines[1:]] == clf.predict(X).tolist()
+    # the model knows names, the digits have numbers: said, not silently 0.0000
+    assert "labels the model does not know" in run.stderr
 
 
 @pytest.mark.parametrize("hidden", [[], ["8", "5"]], ids=["depth2", "depth3"])
@@ -178,14 +185,18 @@ def test_labels_of_any_kind_history_and_probabilities(capsys, tmp_path):
     assert 1 <= history["kept_epoch"] <= 3
     assert package.load(tmp_path / "m.npz").classes.tolist() == ["cat", "dog", "emu"]
     code, out, _ = _main(capsys, "predict", "--model", tmp_path / "m.npz", "--data", tmp_path / "animals.npz",
-                         "--out", tmp_path / "labels.txt")
+                         "--out", tmp_path / "labels.csv")
     assert code == 0 and "test rows of" in out and "held out when the model was trained" in out
-    assert set((tmp_path / "labels.txt").read_text().split()) <= {"cat", "dog", "emu"}
+    rows = [line.split(",") for line in (tmp_path / "labels.csv").read_text().split()[1:]]
+    assert {label for _, label in rows} <= {"cat", "dog", "emu"}
+    assert sum(label == names[int(row)] for row, label in rows) / len(rows) == pytest.approx(
+        float(out.split("accuracy ")[1].split()[0]), abs=1e-4)
     code, _, _ = _main(capsys, "predict", "--model", tmp_path / "m.npz", "--data", tmp_path / "animals.npz",
                        "--out", tmp_path / "p.csv", "--proba")
     lines = (tmp_path / "p.csv").read_text().splitlines()
-    assert code == 0 and lines[0] == "cat,dog,emu"
-    np.testing.assert_allclose(np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1).sum(axis=1), 1, rtol=1e-5)
+    assert code == 0 and lines[0] == "row,cat,dog,emu"
+    np.testing.assert_allclose(np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1)[:, 1:].sum(axis=1), 1,
+                               rtol=1e-5)
 
 
 def test_history_as_csv_and_a_notice_when_kernels_compile(capsys, monkeypatch, tmp_path):

@@ -41,13 +41,21 @@ def test_public_names():
         fastnn.nonexistent  # noqa: B018
 
 
+DISTRIBUTION = "fastnn-numba"  # "fastnn" on PyPI is another project
+
+
+def test_the_distribution_name_is_ours():
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert f'name = "{DISTRIBUTION}"' in pyproject
+
+
 def test_the_version_is_written_once():
     from fastnn._version import __version__
 
     assert fastnn.__version__ is __version__
     # The installed metadata reads the same attribute (it is stale only in an editable
     # install made before the version changed: reinstall).
-    assert importlib.metadata.version("fastnn") == __version__
+    assert importlib.metadata.version(DISTRIBUTION) == __version__
 
 
 def _module_level_imports(path):

@@ -273,8 +273,10 @@ def cost_grad(X, y, weights, biases, c, parallel=None):
 def _finite_after_decay(cost, decay, squares, dtype, d_W):
     """Whether the cost and the weight gradients are finite, given finite intermediates.
 
-    The only other way to overflow is the decay term: each |decay W| <= decay ||W||, so
-    below half the dtype's largest value the gradients need no look.
+    The decay term may overflow where nothing else did: each |decay W| <= decay ||W||,
+    so below half the dtype's largest value it needs no look. (A weight gradient's
+    product A^T dZ can also overflow when the activations and the weights are both
+    astronomically large, ~1e150 times 1e100; that is not detected here.)
     """
     if not math.isfinite(cost):
         return False
@@ -327,6 +329,8 @@ class Trainer:
         self.optimizer, self.c = optimizer, c
         self.state = optimizer.init_state(self.weights, self.biases) if state is None else state
         self._check_state()
+        if not (isinstance(step, (int, np.integer)) and step >= 0):
+            raise ValueError(f"the optimizer's step count must be an integer >= 0, got {step!r}")
         self.step = int(step)
         self._rows = 0  # rows the batch buffers hold
 
@@ -365,7 +369,8 @@ class Trainer:
         n = X.shape[0]
         if not (X.dtype == self.dtype and X.flags.c_contiguous and X.shape[1] == self.weights[0].shape[0]
                 and y.shape == (n,) and y.dtype == np.int64 and order.ndim == 1 and order.dtype == np.int64
-                and (order.size == 0 or 0 <= order.min() and order.max() < n) and batch_size >= 1):
+                and (order.size == 0 or 0 <= order.min() and order.max() < n) and batch_size >= 1
+                and (n == 0 or 0 <= y.min() and y.max() < self.weights[-1].shape[1])):  # y indexes the logits
             raise ValueError("run_epoch: X, y, order and batch_size do not fit the network")
         _check_layers(self.weights, self.biases)
         self._check_state()
@@ -392,6 +397,6 @@ class Trainer:
         """sum_l ||W_l||^2 in float64, for the weight-decay term of a loss."""
         return float(sum(np.sum(np.square(W, dtype=np.float64)) for W in self.weights))
 
-    def params(self, like=None):
-        """A copy of the current parameters as a dict (biases 1-D, or shaped as in the dict `like`)."""
-        return {key: value.copy() for key, value in from_layers(self.weights, self.biases, like).items()}
+    def params(self):
+        """A copy of the current parameters as a dict (biases 1-D)."""
+        return {key: value.copy() for key, value in from_layers(self.weights, self.biases).items()}

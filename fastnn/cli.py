@@ -189,7 +189,7 @@ def train(args):
 
     start = time.perf_counter()
     interrupted = False
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True):  # the divergence warning: said below, in the CLI's words
         warnings.simplefilter("always", RuntimeWarning)
         try:
             with user_input("training"):
@@ -451,8 +451,6 @@ def parser():
 
 def _thread_limits(threads):
     """A context that runs Numba and BLAS on `threads` threads (None: leave them as they are)."""
-    import contextlib
-
     if threads is None:
         return contextlib.nullcontext()
     import numba

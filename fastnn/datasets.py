@@ -8,6 +8,7 @@ fastnn/data/digits.npz so that fastnn needs no download and no scikit-learn.
 
 import csv
 import gzip
+import math
 import os
 import warnings
 from importlib import resources
@@ -84,12 +85,20 @@ def read_idx(path):
     """
     path = os.fspath(path)
     with open(path, "rb") as file:
-        raw = file.read()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as error:
-            raise ValueError(f"{path}: corrupt or truncated gzip data ({error})") from None
+        compressed = file.read(2) == b"\x1f\x8b"
+    try:
+        # Read no more than the header promises (plus one byte to notice trailing data),
+        # so a small gzip file cannot inflate without bound.
+        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as file:
+            raw = file.read(4)
+            if len(raw) == 4 and raw[:2] == b"\x00\x00":
+                raw += file.read(4 * raw[3])
+                if raw[2] in IDX_DTYPES and len(raw) == 4 + 4 * raw[3]:
+                    shape = np.frombuffer(raw, ">u4", count=raw[3], offset=4)
+                    promised = math.prod(int(v) for v in shape) * np.dtype(IDX_DTYPES[raw[2]]).itemsize
+                    raw += _read_at_most(file, promised + 1)
+    except (OSError, EOFError) as error:
+        raise ValueError(f"{path}: corrupt or truncated gzip data ({error})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise ValueError(f"{path} is not an IDX file: bad magic number {raw[:4].hex() or 'none'}")
     type_code, n_dims = raw[2], raw[3]
@@ -100,11 +109,23 @@ def read_idx(path):
         raise ValueError(f"{path}: truncated IDX header ({len(raw)} bytes, {n_dims} dimensions)")
     shape = tuple(int(v) for v in np.frombuffer(raw, ">u4", count=n_dims, offset=4))
     dtype = np.dtype(IDX_DTYPES[type_code])
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize
     if len(raw) != expected:
         raise ValueError(f"{path}: the header promises {shape} values of {dtype.name} "
                          f"({expected} bytes) but the file has {len(raw)} bytes")
     return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _read_at_most(file, limit, chunk=1 << 20):
+    """Up to `limit` bytes of a file, read in chunks: memory bounded by what the file holds."""
+    parts, total = [], 0
+    while total < limit:
+        part = file.read(min(chunk, limit - total))
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+    return b"".join(parts)
 
 
 def load_mnist(folder, kind="train", dtype=np.float32):
@@ -225,7 +246,14 @@ def _read_column(path, has_header, column):
         rows = csv.reader(file, skipinitialspace=True)
         if has_header:
             next(rows, None)
-        return np.array([row[column].strip() for row in rows if row], dtype=str)
+        labels = []
+        for number, row in enumerate(rows, 2 if has_header else 1):
+            if not row:
+                continue
+            if len(row) <= column:
+                raise ValueError(f"{path}: row {number} has {len(row)} columns, no label column {column}")
+            labels.append(row[column].strip())
+        return np.array(labels, dtype=str)
 
 
 def _is_number(text):

@@ -192,6 +192,29 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------ training
 
     def _fit(self, X, y, incremental, classes=None):
+        # A call that fails before training starts (bad data, a split that leaves a part
+        # empty) leaves the estimator as it was.
+        before = dict(self.__dict__)
+        rng_state = self._rng.bit_generator.state if hasattr(self, "_rng") else None
+        try:
+            trainer, loop, incremental = self._prepare(X, y, incremental, classes)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            if rng_state is not None:
+                self._rng.bit_generator.state = rng_state
+            raise
+        try:
+            loop.run(1 if incremental else self.max_iter)
+        finally:  # Ctrl-C or an error: keep the completed epochs, consistently, then re-raise
+            self._record(loop, trainer)
+        if loop.stop_reason == "completed" and not incremental:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+        return self
+
+    def _prepare(self, X, y, incremental, classes):
+        """Validate, set up the model for this call and build its trainer and training loop."""
         self._validate_hyperparameters()
         continuing = hasattr(self, "coefs_") and (incremental or self.warm_start)
         X, y = validate_data(self, X, y, reset=not continuing, dtype=[np.float64, np.float32])
@@ -217,24 +240,18 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self._optimizer_state = None
             self._lr, self._no_improvement_count = float(self.learning_rate_init), 0
 
-        weights, biases = to_layers(self._params())  # coefs_ and intercepts_ may have been assigned
+        weights, biases = self._layers()  # coefs_ and intercepts_ may have been assigned
         optimizer = self._optimizer()
         state, step = self._optimizer_state_for(optimizer, weights, biases)
         trainer = _engine.Trainer(weights, biases, optimizer, float(self.alpha), state, step)
         schedule = self._schedule()
+        batch_size = self._batch_size(X.shape[0])
         loop = TrainingLoop(
-            trainer, X, y_index, self._batch_size(X.shape[0]), schedule, self._monitor(validation is not None),
-            self._measure(validation, X.shape[0]), self._rng, self.shuffle, report=self._report,
+            trainer, X, y_index, batch_size, schedule, self._monitor(validation is not None),
+            self._measure(validation, X.shape[0], batch_size), self._rng, self.shuffle, report=self._report,
             report_stall=self._report_stall(validation is not None, schedule), lr_name="learning_rate_init",
             samples_before=self.t_)
-        try:
-            loop.run(1 if incremental else self.max_iter)
-        finally:  # Ctrl-C or an error: keep the completed epochs, consistently, then re-raise
-            self._record(loop, trainer)
-        if loop.stop_reason == "completed" and not incremental:
-            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
-        return self
+        return trainer, loop, incremental
 
     def _optimizer_state_for(self, optimizer, weights, biases):
         """(state, step) to continue from: the saved optimizer's if it fits this optimizer and
@@ -270,9 +287,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return Monitor("loss", "min", self.tol, self.n_iter_no_change, rule="best", keep="last",
                        best=self.best_loss_, count=self._no_improvement_count)
 
-    def _measure(self, validation, n_samples):
+    def _measure(self, validation, n_samples, batch_size):
         """The epoch's loss (with scikit-learn's L2 term) and, with validation data, its loss and accuracy."""
-        n_batches = -(-n_samples // self._batch_size(n_samples))
+        n_batches = -(-n_samples // batch_size)
 
         def measure(trainer, batch_loss):
             # The L2 term scikit-learn adds per batch, alpha/(2m) sum ||W||^2, averaged over
@@ -311,7 +328,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.loss_curve_.extend(losses)
         if losses:
             self.loss_ = losses[-1]
-        if "val_accuracy" in loop.monitor.key:
+        if loop.monitor.key == "val_accuracy":
             self.validation_scores_.extend(loop.history_of("val_accuracy").tolist())
             self._val_losses.extend(loop.history_of("val_loss").tolist())
             self.best_validation_score_ = loop.monitor.best
@@ -363,6 +380,18 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _params(self):
         return from_layers(self.coefs_, self.intercepts_)
 
+    def _layers(self):
+        """The validated (weights, biases) of coefs_ and intercepts_, which must fit the data and the classes.
+
+        Users may assign coefs_ and intercepts_; a network whose widths disagree with
+        n_features_in_ or classes_ would make the kernels index past the logits.
+        """
+        weights, biases = to_layers(self._params())
+        if weights[0].shape[0] != self.n_features_in_ or weights[-1].shape[1] != len(self.classes_):
+            raise ValueError(f"coefs_ take {weights[0].shape[0]} features to {weights[-1].shape[1]} outputs, but the "
+                             f"model has {self.n_features_in_} features and {len(self.classes_)} classes")
+        return weights, biases
+
     def _optimizer(self):
         names = (("momentum", "momentum"), ("beta1", "beta_1"), ("beta2", "beta_2"), ("eps", "epsilon"))
         if self.solver == "adam":
@@ -406,7 +435,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _logits(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        weights, biases = to_layers(self._params())
+        weights, biases = self._layers()
         status, logits = _engine.logits(np.ascontiguousarray(X, dtype=weights[0].dtype), weights, biases)
         if status != _engine.OK:
             raise FloatingPointError("the logits overflowed (or the coefficients hold NaN or inf)")
@@ -427,7 +456,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         arrays.update({name: np.asarray(values, dtype=np.float64) for name, values in curves.items()})
         if hasattr(self, "feature_names_in_"):
             arrays["feature_names_in"] = label_array(self.feature_names_in_)
-        state, step = self._optimizer_state or (None, 0)
+        weights, biases = self._layers()
+        # Only a state the solver can continue from is saved: one left by another solver
+        # or other shapes would be refused by load (partial_fit starts afresh instead).
+        state, step = self._optimizer_state_for(self._optimizer(), weights, biases)
         if state is not None:
             for prefix, per_layer in zip(("opt_vW", "opt_sW", "opt_vb", "opt_sb"), state):
                 arrays.update({f"{prefix}{layer}": array for layer, array in enumerate(per_layer, 1)})
@@ -458,6 +490,16 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"classes must be {weights[-1].shape[1]} sorted, distinct labels, got {classes.shape}")
         if fitted["n_features_in_"] != weights[0].shape[0]:
             raise ValueError(f"n_features_in_ is {fitted['n_features_in_']} but W1 has {weights[0].shape[0]} rows")
+        widths = [W.shape[1] for W in weights[:-1]]
+        if widths != list(model._hidden_sizes()):
+            raise ValueError(f"hidden_layer_sizes {hyperparameters['hidden_layer_sizes']} disagree with the "
+                             f"coefficients' widths {widths}")
+        for name in ("loss_", "best_loss_", "best_validation_score_"):
+            if not (fitted[name] is None or isinstance(fitted[name], (int, float))):
+                raise TypeError(f"{name} must be a number or null")
+        if not (isinstance(fitted["optimizer_step"], int) and fitted["optimizer_step"] >= 0):
+            raise ValueError(f"optimizer_step must be an integer >= 0, got {fitted['optimizer_step']!r}")
+        check_hyperparameter("learning_rate", fitted["learning_rate"])
         model.classes_ = classes
         model._store(params)
         model.n_layers_, model.n_outputs_, model.out_activation_ = len(weights) + 1, len(classes), "softmax"
@@ -486,15 +528,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
         The compiled update trusts these shapes, so a file must not be able to choose them.
         """
-        expected = self._optimizer().init_state(weights, biases)
+        expected = self._optimizer().init_state(weights, biases, allocate=False)
         state = []
         for prefix, per_layer in zip(("opt_vW", "opt_sW", "opt_vb", "opt_sb"), expected):
             layers = []
-            for layer, want in enumerate(per_layer, 1):
+            for layer, shape in enumerate(per_layer, 1):
                 array = np.ascontiguousarray(arrays[f"{prefix}{layer}"])
-                if array.shape != want.shape or array.dtype != want.dtype:
+                if array.shape != shape or array.dtype != weights[0].dtype:
                     raise ValueError(f"{prefix}{layer} is {array.dtype} {array.shape}, the solver keeps "
-                                     f"{want.dtype} {want.shape}")
+                                     f"{weights[0].dtype} {shape}")
                 layers.append(array)
             state.append(tuple(layers))
         return tuple(state)

@@ -83,8 +83,8 @@ class NetClassifier:
             Per epoch, with lr_gamma, lr_step, lr_min (see `fastnn.schedules.make_schedule`).
         early_stopping : bool
             Stop once the monitored loss (validation loss, else training loss) has not
-            improved by more than min_delta for `patience` epochs. The best parameters
-            are kept either way.
+            improved by more than min_delta for `patience` epochs. With validation data
+            the best epoch's parameters are kept either way; without, the last epoch's.
         shuffle : bool, seed : int or None
             Reshuffle the rows every epoch, from a generator seeded with `seed`. The same
             seed gives bit-identical parameters and history.
@@ -108,8 +108,9 @@ class NetClassifier:
         Notes
         -----
         Divergence: if a batch or an epoch's metrics meet NaN or inf, training stops with
-        a RuntimeWarning; ``params`` keeps the best finite parameters (the initial ones if
-        no epoch finished) and ``stop_reason`` is "diverged".
+        a RuntimeWarning; ``params`` keeps the parameters of the best completed epoch (with
+        validation data) or of the last (without; the initial ones if no epoch finished)
+        and ``stop_reason`` is "diverged".
 
         Interruption: on KeyboardInterrupt (Ctrl-C), or an exception raised by the
         callback, ``params`` and ``hist`` are set from the epochs completed so far,

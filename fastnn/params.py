@@ -121,11 +121,6 @@ def from_layers(weights, biases, like=None):
     return params
 
 
-def layer_sizes(weights):
-    """(d, h1, ..., k): the widths of the input, each hidden layer and the output."""
-    return (weights[0].shape[0], *(W.shape[1] for W in weights))
-
-
 def get_init_params(input_dim, hidden_size, output_size, seed=None, dtype=np.float64):
     """The hand-in's initialisation, for any depth; zero biases.
 

@@ -39,10 +39,10 @@ class Constant:
 class Step(Constant):
     """lr * gamma ** (epoch // step_size)."""
 
-    def __init__(self, lr, gamma=0.1, step_size=10, lr_name="lr"):
+    def __init__(self, lr, gamma=0.1, step_size=10, lr_name="lr", gamma_name="lr_gamma", step_name="lr_step"):
         super().__init__(lr, lr_name)
-        self.gamma = check_hyperparameter("gamma", gamma)
-        self.step_size = check_hyperparameter("step_size", step_size)
+        self.gamma = check_hyperparameter(gamma_name, gamma, "gamma")
+        self.step_size = check_hyperparameter(step_name, step_size, "step_size")
 
     def begin(self, epoch):
         self.lr = self.initial * self.gamma ** (epoch // self.step_size)
@@ -51,9 +51,9 @@ class Step(Constant):
 class Exponential(Constant):
     """lr * gamma ** epoch."""
 
-    def __init__(self, lr, gamma=0.1, lr_name="lr"):
+    def __init__(self, lr, gamma=0.1, lr_name="lr", gamma_name="lr_gamma"):
         super().__init__(lr, lr_name)
-        self.gamma = check_hyperparameter("gamma", gamma)
+        self.gamma = check_hyperparameter(gamma_name, gamma, "gamma")
 
     def begin(self, epoch):
         self.lr = self.initial * self.gamma**epoch

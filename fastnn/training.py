@@ -85,6 +85,11 @@ class Monitor:
         return self.count > self.patience if self.rule == "best" else self.count >= self.patience
 
 
+def best_is_known(monitor):
+    """Whether the monitor starts from a best value of an earlier run (not the worst possible)."""
+    return math.isfinite(monitor.best)
+
+
 class TrainingLoop:
     """One training run: epochs of a `fastnn._engine.Trainer` under a schedule and a monitor.
 
@@ -127,20 +132,34 @@ class TrainingLoop:
         self.report, self.report_stall = report, report_stall
         self.samples_before = samples_before
         self.progress = progress
-        self.history = []  # one dict of metrics per completed epoch
         self.stop_reason = None
-        self.epochs_run = 0
-        self._last = trainer.params()  # the parameters of the last completed epoch
-        self._best = None
+        start = trainer.params()
+        # A monitor that continues an earlier run starts with that run's best value: the
+        # parameters the run starts from are the best until an epoch beats it.
+        best = start if monitor.keep == "best" and best_is_known(monitor) else None
+        self._metrics = []  # per epoch; only the first `epochs_run` entries count
+        # (completed epochs, the last completed epoch's parameters, the best's), replaced
+        # whole after each epoch: an interrupt never leaves the record half-updated.
+        self._completed = (0, start, best)
+
+    @property
+    def history(self):
+        """One dict of metrics per completed epoch."""
+        return self._metrics[:self.epochs_run]
+
+    @property
+    def epochs_run(self):
+        return self._completed[0]
 
     def params(self):
         """The parameters the run ends with: the monitor's choice among the completed epochs."""
-        chosen = self._best if self.monitor.keep == "best" and self._best is not None else self._last
+        _, last, best = self._completed
+        chosen = best if self.monitor.keep == "best" and best is not None else last
         return {key: value.copy() for key, value in chosen.items()}
 
     def last_params(self):
         """A copy of the parameters of the last completed epoch (the initial ones before any)."""
-        return {key: value.copy() for key, value in self._last.items()}
+        return {key: value.copy() for key, value in self._completed[1].items()}
 
     def history_of(self, key):
         """One metric's values over the completed epochs, as a float64 array."""
@@ -180,17 +199,17 @@ class TrainingLoop:
         self.schedule.begin(epoch)
         lr = self.schedule.lr
         n = self.X.shape[0]
-        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        order = self.rng.permutation(n).astype(np.int64, copy=False) if self.shuffle else np.arange(n, dtype=np.int64)
         status, batch_loss = self._run_epoch(order, lr)
         metrics = self.measure(self.trainer, batch_loss) if status == OK else None
         if metrics is None or not all(np.isfinite(value) for value in metrics.values()):
             self.stop_reason = "diverged"
             return False
-        self.history.append(metrics)
-        self.epochs_run += 1
-        self._last = self.trainer.params()
-        if self.monitor.update(metrics):
-            self._best = self._last
+        params = self.trainer.params()
+        count, _, best = self._completed
+        del self._metrics[count:]  # an entry left by an interrupted epoch
+        self._metrics.append(metrics)
+        self._completed = (count + 1, params, params if self.monitor.update(metrics) else best)
         self.schedule.end(self.samples_seen())
         if self.report is not None:
             self.report(epoch, metrics, lr, time.perf_counter() - started)

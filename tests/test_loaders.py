@@ -74,3 +74,21 @@ def test_mnist_with_either_naming_and_float_labels_refused(tmp_path, naming):
     _idx(tmp_path / labels, np.array([0.5, 1.7]), 0x0D)
     with pytest.raises(ValueError, match="finite integers; row 0 has"):
         load_mnist(tmp_path)
+
+
+def test_a_short_row_is_named(tmp_path):
+    (tmp_path / "d.csv").write_text("a,b,label\n1,2,cat\n3,4\n")
+    with pytest.raises(ValueError, match="row 3 has 2 columns"):
+        load_csv(tmp_path / "d.csv")
+
+
+def test_an_idx_header_promising_too_much_is_refused_without_reading_it_all(tmp_path):
+    import gzip
+
+    header = bytes([0, 0, 0x08, 4]) + np.array([65536] * 4, ">u4").tobytes()
+    with gzip.open(tmp_path / "train-images-idx3-ubyte.gz", "wb") as file:
+        file.write(header + b"\0" * 1000)
+    from fastnn.datasets import read_idx
+
+    with pytest.raises(ValueError, match="promises"):
+        read_idx(tmp_path / "train-images-idx3-ubyte.gz")

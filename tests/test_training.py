@@ -136,3 +136,58 @@ def test_divergence_keeps_finite_parameters_of_a_completed_epoch(estimator):
         kept = clf.coefs_ + clf.intercepts_
         assert clf.n_iter_ == len(clf.loss_curve_) < 200
     assert all(np.all(np.isfinite(array)) for array in kept)
+
+
+def test_coefficients_that_do_not_fit_the_classes_are_refused():
+    X, y = load_digits()
+    clf = fastnn.MLPClassifier(hidden_layer_sizes=(16,), max_iter=3, random_state=0, warm_start=True)
+    with pytest.warns(Warning):
+        clf.fit(X, y)
+    clf.coefs_[-1], clf.intercepts_[-1] = clf.coefs_[-1][:, :9].copy(), clf.intercepts_[-1][:9].copy()
+    for call in (lambda: clf.fit(X, y), lambda: clf.predict(X)):
+        with pytest.raises(ValueError, match="9 outputs, but the model has 64 features and 10 classes"):
+            call()
+
+
+def test_a_warm_start_that_does_not_beat_the_best_epoch_keeps_it():
+    X, y = load_digits()
+    clf = fastnn.MLPClassifier(hidden_layer_sizes=(32,), solver="sgd", early_stopping=True, random_state=0,
+                               max_iter=30, n_iter_no_change=30)
+    with pytest.warns(Warning):
+        clf.fit(X, y)
+    best, coefs = clf.best_validation_score_, [W.copy() for W in clf.coefs_]
+    clf.set_params(warm_start=True, learning_rate_init=5.0, max_iter=1)  # one epoch that makes things worse
+    with pytest.warns(Warning):
+        clf.fit(X, y)
+    if clf.best_validation_score_ == best:  # no epoch beat the best: its coefficients stay
+        for kept, before in zip(clf.coefs_, coefs, strict=True):
+            np.testing.assert_array_equal(kept, before)
+    else:
+        pytest.fail("the degraded epoch beat the best validation score")
+
+
+def test_a_model_saved_after_a_solver_change_loads(tmp_path):
+    X, y = load_digits()
+    clf = fastnn.MLPClassifier(hidden_layer_sizes=(16,), max_iter=2, random_state=0)
+    with pytest.warns(Warning):
+        clf.fit(X, y)
+    clf.set_params(solver="sgd")  # the saved Adam state no longer fits
+    fastnn.save(tmp_path / "m.npz", clf)
+    loaded = fastnn.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+    loaded.partial_fit(X, y)  # starts a fresh sgd optimizer
+    assert loaded.n_iter_ == 3
+
+
+def test_a_fit_that_fails_before_training_leaves_the_model_as_it_was():
+    X, y = load_digits()
+    clf = fastnn.MLPClassifier(hidden_layer_sizes=(16,), max_iter=3, random_state=0)
+    with pytest.warns(Warning):
+        clf.fit(X, y)
+    coefs, classes, n_iter = [W.copy() for W in clf.coefs_], clf.classes_.copy(), clf.n_iter_
+    clf.set_params(early_stopping=True)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        clf.fit(X[:1], y[:1])  # one row: no validation split possible
+    assert clf.n_iter_ == n_iter and np.array_equal(clf.classes_, classes)
+    for kept, before in zip(clf.coefs_, coefs, strict=True):
+        np.testing.assert_array_equal(kept, before)

@@ -88,7 +88,7 @@ def _relu_grad_rows(d_hidden, hidden, d_b_hidden_partial):
 
 @kernel
 def _one_block(hidden, y, b_hidden, W_out, b_out, inv_n,
-                            d_w_out_partial, d_b_hidden_partial, d_b_out_partial, logits, d_hidden):
+               d_w_out_partial, d_b_hidden_partial, d_b_out_partial, logits, d_hidden):
     """From the last hidden layer's pre-activation to its gradient, for one block of rows.
 
     On entry hidden (rows, h) holds the block's Z - b_hidden of the last hidden layer

@@ -56,8 +56,9 @@ def _backward_keep_or_apply(X, W, b, c, optimizer, lr, hyper, state, step, buffe
     the last hidden buffer holds its dZ. The other layers' gradients follow as
     whole-batch products, layer by layer. Each is then kept (optimizer KEEP_GRADIENT: d_W
     and d_b hold it, weight decay c/n W included) or applied by the optimizer (state =
-    (v_W, s_W, v_b, s_b), see `fastnn.optim`). Returns sum_l ||W_l||^2 for KEEP_GRADIENT,
-    else 0.
+    (v_W, s_W, v_b, s_b), see `fastnn.optim`). Returns sum_l ||W_l||^2 for
+    KEEP_GRADIENT with c > 0 (what the decay term needs; with c = 0 only the last
+    layer's is summed, and the term is 0), else 0.
     """
     d_W, d_b, hidden, d_hidden, _ = buffers
     v_W, s_W, v_b, s_b = state
@@ -93,9 +94,9 @@ def _cost_grad(X, y, W, b, c, parallel, optimizer, hyper, state, buffers):
     all C-contiguous and of one float dtype. buffers (`fastnn._engine.step_buffers`, for n
     rows): gradients d_W, d_b; one (rows, h_l) buffer per hidden layer; a flat scratch;
     the workspace of `_block_pass`. `_forward`, then the block pass around the output
-    layer (`_block_pass`, or `_block_pass_parallel` if `parallel`), then `_backward`
+    layer (`_block_pass`, or `_block_pass_parallel` if `parallel`), then `_backward_keep_or_apply`
     with optimizer KEEP_GRADIENT (passed in, as are the unused hyper and state, so that
-    `_backward` has one signature for training and cost_grad).
+    `_backward_keep_or_apply` has one signature for training and cost_grad).
 
     Returns (status, mean cross-entropy, sum_l ||W_l||^2 in float64): status NON_FINITE
     if a parameter, a pre-activation or a logit was NaN or inf (the sums are then NaN).

@@ -83,7 +83,7 @@ def _keep_or_apply_weight_gradient(A, dZ, w, grad, decay, lr, optimizer, hyper, 
 
     KEEP_GRADIENT: grad = A^T dZ + decay w, the decay written first and the product added
     through beta = 1. SGD: the update is the product itself, w <- (1 - lr decay) w -
-    lr A^T dZ, with no gradient array. Other optimizers: grad = A^T dZ, then `_update`.
+    lr A^T dZ, with no gradient array. Other optimizers: grad = A^T dZ, then `_optimizer_update`.
     """
     if optimizer == SGD:
         _gemm(True, False, -lr, A, dZ, 1.0 - lr * decay, w)

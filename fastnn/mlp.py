@@ -260,12 +260,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if self._optimizer_state is None:
             return None, 0
         state, step = self._optimizer_state
-        wanted = optimizer.init_state(weights, biases, allocate=False)
-        fits = len(state) == 4 and all(
-            len(arrays) == len(shapes) and all(np.shape(a) == shape and np.asarray(a).dtype == weights[0].dtype
-                                               for a, shape in zip(arrays, shapes))
-            for arrays, shapes in zip(state, wanted))
-        return (state, step) if fits else (None, 0)
+        return (state, step) if optimizer.state_mismatch(state, weights, biases) is None else (None, 0)
 
     def _schedule(self):
         """The learning rate's schedule, continuing from the current rate."""
@@ -528,18 +523,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
         The compiled update trusts these shapes, so a file must not be able to choose them.
         """
-        expected = self._optimizer().init_state(weights, biases, allocate=False)
-        state = []
-        for prefix, per_layer in zip(("opt_vW", "opt_sW", "opt_vb", "opt_sb"), expected):
-            layers = []
-            for layer, shape in enumerate(per_layer, 1):
-                array = np.ascontiguousarray(arrays[f"{prefix}{layer}"])
-                if array.shape != shape or array.dtype != weights[0].dtype:
-                    raise ValueError(f"{prefix}{layer} is {array.dtype} {array.shape}, the solver keeps "
-                                     f"{weights[0].dtype} {shape}")
-                layers.append(array)
-            state.append(tuple(layers))
-        return tuple(state)
+        names = ("opt_vW", "opt_sW", "opt_vb", "opt_sb")
+        state = tuple(tuple(np.ascontiguousarray(arrays[f"{name}{layer}"]) for layer in range(1, len(weights) + 1))
+                      for name in names)
+        mismatch = self._optimizer().state_mismatch(state, weights, biases, names)
+        if mismatch is not None:
+            raise ValueError(mismatch)
+        return state
 
 
 def _generator(random_state):

@@ -63,3 +63,22 @@ class Optimizer:
         keeps_velocity, keeps_second = self.name != "sgd", self.name == "adam"
         return (zeros(weights, keeps_velocity), zeros(weights, keeps_second),
                 zeros(biases, keeps_velocity), zeros(biases, keeps_second))
+
+    def state_mismatch(self, state, weights, biases, names=("v_W", "s_W", "v_b", "s_b")):
+        """Why `state` cannot continue this optimizer on these layers (the first mismatch), or None.
+
+        The state must be laid out as `init_state` lays it out: one array per layer in
+        each of its four parts, of the layers' dtype and the shapes this optimizer keeps.
+        `names` name the four parts in the message.
+        """
+        if len(state) != 4:
+            return "the optimizer state must have four parts (v_W, s_W, v_b, s_b)"
+        dtype = weights[0].dtype
+        for name, arrays, shapes in zip(names, state, self.init_state(weights, biases, allocate=False)):
+            if len(arrays) != len(shapes):
+                return f"the optimizer state {name} has {len(arrays)} layers, the network {len(shapes)}"
+            for layer, (array, shape) in enumerate(zip(arrays, shapes), 1):
+                if np.shape(array) != shape or np.asarray(array).dtype != dtype:
+                    return (f"{name}{layer} is {np.asarray(array).dtype} {np.shape(array)}, the solver keeps "
+                            f"{dtype} {shape}")
+        return None

@@ -22,9 +22,10 @@ import numba
 import numpy as np
 
 from ._config import EVAL_CHUNK, PARALLEL_MIN_CORES, PARALLEL_MIN_ROWS, ROW_BLOCK
-from ._kernels import blas
-from ._kernels.network import _cost_grad, _train_epoch
-from ._kernels.predict import _logits_into, _loss_and_accuracy
+from . import reference
+from ._kernels import activations, blas, outputs
+from ._kernels.network import specialised
+from ._kernels.predict import _loss_and_accuracy, logits_for
 from ._kernels.status import NON_FINITE, OK
 from ._kernels.updates import KEEP_GRADIENT
 from ._numba_cache import start_threading_layer
@@ -46,7 +47,7 @@ _threads_started = False
 def _ready(threads=False):
     """Bind BLAS (once); with `threads`, also start Numba's threading layer (once).
 
-    Only `_cost_grad` reaches a parallel kernel, and a cached kernel that calls one
+    Only cost_grad's driver reaches a parallel kernel, and a cached kernel that calls one
     needs the layer started first (see `fastnn._numba_cache`). Training and prediction
     never start it, so its idle threads never compete with BLAS's during training.
     """
@@ -115,7 +116,7 @@ def training_kernels_cached():
 
     False means that the first training compiles them (10 to 20 s): worth a notice.
     """
-    for kernel in (_train_epoch, _logits_into):
+    for kernel in (specialised(activations.RELU, outputs.SOFTMAX).train_epoch, logits_for(activations.RELU)):
         cache_file = getattr(getattr(kernel, "_cache", None), "_cache_file", None)
         if cache_file is None or not cache_file._load_index():  # no cache, or an empty or stale index
             return False
@@ -244,28 +245,50 @@ def gemm(trans_a, trans_b, alpha, a, b, beta, c):
     blas._gemm(bool(trans_a), bool(trans_b), float(alpha), a, b, float(beta), c)
 
 
-def cost_grad(X, y, weights, biases, c, parallel=None):
+def _codes(activation, output):
+    """The kernels' codes for an activation and an output named as in `fastnn._validation`."""
+    return activations.CODES[activation], outputs.CODES[output]
+
+
+def _kernel_targets(y, output):
+    """Targets as the kernels take them: labels as a (n, 1) int64 view for softmax, else y (n, k)."""
+    return y.reshape(-1, 1) if output == "softmax" else y
+
+
+def cost_grad(X, y, weights, biases, c, parallel=None, *, activation="relu", output="softmax", sample_weight=None):
     """(status, cost, d_W, d_b) of one batch: the compiled cost_grad.
 
-    X (n, d) and y (n,) int64, validated; the gradients are new arrays shaped like the
-    layers (1-D biases). status is NON_FINITE if a parameter, a pre-activation or a
-    logit was NaN or inf. parallel: run the block pass on Numba's threads (True), or
-    serially (False); None decides by `use_parallel`. Both give the same bits.
+    X (n, d), y and sample_weight validated (`fastnn._validation.check_cost_grad_args`:
+    labels (n,) int64 for softmax, else (n, k) in X's dtype; weights (n,) in X's dtype,
+    or None); the gradients are new arrays shaped like the layers (1-D biases). status
+    is NON_FINITE if a parameter, a pre-activation, an output or the cost was NaN or
+    inf. parallel: run the block pass on Numba's threads (True), or serially (False);
+    None decides by `use_parallel`. Both give the same bits.
     """
     n = X.shape[0]
     weights, biases = _writable(weights), _writable(biases)  # read, never written: shapes checked by to_layers
-    if y.shape != (n,) or y.dtype != np.int64 or X.shape[1] != weights[0].shape[0]:
-        raise ValueError("cost_grad: X, y and W1 do not fit together")
-    _ready(threads=True)  # _cost_grad calls the parallel pass, even when it runs serially
+    dtype = weights[0].dtype
+    targets = _kernel_targets(y, output)
+    expected = (np.int64, (n, 1)) if output == "softmax" else (dtype, (n, weights[-1].shape[1]))
+    if (targets.dtype, targets.shape) != expected or not targets.flags.c_contiguous or X.shape[1] != weights[0].shape[0]:
+        raise ValueError("cost_grad: X, y and the layers do not fit together")
+    if sample_weight is None:
+        sample_weight, norm = np.empty(0, dtype), float(n)
+    else:
+        norm = float(np.sum(sample_weight, dtype=np.float64))
+        if sample_weight.shape != (n,) or sample_weight.dtype != dtype or not norm > 0:
+            raise ValueError("cost_grad: sample_weight does not fit X")
+    _ready(threads=True)  # cost_grad's driver calls the parallel pass, even when it runs serially
     parallel = use_parallel(n) if parallel is None else bool(parallel)
     # What the kernel writes: new buffers, laid out here from the layers' checked shapes.
     buffers = step_buffers(n, weights, biases, with_workspace=not parallel)
-    state = _empty_state(weights[0].dtype, len(weights))
-    args = (X, y, weights, biases, c, parallel, KEEP_GRADIENT, NO_HYPER, state, buffers)
+    state = _empty_state(dtype, len(weights))
+    driver = specialised(*_codes(activation, output)).cost_grad
+    args = (X, targets, sample_weight, norm, weights, biases, c, parallel, KEEP_GRADIENT, NO_HYPER, state, buffers)
     # Only a parallel launch needs the workqueue guard; serial calls run side by side.
-    status, loss, squares = _run_parallel(_cost_grad, *args) if parallel else _cost_grad(*args)
-    cost = loss + c / (2 * n) * squares
-    if status == OK and not _finite_after_decay(cost, c / n, squares, weights[0].dtype, buffers[0]):
+    status, loss, squares = _run_parallel(driver, *args) if parallel else driver(*args)
+    cost = loss + c / (2 * norm) * squares
+    if status == OK and not _finite_after_decay(cost, c / norm, squares, dtype, buffers[0]):
         status = NON_FINITE
     return status, cost, buffers[0], buffers[1]
 
@@ -285,14 +308,17 @@ def _finite_after_decay(cost, decay, squares, dtype, d_W):
     return all(np.all(np.isfinite(d_w)) for d_w in d_W)
 
 
-def logits(X, weights, biases):
-    """(status, logits (n, k)) of validated X under the layers, in chunks of EVAL_CHUNK rows."""
+def logits(X, weights, biases, activation="relu"):
+    """(status, logits (n, k)) of validated X under the layers and the hidden activation, in chunks of EVAL_CHUNK rows.
+
+    The logits are the output layer's pre-activation (before its softmax, logistic or exp).
+    """
     weights, biases = _writable(weights), _writable(biases)  # read, never written
     if X.shape[1] != weights[0].shape[0] or X.dtype != weights[0].dtype or not X.flags.c_contiguous:
         raise ValueError("logits: X does not fit W1")
     out = np.empty((X.shape[0], weights[-1].shape[1]), weights[0].dtype)  # what the kernel writes
     _ready()
-    return _logits_into(X, weights, biases, EVAL_CHUNK, out), out
+    return logits_for(activations.CODES[activation])(X, weights, biases, EVAL_CHUNK, out), out
 
 
 def loss_and_accuracy(logits, y):
@@ -320,13 +346,18 @@ class Trainer:
         Optimizer state and step count to continue from (`Trainer.state`, `Trainer.step`
         of an earlier run); default: a fresh optimizer. A state that does not fit the
         optimizer and the layers raises ValueError.
+    activation, output : str
+        The hidden activation and the output (with its loss), as `fastnn.cost_grad`
+        names them.
     """
 
-    def __init__(self, weights, biases, optimizer, c, state=None, step=0):
+    def __init__(self, weights, biases, optimizer, c, state=None, step=0, activation="relu", output="softmax"):
         self.weights = tuple(np.array(W, copy=True) for W in weights)
         self.biases = tuple(np.array(b, copy=True) for b in biases)
         _check_layers(self.weights, self.biases)
         self.optimizer, self.c = optimizer, c
+        self.activation, self.output = activation, output
+        self._drivers = specialised(*_codes(activation, output))
         self.state = optimizer.init_state(self.weights, self.biases) if state is None else state
         self._check_state()
         if not (isinstance(step, (int, np.integer)) and step >= 0):
@@ -348,50 +379,90 @@ class Trainer:
             for layer, (array, shape) in enumerate(zip(arrays, shapes), 1):
                 _check(f"the optimizer state {prefix}{layer} ({self.optimizer.name})", array, shape, self.dtype)
 
-    def _check_batch_buffers(self, batch_size):
+    def _targets_layout(self):
+        """(dtype, columns) of the targets the kernels take for this output."""
+        if self.output == "softmax":
+            return np.dtype(np.int64), 1
+        return self.dtype, self.weights[-1].shape[1]
+
+    def _check_batch_buffers(self, batch_size, weighted):
+        target_dtype, columns = self._targets_layout()
         if batch_size > self._rows:
             d = self.weights[0].shape[0]
             self._X_batch = np.empty((batch_size, d), self.dtype)
-            self._y_batch = np.empty(batch_size, np.int64)
+            self._targets_batch = np.empty((batch_size, columns), target_dtype)
+            self._weights_batch = np.empty(batch_size, self.dtype)
             self._buffers = step_buffers(batch_size, self.weights, self.biases)
             self._rows = batch_size
         _check("the batch buffer", self._X_batch, (self._rows, self.weights[0].shape[0]), self.dtype)
-        _check("the label buffer", self._y_batch, (self._rows,), np.int64)
+        _check("the target buffer", self._targets_batch, (self._rows, columns), target_dtype)
+        _check("the weight buffer", self._weights_batch, (self._rows,), self.dtype)
         _check_buffers(self._buffers, batch_size, self.weights)
+        return self._weights_batch if weighted else self._weights_batch[:0]
 
-    def run_epoch(self, X, y, order, batch_size, lr):
+    def _fits(self, X, y, sample_weight):
+        """Whether validated X, y and sample_weight fit the network and this output."""
+        n = X.shape[0]
+        target_dtype, columns = self._targets_layout()
+        if not (X.dtype == self.dtype and X.flags.c_contiguous and X.shape[1] == self.weights[0].shape[0]
+                and y.dtype == target_dtype and y.flags.c_contiguous):
+            return False
+        if sample_weight is not None and not (sample_weight.shape == (n,) and sample_weight.dtype == self.dtype
+                                              and sample_weight.flags.c_contiguous):
+            return False
+        if self.output == "softmax":  # the labels index the logits
+            return y.shape == (n,) and (n == 0 or 0 <= y.min() and y.max() < self.weights[-1].shape[1])
+        return y.shape == (n, columns)
+
+    def run_epoch(self, X, y, order, batch_size, lr, sample_weight=None):
         """(status, loss) of one compiled epoch over X[order] in batches, in place.
 
-        The loss is each batch's mean cross-entropy (before its update), averaged over
-        the rows; it leaves out the weight-decay term. NaN, with status NON_FINITE, if
-        training met NaN or inf (the parameters are then partly updated).
+        y and sample_weight as `cost_grad` takes them. The loss is each batch's weighted
+        mean loss (before its update), averaged over the rows; it leaves out the
+        weight-decay term. NaN, with status NON_FINITE, if training met NaN or inf (the
+        parameters are then partly updated).
         """
         n = X.shape[0]
-        if not (X.dtype == self.dtype and X.flags.c_contiguous and X.shape[1] == self.weights[0].shape[0]
-                and y.shape == (n,) and y.dtype == np.int64 and order.ndim == 1 and order.dtype == np.int64
-                and (order.size == 0 or 0 <= order.min() and order.max() < n) and batch_size >= 1
-                and (n == 0 or 0 <= y.min() and y.max() < self.weights[-1].shape[1])):  # y indexes the logits
-            raise ValueError("run_epoch: X, y, order and batch_size do not fit the network")
+        if not (self._fits(X, y, sample_weight) and order.ndim == 1 and order.dtype == np.int64
+                and (order.size == 0 or 0 <= order.min() and order.max() < n) and batch_size >= 1):
+            raise ValueError("run_epoch: X, y, sample_weight, order and batch_size do not fit the network")
         _check_layers(self.weights, self.biases)
         self._check_state()
-        self._check_batch_buffers(batch_size)
+        weights_batch = self._check_batch_buffers(batch_size, sample_weight is not None)
         _ready()
-        status, self.step, loss = _train_epoch(
-            X, y, order, batch_size, self.weights, self.biases, self.c, float(lr), self.optimizer.code,
-            self.optimizer.hyper, self.state, self.step, self._X_batch, self._y_batch, self._buffers,
+        status, self.step, loss = self._drivers.train_epoch(
+            X, _kernel_targets(y, self.output), np.empty(0, self.dtype) if sample_weight is None else sample_weight,
+            order, batch_size, self.weights, self.biases, self.c, float(lr), self.optimizer.code,
+            self.optimizer.hyper, self.state, self.step, self._X_batch, self._targets_batch, weights_batch,
+            self._buffers,
         )
         return status, loss
 
     def logits(self, X):
         """(status, logits of X) under the current parameters; X validated already."""
-        return logits(X, self.weights, self.biases)
+        return logits(X, self.weights, self.biases, self.activation)
 
-    def evaluate(self, X, y):
-        """(status, mean cross-entropy, accuracy) on X, y."""
+    def evaluate(self, X, y, sample_weight=None):
+        """(status, weighted mean loss, accuracy) on X, y.
+
+        Accuracy: of the argmax for softmax; of every output thresholded at 0.5 for
+        logistic (a row counts when all its outputs are right); NaN for regression.
+        """
         status, values = self.logits(X)
         if status != OK:
             return status, np.nan, np.nan
-        return (OK, *loss_and_accuracy(values, y))
+        if self.output == "softmax" and sample_weight is None:
+            return (OK, *loss_and_accuracy(values, y))
+        with np.errstate(over="ignore", invalid="ignore"):
+            losses = reference.output_loss(values, y, self.output)
+        loss = float(np.average(losses, weights=sample_weight))
+        if self.output == "softmax":
+            hits = np.argmax(values, axis=1) == y
+        elif self.output == "logistic":
+            hits = np.all((values > 0) == (y > 0.5), axis=1)
+        else:
+            return (OK if np.isfinite(loss) else NON_FINITE), loss, np.nan
+        return (OK if np.isfinite(loss) else NON_FINITE), loss, float(np.average(hits, weights=sample_weight))
 
     def squared_weights(self):
         """sum_l ||W_l||^2 in float64, for the weight-decay term of a loss."""

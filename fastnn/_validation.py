@@ -12,8 +12,8 @@ import numpy as np
 
 from .params import param_keys, to_layers
 
-OVERFLOW_MESSAGE = ("the hidden pre-activations, the logits or the weight-decay term overflowed although X, "
-                    "params and c are finite")
+OVERFLOW_MESSAGE = ("the hidden pre-activations, the logits, the loss or the weight-decay term overflowed although "
+                    "X, params and c are finite")
 
 # Every hyper-parameter's bounds, in one table: (integer?, low, high, closed ends among "[]").
 # Each estimator checks its own names against these (NetClassifier's lr, MLPClassifier's
@@ -120,21 +120,106 @@ def check_c(c):
     return c
 
 
-def check_cost_grad_args(X, y, params, c, check_finite=True):
-    """Validate the arguments of cost_grad; return (X, y, (weights, biases), c) ready to use.
+# The hidden activations and the outputs of scikit-learn's MLPs; each output implies its loss.
+ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+OUTPUTS = {"softmax": "cross-entropy of labels", "logistic": "binary cross-entropy of 0/1 targets",
+           "identity": "half the squared error, averaged over outputs", "exp": "Poisson deviance of counts >= 0"}
 
-    With check_finite=False the caller promises to detect non-finite values itself
-    (the compiled path flags them in passes it makes anyway) and to call
-    `raise_non_finite` when it does.
+
+def check_choice(name, value, choices):
+    """Return value if it is one of choices (strings), else raise ValueError naming name and the choices."""
+    if not (isinstance(value, str) and value in choices):
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def check_targets(y, n_samples, n_outputs, output, dtype):
+    """Return y as the kernels take it for this output: labels for softmax, else a (n, k) float array.
+
+    softmax: y (n,) integer labels in [0, k), returned as int64 (n,). logistic: 0/1
+    targets, (n,) when there is one output column (binary) or (n, k) (multilabel).
+    identity: real targets, (n,) for one output or (n, k). exp: real targets >= 0.
+    The float targets come back C-contiguous in `dtype`, shaped (n, k).
     """
+    if output == "softmax":
+        return check_y(y, n_samples, n_outputs)
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"y must hold real numbers for the {output} output, got dtype {y.dtype}")
+    if y.ndim == 1 and n_outputs == 1:
+        y = y.reshape(-1, 1)
+    if y.ndim != 2 or y.shape[1] != n_outputs:
+        expected = f"(n_samples,) or (n_samples, 1)" if n_outputs == 1 else f"(n_samples, {n_outputs})"
+        raise ValueError(f"y must have shape {expected} for the {output} output with {n_outputs} column"
+                         f"{'s' if n_outputs > 1 else ''} (the last layer's width), got shape {y.shape}")
+    if y.shape[0] != n_samples:
+        raise ValueError(f"y has {y.shape[0]} rows but X has {n_samples} samples")
+    count, first = _non_finite(y)
+    if count:
+        raise ValueError(f"y contains NaN or inf ({count} entries, first at index {first})")
+    if output == "logistic" and not np.all((y == 0) | (y == 1)):
+        raise ValueError("y must hold 0/1 targets for the logistic output (a label indicator matrix for "
+                         f"multilabel data); found {np.unique(y[(y != 0) & (y != 1)])[:5].tolist()}")
+    if output == "exp" and np.any(y < 0):
+        raise ValueError("y must be >= 0 for the exp output (the Poisson loss); found "
+                         f"{np.unique(y[y < 0])[:5].tolist()}")
+    with np.errstate(over="ignore"):
+        targets = np.ascontiguousarray(y, dtype=dtype)
+    if not np.all(np.isfinite(targets)):
+        raise ValueError(f"y holds values too large for {np.dtype(dtype)}, the parameters' dtype")
+    return targets
+
+
+def check_sample_weight(sample_weight, n_samples, dtype):
+    """Return per-row weights as a C-contiguous array of `dtype`, or None for None.
+
+    They must be 1-D with one weight per row, finite, >= 0 and not all 0.
+    """
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight)
+    if weights.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must hold real numbers, got dtype {weights.dtype}")
+    if weights.ndim != 1 or weights.shape[0] != n_samples:
+        raise ValueError(f"sample_weight must have shape ({n_samples},), one weight per row of X; "
+                         f"got shape {weights.shape}")
+    count, first = _non_finite(weights)
+    if count:
+        raise ValueError(f"sample_weight contains NaN or inf ({count} entries, first at index {first})")
+    if np.any(weights < 0):
+        raise ValueError(f"sample_weight must be >= 0; sample_weight[{int(np.argmax(weights < 0))}] is "
+                         f"{weights[np.argmax(weights < 0)]}")
+    with np.errstate(over="ignore"):
+        weights = np.ascontiguousarray(weights, dtype=dtype)
+    if not np.all(np.isfinite(weights)):
+        raise ValueError(f"sample_weight holds values too large for {np.dtype(dtype)}, the parameters' dtype")
+    if not np.any(weights > 0):
+        raise ValueError("sample_weight is 0 for every row: there is nothing to fit")
+    if not np.isfinite(np.sum(weights, dtype=np.float64)):
+        raise ValueError("sample_weight sums to inf; scale the weights down")
+    return weights
+
+
+def check_cost_grad_args(X, y, params, c, check_finite=True, activation="relu", output="softmax",
+                         sample_weight=None):
+    """Validate the arguments of cost_grad; return (X, y, sample_weight, (weights, biases), c) ready to use.
+
+    y as `check_targets` returns it; sample_weight as `check_sample_weight` does. With
+    check_finite=False the caller promises to detect non-finite values itself (the
+    compiled path flags them in passes it makes anyway) and to call `raise_non_finite`
+    when it does.
+    """
+    check_choice("activation", activation, ACTIVATIONS)
+    check_choice("output", output, tuple(OUTPUTS))
     weights, biases = to_layers(params)
     X_given = X
     X = check_X(X, weights[0].shape[0], weights[0].dtype)
-    y = check_y(y, X.shape[0], weights[-1].shape[1])
+    y = check_targets(y, X.shape[0], weights[-1].shape[1], output, X.dtype)
+    sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     c = check_c(c)
     if check_finite:
         raise_non_finite(X, weights, biases, X_given)
-    return X, y, (weights, biases), c
+    return X, y, sample_weight, (weights, biases), c
 
 
 def raise_non_finite(X, weights, biases, X_given=None):

@@ -6,26 +6,44 @@ from . import _engine
 from ._validation import OVERFLOW_MESSAGE, check_cost_grad_args, raise_non_finite
 
 
-def cost_grad(X, y, params, c=0.0):
-    """Average cross-entropy with L2 weight decay, and its gradients (compiled).
+def cost_grad(X, y, params, c=0.0, *, activation="relu", output="softmax", sample_weight=None):
+    """Average loss with L2 weight decay, and its gradients (compiled).
 
-    For L >= 2 layers: A0 = X, A_l = relu(A_{l-1} W_l + b_l) for l < L, logits
-    Z_L = A_{L-1} W_L + b_L, and cost = -(1/n) sum_i log softmax(Z_L_i)[y_i] +
-    c/(2n) sum_l ||W_l||^2. Same signature, returns and errors as
-    `fastnn.reference.cost_grad`, and equal to it within the tolerances the tests state.
+    For L >= 2 layers: A0 = X, A_l = activation(A_{l-1} W_l + b_l) for l < L, the
+    output's pre-activation Z_L = A_{L-1} W_L + b_L, and
+
+        cost = sum_i s_i loss_i / sum_i s_i  +  c / (2 sum_i s_i) sum_l ||W_l||^2,
+
+    loss_i the output's loss of row i and s the sample weights (all 1 by default). With
+    the defaults, cost = -(1/n) sum_i log softmax(Z_L_i)[y_i] + c/(2n) sum_l ||W_l||^2,
+    the hand-in's. Same signature, returns and errors as `fastnn.reference.cost_grad`,
+    and equal to it within the tolerances the tests state.
 
     Parameters
     ----------
     X : array_like, shape (n, d)
         Real-valued data (any layout, integers allowed); cast to the parameters' dtype.
-    y : array_like of int, shape (n,)
-        Labels in [0, k); integer-valued floats are accepted.
+    y : array_like
+        softmax: integer labels (n,) in [0, k) (integer-valued floats are accepted).
+        logistic: 0/1 targets, (n,) for one output column (binary), (n, k) for k
+        (multilabel). identity: real targets, (n,) for one output or (n, k). exp:
+        counts >= 0, (n,) or (n, k).
     params : dict
         W1 (d, h1), b1, ..., WL (h_{L-1}, k), bL; each bias (width,) or (1, width); all
         float32 or all float64. The parameters' dtype is the dtype of the computation.
         Two layers (W1, b1, W2, b2) is the hand-in's network.
     c : float, default 0.0
-        Weight decay, finite and >= 0. Biases are not regularised.
+        Weight decay, finite and >= 0 (scikit-learn's alpha). Biases are not regularised.
+    activation : {"relu", "tanh", "logistic", "identity"}, keyword-only
+        The hidden layers' activation.
+    output : {"softmax", "logistic", "identity", "exp"}, keyword-only
+        The output layer's activation, which implies the loss, as in scikit-learn's
+        MLPs: softmax with the cross-entropy; logistic with the binary cross-entropy,
+        summed over outputs; identity with half the squared error, averaged over
+        outputs; exp with the Poisson deviance, summed over outputs.
+    sample_weight : array_like, shape (n,), optional, keyword-only
+        Per-row weights: finite, >= 0 and not all 0. The loss is their weighted mean and
+        the decay term c/(2 sum s) sum ||W||^2, as in scikit-learn.
 
     Returns
     -------
@@ -39,14 +57,17 @@ def cost_grad(X, y, params, c=0.0):
     TypeError
         params not a dict; a non-real X; parameters not all float32 or all float64.
     ValueError
-        Missing or unexpected keys, shapes that do not chain, bad labels, NaN or inf in
-        X or params, c < 0.
+        Missing or unexpected keys, shapes that do not chain, bad labels or targets
+        (targets not 0/1 for logistic, negative for exp), bad sample weights, NaN or inf
+        in X, y, params or sample_weight, c < 0, an unknown activation or output.
     FloatingPointError
-        The inputs are finite but a pre-activation or a logit overflows.
+        The inputs are finite but a pre-activation, an output or the loss overflows.
     """
     X_given = X
-    X, y, (weights, biases), c = check_cost_grad_args(X, y, params, c, check_finite=False)
-    status, cost, d_W, d_b = _engine.cost_grad(X, y, weights, biases, c)
+    X, y, weights_s, (weights, biases), c = check_cost_grad_args(
+        X, y, params, c, check_finite=False, activation=activation, output=output, sample_weight=sample_weight)
+    status, cost, d_W, d_b = _engine.cost_grad(X, y, weights, biases, c, activation=activation, output=output,
+                                               sample_weight=weights_s)
     if status != _engine.OK:
         # The kernels flag non-finite intermediates for free; find out why only now.
         raise_non_finite(X, weights, biases, X_given)

@@ -7,8 +7,8 @@ measurements (`fastnn.training`); the epochs run in compiled code (`fastnn._engi
 import numpy as np
 
 from . import _engine, reference
-from ._validation import (OVERFLOW_MESSAGE, check_c, check_hyperparameter, check_X, check_y,
-                          raise_non_finite)
+from ._validation import (ACTIVATIONS, OVERFLOW_MESSAGE, check_c, check_choice, check_hyperparameter,
+                          check_sample_weight, check_X, check_y, raise_non_finite)
 from .cost import cost_grad
 from .optim import Optimizer
 from .params import get_init_params, to_layers  # noqa: F401  (get_init_params: re-exported)
@@ -19,11 +19,11 @@ from .training import Monitor, TrainingLoop
 HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
 
 
-def _logits(X, params):
-    """Validated logits of X under params, computed in bounded-memory chunks."""
+def _logits(X, params, activation):
+    """Validated logits of X under params and the hidden activation, computed in bounded-memory chunks."""
     weights, biases = to_layers(params)
     X = check_X(X, weights[0].shape[0], weights[0].dtype)
-    status, logits = _engine.logits(X, weights, biases)
+    status, logits = _engine.logits(X, weights, biases, activation)
     if status != _engine.OK:
         raise_non_finite(X, weights, biases)
         raise FloatingPointError(OVERFLOW_MESSAGE)
@@ -31,12 +31,14 @@ def _logits(X, params):
 
 
 class NetClassifier:
-    """A network of ReLU hidden layers and a softmax output, trained by mini-batch SGD and friends.
+    """A network of hidden layers (ReLU by default) and a softmax output, trained by mini-batch SGD and friends.
 
     The hand-in's API: ``hist = NetClassifier().fit(X_train, y_train, X_val, y_val,
     init_params)``, then ``predict``, ``predict_proba`` and ``score``. After fit,
     ``params`` holds the parameters of the epoch with the best validation loss (the
     last epoch's without validation data) and ``hist`` the per-epoch metrics.
+    ``activation`` is the hidden layers' activation the parameters were trained with
+    ("relu" until a fit chooses another); predictions use it.
 
     Labels are class indices 0..k-1. Two optional attributes travel with a saved model:
     ``classes`` (the labels the indices stand for, when they are not 0..k-1: names,
@@ -48,6 +50,7 @@ class NetClassifier:
 
     def __init__(self):
         self.params = None
+        self.activation = "relu"
         self.hist = None
         self.stop_reason = None
         self.classes = None
@@ -57,7 +60,7 @@ class NetClassifier:
             c=1e-4, epochs=30, *, optimizer="sgd", momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8,
             lr_schedule="constant", lr_gamma=0.1, lr_step=10, lr_min=0.0, early_stopping=False,
             patience=5, min_delta=0.0, shuffle=True, seed=None, verbose=False, progress=False,
-            callback=None):
+            callback=None, activation="relu", sample_weight=None):
         """Train on (X_train, y_train), measuring both sets after every epoch.
 
         Parameters
@@ -96,6 +99,11 @@ class NetClassifier:
         callback : callable or None
             Called as callback(epoch, hist, params) after each epoch; returning True stops
             training.
+        activation : {"relu", "tanh", "logistic", "identity"}
+            The hidden layers' activation.
+        sample_weight : array_like, shape (n,), optional
+            Per-row weights of the training data (finite, >= 0, not all 0): each batch's
+            loss is their weighted mean, as in `cost_grad`. The history stays unweighted.
 
         Returns
         -------
@@ -117,7 +125,9 @@ class NetClassifier:
         ``stop_reason`` is "interrupted" (or "error"), and the exception propagates;
         catch it to go on with the partial model.
         """
+        activation = check_choice("activation", activation, ACTIVATIONS)
         data = _FitData(X_train, y_train, X_val, y_val, init_params)
+        sample_weight = check_sample_weight(sample_weight, data.X.shape[0], data.X.dtype)
         batch_size = check_hyperparameter("batch_size", batch_size)
         patience = check_hyperparameter("patience", patience)
         epochs = check_hyperparameter("epochs", epochs)
@@ -128,7 +138,7 @@ class NetClassifier:
                           tol=check_hyperparameter("min_delta", min_delta, "tol"),
                           patience=patience if early_stopping else None,
                           keep="best" if data.has_val else "last")
-        trainer = _engine.Trainer(*data.layers, optimizer, c)
+        trainer = _engine.Trainer(*data.layers, optimizer, c, activation=activation)
         bar = progress_bar(data.X.shape[0], "row", f"epoch 1/{epochs}") if progress else None
 
         def report(epoch, metrics, lr, seconds):
@@ -149,13 +159,14 @@ class NetClassifier:
         loop = TrainingLoop(trainer, data.X, data.y, int(min(batch_size, data.X.shape[0])), schedule, monitor,
                             data.measure, np.random.default_rng(seed), shuffle,
                             callback=None if callback is None else user_callback, report=report,
-                            progress=None if bar is None else show_progress)
+                            progress=None if bar is None else show_progress, sample_weight=sample_weight)
         try:
             loop.run(epochs, stacklevel=3)
         finally:  # an interrupt or an error keeps the completed epochs, then propagates
             if bar is not None:
                 bar.close()
             self.params, self.hist = _with_shapes(loop.params(), init_params), _history(loop)
+            self.activation = activation
             self.stop_reason = {"stalled": "early_stopping"}.get(loop.stop_reason, loop.stop_reason)
         return self.hist
 
@@ -172,7 +183,10 @@ class NetClassifier:
             from .io import label_array
 
             arrays["classes"] = label_array(self.classes)
-        return self.params, arrays, {"stop_reason": self.stop_reason, "trained_on": self.trained_on}
+        metadata = {"stop_reason": self.stop_reason, "trained_on": self.trained_on}
+        if self.activation != "relu":  # files of the default stay readable by older versions
+            metadata["activation"] = self.activation
+        return self.params, arrays, metadata
 
     @classmethod
     def _from_file_contents(cls, params, arrays, metadata):
@@ -184,6 +198,7 @@ class NetClassifier:
         if not (stop_reason is None or isinstance(stop_reason, str)):
             raise TypeError(f"stop_reason must be a string, got {type(stop_reason).__name__}")
         model.stop_reason = stop_reason
+        model.activation = check_choice("activation", metadata.get("activation", "relu"), ACTIVATIONS)
         if "classes" in arrays:
             classes, k = arrays["classes"], params[f"W{len(params) // 2}"].shape[1]
             if classes.shape != (k,) or len(np.unique(classes)) != k:
@@ -205,16 +220,16 @@ class NetClassifier:
 
     def predict_proba(self, X, params=None):
         """Class probabilities, shape (n, k); each row sums to 1."""
-        return reference.softmax(_logits(X, self._params_or_fitted(params)))
+        return reference.softmax(_logits(X, self._params_or_fitted(params), self.activation))
 
     def predict(self, X, params=None):
         """Predicted labels, shape (n,): the argmax of the logits."""
-        return np.argmax(_logits(X, self._params_or_fitted(params)), axis=1)
+        return np.argmax(_logits(X, self._params_or_fitted(params), self.activation), axis=1)
 
     def score(self, X, y, params=None):
         """Accuracy: the fraction of rows of X whose predicted label equals y."""
         params = self._params_or_fitted(params)
-        logits = _logits(X, params)
+        logits = _logits(X, params, self.activation)
         y = check_y(y, logits.shape[0], logits.shape[1])
         return float(np.mean(np.argmax(logits, axis=1) == y))
 

@@ -1,18 +1,21 @@
 """The pure-NumPy reference: the hand-in's network, of any depth, written to be obviously right.
 
 This module is the oracle the compiled path is tested against. It favours clarity over
-speed, but it is stable (log-softmax with the max subtracted) and dtype-preserving
-(float32 in, float32 out).
+speed, but it is stable (log-softmax with the max subtracted, the binary cross-entropy
+through softplus, the Poisson deviance in log space) and dtype-preserving (float32 in,
+float32 out).
 
     Z1 = X W1 + b1;  A1 = relu(Z1);  Z2 = A1 W2 + b2   (two layers, the hand-in's net)
     cost = -(1/n) sum_i log softmax(Z2_i)[y_i]  +  c/(2n) (||W1||^2 + ||W2||^2)
 
-and the same with more ReLU layers in between: params W1, b1, ..., WL, bL.
+and the same with more hidden layers in between (params W1, b1, ..., WL, bL), other
+hidden activations (identity, logistic, tanh), other outputs with their losses
+(logistic, identity, exp) and per-row sample weights, as scikit-learn's MLPs define them.
 """
 
 import numpy as np
 
-from ._validation import OVERFLOW_MESSAGE, check_cost_grad_args, check_X
+from ._validation import ACTIVATIONS, OUTPUTS, OVERFLOW_MESSAGE, check_choice, check_cost_grad_args, check_X
 from .params import grad_key, grad_keys, to_layers
 
 
@@ -64,25 +67,123 @@ def softmax(logits):
     return np.exp(log_softmax(logits))
 
 
-def cost_grad(X, y, params, c=0.0):
-    """Average cross-entropy with L2 weight decay, and its gradients.
+def sigmoid(z):
+    """Elementwise 1 / (1 + exp(-z)), finite for every z (exp may overflow to inf: the result is then 0)."""
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-z))
 
-    For L layers: A0 = X, A_l = relu(A_{l-1} W_l + b_l) for l < L, logits
-    Z_L = A_{L-1} W_L + b_L, and
-    cost = -(1/n) sum_i log softmax(Z_L_i)[y_i] + c/(2n) sum_l ||W_l||^2.
-    Biases are not regularised. L = 2 is the hand-in's network.
+
+def activate(Z, activation):
+    """A hidden activation of pre-activations Z: "identity", "logistic", "tanh" or "relu"."""
+    if activation == "relu":
+        return relu(Z)
+    if activation == "tanh":
+        return np.tanh(Z)
+    if activation == "logistic":
+        return sigmoid(Z)
+    return Z
+
+
+def backward_activation(dA, A, activation):
+    """dZ from dA through a hidden activation, its derivative taken from the stored activation A.
+
+    relu: [A > 0] (0 at the kink); tanh: 1 - A^2; logistic: A (1 - A); identity: 1.
+    """
+    if activation == "relu":
+        return dA * (A > 0)
+    if activation == "tanh":
+        return dA * (1 - A * A)
+    if activation == "logistic":
+        return dA * A * (1 - A)
+    return dA
+
+
+def output_value(Z, output):
+    """The network's output from the last layer's pre-activation Z (n, k).
+
+    softmax: class probabilities; logistic: sigmoid(Z); identity: Z; exp: exp(Z).
+    """
+    if output == "softmax":
+        return softmax(Z)
+    if output == "logistic":
+        return sigmoid(Z)
+    if output == "exp":
+        return np.exp(Z)
+    return Z
+
+
+def output_loss(Z, y, output):
+    """Each row's loss (n,) in float64, from the pre-activation Z (n, k) and the targets.
+
+    softmax: -log softmax(Z)[y] for labels y (n,). logistic: binary cross-entropy summed
+    over the outputs, max(z, 0) - y z + log(1 + exp(-|z|)), for 0/1 targets y (n, k).
+    identity: half the squared error, averaged over the outputs. exp: Poisson deviance
+    summed over the outputs, y log(y / exp(z)) - y + exp(z) with 0 log 0 = 0.
+    """
+    if output == "softmax":  # in Z's dtype, as the compiled pass computes it
+        return -log_softmax(Z)[np.arange(Z.shape[0]), y].astype(np.float64)
+    Z, T = Z.astype(np.float64), np.asarray(y, np.float64)
+    if output == "logistic":
+        return (np.maximum(Z, 0) - T * Z + np.log1p(np.exp(-np.abs(Z)))).sum(axis=1)
+    if output == "identity":
+        return 0.5 * ((Z - T) ** 2).mean(axis=1)
+    y_log_y = np.where(T > 0, T * np.log(np.where(T > 0, T, 1)), 0)
+    with np.errstate(over="ignore"):
+        return (y_log_y - T * Z - T + np.exp(Z)).sum(axis=1)
+
+
+def output_delta(Z, y, output):
+    """The gradient of `output_loss` with respect to Z, row by row, in Z's dtype.
+
+    activation(Z) - target for every output, divided by k for identity (its loss
+    averages over the outputs). For softmax, at the target, p - 1 = expm1(log p): computed
+    that way it keeps its digits when p is close to 1 (plain p - 1 cancels in float32).
+    """
+    if output == "softmax":
+        rows = np.arange(Z.shape[0])
+        log_probs = log_softmax(Z)
+        delta = np.exp(log_probs)
+        delta[rows, y] = np.expm1(log_probs[rows, y])
+        return delta
+    with np.errstate(over="ignore"):
+        delta = output_value(Z, output) - y
+    return delta / Z.dtype.type(Z.shape[1]) if output == "identity" else delta
+
+
+def cost_grad(X, y, params, c=0.0, *, activation="relu", output="softmax", sample_weight=None):
+    """Average loss with L2 weight decay, and its gradients.
+
+    For L layers: A0 = X, A_l = activation(A_{l-1} W_l + b_l) for l < L, the output's
+    pre-activation Z_L = A_{L-1} W_L + b_L, and
+
+        cost = sum_i s_i loss_i / sum_i s_i  +  c / (2 sum_i s_i) sum_l ||W_l||^2
+
+    with loss_i the output's loss of row i (`output_loss`) and s the sample weights (all
+    1 by default, so the decay term is c/(2n)). Biases are not regularised. L = 2 with
+    the defaults is the hand-in's network: the cross-entropy of a softmax over ReLU
+    units. The definitions are scikit-learn's (its alpha is c).
 
     Parameters
     ----------
     X : array_like, shape (n, d)
         Real-valued data; cast to the parameters' dtype.
-    y : array_like of int, shape (n,)
-        Labels in [0, k).
+    y : array_like
+        softmax: integer labels (n,) in [0, k). logistic: 0/1 targets, (n,) for one
+        output column (binary), (n, k) for k (multilabel). identity: real targets, (n,)
+        for one output or (n, k). exp: counts >= 0, (n,) or (n, k).
     params : dict
         W1 (d, h1), b1, W2 (h1, h2), b2, ..., WL (h_{L-1}, k), bL, for L >= 2; each bias
         of shape (width,) or (1, width); all float32 or all float64.
     c : float, default 0.0
         Weight decay, >= 0.
+    activation : {"relu", "tanh", "logistic", "identity"}, keyword-only
+        The hidden layers' activation.
+    output : {"softmax", "logistic", "identity", "exp"}, keyword-only
+        The output layer's activation, which implies the loss: cross-entropy, binary
+        cross-entropy (summed over outputs), half the squared error (averaged over
+        outputs), Poisson deviance (summed over outputs).
+    sample_weight : array_like, shape (n,), optional, keyword-only
+        Per-row weights, finite, >= 0 and not all 0.
 
     Returns
     -------
@@ -95,58 +196,59 @@ def cost_grad(X, y, params, c=0.0):
     TypeError, ValueError
         For inputs of the wrong type, shape or value (see `fastnn._validation`).
     FloatingPointError
-        The inputs are finite but a pre-activation or a logit overflows.
+        The inputs are finite but a pre-activation, an output or the loss overflows.
     """
-    X, y, (weights, biases), c = check_cost_grad_args(X, y, params, c)
-    n, k = X.shape[0], weights[-1].shape[1]
+    X, y, s, (weights, biases), c = check_cost_grad_args(X, y, params, c, activation=activation, output=output,
+                                                         sample_weight=sample_weight)
+    norm = X.shape[0] if s is None else float(np.sum(s, dtype=np.float64))
 
     activations, pre_activations = [X], []
     for W, b in zip(weights[:-1], biases[:-1]):
         pre_activations.append(activations[-1] @ W + b)
-        activations.append(relu(pre_activations[-1]))
-    logits = activations[-1] @ weights[-1] + biases[-1]
-    if not all(np.all(np.isfinite(Z)) for Z in [*pre_activations, logits]):
+        activations.append(activate(pre_activations[-1], activation))
+    Z = activations[-1] @ weights[-1] + biases[-1]
+    if not all(np.all(np.isfinite(Z_l)) for Z_l in [*pre_activations, Z]):
         raise FloatingPointError(OVERFLOW_MESSAGE)
-    log_probs = log_softmax(logits)
-    Y = one_in_k_encoding(y, k, dtype=X.dtype)
-    cross_entropy = -np.sum(Y * log_probs, dtype=np.float64) / n
-    # A huge c can overflow the decay term: detected below, and raised as FloatingPointError.
-    with np.errstate(over="ignore"):
+    # A huge c or output can overflow the loss, its gradient or the decay term: detected
+    # below, and raised as FloatingPointError.
+    with np.errstate(over="ignore", invalid="ignore"):
+        row_losses = output_loss(Z, y, output)
+        data_loss = (row_losses.sum() if s is None else np.dot(s.astype(np.float64), row_losses)) / norm
         squares = sum(np.sum(W * W, dtype=np.float64) for W in weights)
-        cost = float(cross_entropy + c / (2 * n) * squares)
+        cost = float(data_loss + c / (2 * norm) * squares)
 
-        # dL/dZ_L = softmax - onehot, averaged. At the target, p - 1 = expm1(log p): computed
-        # that way it keeps its digits when p is close to 1 (plain p - 1 cancels in float32).
-        rows = np.arange(n)
-        dZ = np.exp(log_probs)
-        dZ[rows, y] = np.expm1(log_probs[rows, y])
-        dZ /= X.dtype.type(n)
-        scale = X.dtype.type(c / n)
+        dZ = output_delta(Z, y, output)
+        if s is None:
+            dZ /= X.dtype.type(norm)
+        else:
+            dZ *= (s / X.dtype.type(norm))[:, None]
+        scale = X.dtype.type(c / norm)
         grads = {}
         for layer in range(len(weights), 0, -1):
             W = weights[layer - 1]
             grads[f"d_w{layer}"] = activations[layer - 1].T @ dZ + scale * W
             grads[f"d_b{layer}"] = dZ.sum(axis=0).reshape(np.shape(params[f"b{layer}"]))
-            if layer > 1:  # the ReLU derivative at 0 is taken as 0
-                dZ = (dZ @ W.T) * (pre_activations[layer - 2] > 0)
+            if layer > 1:
+                dZ = backward_activation(dZ @ W.T, activations[layer - 1], activation)
     if not (np.isfinite(cost) and all(np.all(np.isfinite(g)) for g in grads.values())):
-        raise FloatingPointError(OVERFLOW_MESSAGE)  # a huge c: the decay term overflowed
+        raise FloatingPointError(OVERFLOW_MESSAGE)
     return cost, {key: grads[key] for key in grad_keys(len(weights))}
 
 
 # ---------------------------------------------------------------- twins of the other kernel families
 
 
-def logits(X, params):
-    """The network's output before the softmax: A0 = X, A_l = relu(A_{l-1} W_l + b_l), Z_L = A_{L-1} W_L + b_L.
+def logits(X, params, activation="relu"):
+    """The output layer's pre-activation: A0 = X, A_l = activation(A_{l-1} W_l + b_l), Z_L = A_{L-1} W_L + b_L.
 
     Twin of the compiled prediction pass. X (n, d) is cast to the parameters' dtype;
     returns (n, k) in that dtype.
     """
+    check_choice("activation", activation, ACTIVATIONS)
     weights, biases = to_layers(params)
     A = check_X(X, weights[0].shape[0], weights[0].dtype)
     for W, b in zip(weights[:-1], biases[:-1]):
-        A = relu(A @ W + b)
+        A = activate(A @ W + b, activation)
     return A @ weights[-1] + biases[-1]
 
 
@@ -209,11 +311,14 @@ def optimizer_step(params, grads, lr, optimizer="sgd", state=None, step=1, momen
     return new_params, new_state
 
 
-def train_epoch(X, y, params, order, batch_size, lr, c=0.0, optimizer="sgd", state=None, step=0, **hyper):
+def train_epoch(X, y, params, order, batch_size, lr, c=0.0, optimizer="sgd", state=None, step=0, *,
+                activation="relu", output="softmax", sample_weight=None, **hyper):
     """One epoch of mini-batch training, the hand-in's way: `cost_grad` and `optimizer_step` per batch.
 
     Twin of the compiled epoch. The batches are the rows of X in `order`, batch_size at
-    a time (the last may be smaller); each batch's weight decay is c/(2m) for its own m.
+    a time (the last may be smaller); each batch's weight decay is c/(2m) for its own
+    weight sum m (its row count without sample weights). A batch whose sample weights
+    are all 0 is skipped: no step, and its loss counts as 0.
 
     Returns
     -------
@@ -222,18 +327,25 @@ def train_epoch(X, y, params, order, batch_size, lr, c=0.0, optimizer="sgd", sta
     state : dict
         The optimizer's state (see `optimizer_step`).
     step : int
-        Steps taken so far (the `step` passed plus one per batch).
+        Steps taken so far (the `step` passed plus one per batch trained on).
     loss : float
-        The batches' mean cross-entropies before their updates, without the decay term,
-        averaged over the epoch's rows.
+        The batches' weighted mean losses before their updates, without the decay term,
+        each counted once per row and averaged over the epoch's rows (scikit-learn's
+        loss_curve_ does the same).
     """
     order = np.asarray(order)
+    X, y = np.asarray(X), np.asarray(y)
     loss_sum = 0.0
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
-        cost, grads = cost_grad(X[rows], y[rows], params, c)
+        weights = None if sample_weight is None else np.asarray(sample_weight)[rows]
+        if weights is not None and not np.any(weights > 0):
+            continue
+        cost, grads = cost_grad(X[rows], y[rows], params, c, activation=activation, output=output,
+                                sample_weight=weights)
+        norm = len(rows) if weights is None else np.sum(weights.astype(params["W1"].dtype), dtype=np.float64)
         squares = sum(np.sum(np.square(params[f"W{l}"], dtype=np.float64)) for l in range(1, len(params) // 2 + 1))
-        loss_sum += (cost - c / (2 * len(rows)) * squares) * len(rows)
+        loss_sum += (cost - c / (2 * norm) * squares) * len(rows)
         step += 1
         params, state = optimizer_step(params, grads, lr, optimizer, state, step, **hyper)
     return params, state, step, loss_sum / len(order)

@@ -97,7 +97,8 @@ class TrainingLoop:
     ----------
     trainer : fastnn._engine.Trainer
     X, y : ndarray
-        Validated training data (C-contiguous, the trainer's dtype) and int64 labels.
+        Validated training data (C-contiguous, the trainer's dtype) and its targets as
+        the trainer's output takes them (int64 labels for softmax).
     batch_size : int
     schedule : a schedule of `fastnn.schedules`
     monitor : Monitor
@@ -122,11 +123,14 @@ class TrainingLoop:
         progress(rows_done, rows_total) about PROGRESS_STEPS times within each epoch
         (a progress bar). The epoch then runs in chunks of whole batches: the same
         parameters, and the same loss up to the order of its sum.
+    sample_weight : ndarray or None
+        Validated per-row weights of X (the trainer's dtype).
     """
 
     def __init__(self, trainer, X, y, batch_size, schedule, monitor, measure, rng, shuffle=True, callback=None,
-                 report=None, report_stall=None, lr_name="lr", samples_before=0, progress=None):
+                 report=None, report_stall=None, lr_name="lr", samples_before=0, progress=None, sample_weight=None):
         self.trainer, self.X, self.y, self.batch_size = trainer, X, y, batch_size
+        self.sample_weight = sample_weight
         self.schedule, self.monitor, self.measure = schedule, monitor, measure
         self.rng, self.shuffle, self.callback, self.lr_name = rng, shuffle, callback, lr_name
         self.report, self.report_stall = report, report_stall
@@ -230,14 +234,14 @@ class TrainingLoop:
     def _run_epoch(self, order, lr):
         """(status, mean batch loss) of one epoch, in chunks of whole batches when progress is reported."""
         if self.progress is None:
-            return self.trainer.run_epoch(self.X, self.y, order, self.batch_size, lr)
+            return self.trainer.run_epoch(self.X, self.y, order, self.batch_size, lr, self.sample_weight)
         n = len(order)
         batches = -(-n // self.batch_size)
         chunk = max(1, -(-batches // PROGRESS_STEPS)) * self.batch_size
         loss_sum = 0.0
         for start in range(0, n, chunk):
             rows = order[start:start + chunk]
-            status, loss = self.trainer.run_epoch(self.X, self.y, rows, self.batch_size, lr)
+            status, loss = self.trainer.run_epoch(self.X, self.y, rows, self.batch_size, lr, self.sample_weight)
             if status != OK:
                 return status, loss
             loss_sum += loss * len(rows)

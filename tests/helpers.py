@@ -31,32 +31,60 @@ def _layers(params):
     return weights, biases
 
 
-def error_scale(X, y, params, c=0.0):
+def error_scale(X, y, params, c=0.0, *, activation="relu", output="softmax", sample_weight=None):
     """Per-entry magnitude of the terms summed into each gradient, in float64.
 
     The gradient's formulas with every operand replaced by its absolute value (and
     softmax - onehot by softmax + onehot), so that rounding error is bounded by about
-    eps * scale * (the number of terms). Any depth.
+    eps * scale * (the number of terms). Any depth, activation, output and row weights.
+    Where a factor is computed from a rounded value, its error is carried too: the
+    derivatives of tanh and logistic (taken from the activation a, they move by about
+    2 * the error of a), and the logistic, identity and exp outputs (activation(z)
+    moves by activation'(z) * the error of z; exp amplifies it by exp(z)).
     """
     from fastnn import reference
 
     weights, biases = _layers(params)
-    n = X.shape[0]
-    activations, activation_scales, masks = [np.asarray(X, np.float64)], [np.abs(np.asarray(X, np.float64))], []
+    n, k = X.shape[0], weights[-1].shape[1]
+    row_scale = (np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64))
+    row_scale = row_scale / row_scale.sum()
+    activations, activation_scales, derivatives = [np.asarray(X, np.float64)], [np.abs(np.asarray(X, np.float64))], []
     for W, b in zip(weights[:-1], biases[:-1]):
         Z = activations[-1] @ W + b
-        masks.append(Z > 0)
-        activations.append(np.maximum(Z, 0))
-        activation_scales.append((activation_scales[-1] @ np.abs(W) + np.abs(b)) * masks[-1])
-    probs = reference.softmax(activations[-1] @ weights[-1] + biases[-1])
-    dZ_scale = (probs + reference.one_in_k_encoding(y, weights[-1].shape[1])) / n
+        Z_scale = activation_scales[-1] @ np.abs(W) + np.abs(b)
+        A = reference.activate(Z, activation)
+        if activation == "relu":
+            derivative, own_rounding = (Z > 0).astype(np.float64), 0
+        elif activation == "identity":
+            derivative, own_rounding = np.ones_like(Z), 0
+        else:
+            derivative = np.abs(reference.backward_activation(np.ones_like(A), A, activation))
+            own_rounding = np.abs(A)  # tanh and the logistic round their result
+        activations.append(A)
+        activation_scales.append(Z_scale * derivative + own_rounding)
+        if activation in ("tanh", "logistic"):  # the backward derivative comes from the rounded activation
+            derivative = derivative + 2 * activation_scales[-1]
+        derivatives.append(derivative)
+    Z = activations[-1] @ weights[-1] + biases[-1]
+    if output == "softmax":
+        probs = reference.softmax(Z)
+        dZ_scale = (probs + reference.one_in_k_encoding(y, k)) * row_scale[:, None]
+    else:
+        value = reference.output_value(Z, output)
+        sensitivity = {"logistic": value * (1 - value), "identity": np.ones_like(Z), "exp": value}[output]
+        Z_scale = activation_scales[-1] @ np.abs(weights[-1]) + np.abs(biases[-1])
+        T = np.asarray(y, np.float64).reshape(n, k)
+        dZ_scale = (np.abs(value) + np.abs(T) + sensitivity * Z_scale) * row_scale[:, None]
+        if output == "identity":
+            dZ_scale /= k
+    norm = n if sample_weight is None else float(np.sum(sample_weight))
     scales = {}
     for layer in range(len(weights), 0, -1):
         W = weights[layer - 1]
-        scales[f"d_w{layer}"] = activation_scales[layer - 1].T @ dZ_scale + c / n * np.abs(W)
+        scales[f"d_w{layer}"] = activation_scales[layer - 1].T @ dZ_scale + c / norm * np.abs(W)
         scales[f"d_b{layer}"] = dZ_scale.sum(axis=0).reshape(np.shape(params[f"b{layer}"]))
         if layer > 1:
-            dZ_scale = (dZ_scale @ np.abs(W).T) * masks[layer - 2]
+            dZ_scale = (dZ_scale @ np.abs(W).T) * derivatives[layer - 2]
     return scales
 
 
@@ -120,6 +148,27 @@ def assert_same_params(ref, comp, dtype):
         assert np.all(excess <= 0), (
             f"{key}: |comp - ref| exceeds {rtol:g} * (|ref| + max |ref|) by up to {excess.max():.3g} "
             f"at {np.unravel_index(np.argmax(excess), excess.shape)}")
+
+
+def assert_as_accurate(ref, comp, oracle, dtype):
+    """Assert float32 parameters (comp) are as accurate as the float32 reference's (ref) against a float64 oracle.
+
+    For runs where float32 rounding is amplified beyond `assert_same_params`' rule
+    (Adam divides by the root of its second moment, so a gradient entry near 0 moves its
+    weight by about lr whatever its rounding; an exp output multiplies the errors of its
+    inputs by exp(z)): there the float32 reference itself is off, and whichever of two
+    float32 runs is nearer the float64 run is the more accurate. Rule, per parameter P:
+    max |comp - oracle| <= max(2 max |ref - oracle|, RTOL max |oracle|).
+    """
+    rtol = RTOL[np.dtype(dtype)]
+    assert list(comp) == list(ref) == list(oracle)
+    for key in oracle:
+        truth = np.asarray(oracle[key], np.float64)
+        assert np.asarray(comp[key]).dtype == np.dtype(dtype), key
+        comp_error = np.abs(np.asarray(comp[key], np.float64) - truth).max()
+        ref_error = np.abs(np.asarray(ref[key], np.float64) - truth).max()
+        bound = max(2 * ref_error, rtol * np.abs(truth).max())
+        assert comp_error <= bound, f"{key}: compiled float32 is {comp_error:.3g} from float64, reference {ref_error:.3g}"
 
 
 def assert_same_step(ref, comp, dtype, lr, scale):

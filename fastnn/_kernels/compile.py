@@ -12,7 +12,10 @@ import hashlib
 import os
 import warnings
 
-from numba import njit
+import numpy as np
+from numba import njit, types
+from numba.core.errors import TypingError
+from numba.extending import overload
 
 from .._config import PARALLEL, SERIAL
 from .._numba_cache import make_race_free
@@ -20,7 +23,7 @@ from .._numba_cache import make_race_free
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Everything compiled into a kernel comes from these files.
 _SOURCES = ("_config.py", "_numba_cache.py", *(os.path.join("_kernels", name) for name in (
-    "__init__.py", "compile.py", "status.py", "blas.py", "block.py", "updates.py", "network.py", "predict.py")))
+    "__init__.py", "compile.py", "status.py", "blas.py", "activations.py", "outputs.py", "block.py", "updates.py", "network.py", "predict.py")))
 
 
 def _source_digest():
@@ -63,3 +66,43 @@ def _warn_no_cache(error):
         _warned_no_cache = True
         warnings.warn(f"fastnn cannot cache its compiled kernels ({error}); they compile in every process. "
                       "Set NUMBA_CACHE_DIR to a writable folder to cache them.", RuntimeWarning, stacklevel=3)
+
+
+def by_code(name, implementations):
+    """A function for kernels that runs ``implementations[code](*args, code)``, its last argument a literal code.
+
+    A code reaches a kernel as a compile-time constant (the drivers of
+    `fastnn._kernels.network` are specialised per activation and output), so each
+    kernel compiles only the implementation its code selects: a new combination
+    compiles on first use, and the default one carries no code of the others.
+    Plain Python cannot call the result.
+    """
+    def choose(*args):
+        raise TypeError(f"{name} can only be called from inside Numba kernels")
+
+    choose.__name__ = choose.__qualname__ = name
+
+    @overload(choose)
+    def _choose(*args):
+        code = args[-1]
+        if not isinstance(code, types.IntegerLiteral) or code.literal_value not in implementations:
+            raise TypingError(f"{name}: the last argument must be a literal code among "
+                              f"{sorted(implementations)}, got {code}")
+        chosen = implementations[code.literal_value]
+
+        def implementation(*args):
+            return chosen(*args)
+        return implementation
+
+    return choose
+
+
+def one_like(z):
+    """1 in the type of the scalar z, for kernels: a bare 1 would turn float32 arithmetic into float64."""
+    raise TypeError("one_like can only be called from inside Numba kernels")
+
+
+@overload(one_like)
+def _one_like(z):
+    one = np.dtype(str(z)).type(1)
+    return lambda z: one

@@ -1,5 +1,6 @@
 """The network drivers, any depth: one batch's cost and gradients (cost_grad), one training
-step, one training epoch.
+step, one training epoch; `specialised` compiles them for one hidden activation and one
+output.
 
 The layers' products run over the whole batch, except around the output layer, where
 the block pass (`block`) runs. For the hand-in's two layers that leaves two whole-batch
@@ -7,20 +8,24 @@ products, X W1 and X^T dZ1. All products go to BLAS. Twins: `fastnn.reference.co
 and `fastnn.reference.train_epoch`. Every driver returns a status code first (`status`).
 """
 
+import collections
+import functools
+
 import numpy as np
 
+from .activations import _activate_rows, _backward_rows
 from .blas import _gemm
-from .block import _block_pass, _block_pass_parallel, _relu_grad_rows, _relu_rows
+from .block import _block_pass, _block_pass_parallel
 from .compile import kernel
 from .status import NON_FINITE, OK
 from .updates import KEEP_GRADIENT, _decay_into, _keep_or_apply_weight_gradient, _optimizer_update
 
 
 @kernel
-def _dense_relu(A, W, b, out):
-    """out = relu(A W + b); True if a pre-activation was NaN or inf."""
+def _dense(A, W, b, out, activation):
+    """out = activation(A W + b); True if a pre-activation was NaN or inf."""
     _gemm(False, False, 1.0, A, W, 0.0, out)
-    return _relu_rows(out, b)
+    return _activate_rows(out, b, activation)
 
 
 @kernel
@@ -30,11 +35,11 @@ def _rows_view(flat, rows, columns):
 
 
 @kernel
-def _forward(X, W, b, hidden):
+def _forward(X, W, b, hidden, activation):
     """Whole-batch forward pass into the hidden buffers, up to the last hidden layer.
 
-    hidden[l] gets relu(A W + b) for every hidden layer but the last, which gets only
-    its product A W: its bias and ReLU come in the block pass. Returns True if a
+    hidden[l] gets activation(A W + b) for every hidden layer but the last, which gets
+    only its product A W: its bias and activation come in the block pass. Returns True if a
     pre-activation was NaN or inf.
     """
     n, last = X.shape[0], len(W) - 1
@@ -42,28 +47,28 @@ def _forward(X, W, b, hidden):
     for l in range(last):
         A = X if l == 0 else hidden[l - 1][:n]
         if l < last - 1:
-            non_finite |= _dense_relu(A, W[l], b[l], hidden[l][:n])
+            non_finite |= _dense(A, W[l], b[l], hidden[l][:n], activation)
         else:
             _gemm(False, False, 1.0, A, W[l], 0.0, hidden[l][:n])
     return non_finite
 
 
 @kernel
-def _backward_keep_or_apply(X, W, b, c, optimizer, lr, hyper, state, step, buffers):
+def _backward_keep_or_apply(X, W, b, decay, optimizer, lr, hyper, state, step, buffers, activation):
     """After the block pass: every layer's gradient, kept or applied at once.
 
     On entry d_W[L-1] and the last two bias gradients hold the block pass's sums, and
     the last hidden buffer holds its dZ. The other layers' gradients follow as
     whole-batch products, layer by layer. Each is then kept (optimizer KEEP_GRADIENT: d_W
-    and d_b hold it, weight decay c/n W included) or applied by the optimizer (state =
-    (v_W, s_W, v_b, s_b), see `fastnn.optim`). Returns sum_l ||W_l||^2 for
-    KEEP_GRADIENT with c > 0 (what the decay term needs; with c = 0 only the last
-    layer's is summed, and the term is 0), else 0.
+    and d_b hold it, weight decay `decay` W included, decay = c / (sum of the row
+    weights)) or applied by the optimizer (state = (v_W, s_W, v_b, s_b), see
+    `fastnn.optim`). Returns sum_l ||W_l||^2 for KEEP_GRADIENT with decay > 0 (what
+    the decay term needs; with decay = 0 only the last layer's is summed, and the term
+    is 0), else 0.
     """
     d_W, d_b, hidden, d_hidden, _ = buffers
     v_W, s_W, v_b, s_b = state
     n, last = X.shape[0], len(W) - 1
-    decay = c / n
     squares = 0.0
     if optimizer == KEEP_GRADIENT:
         squares += _decay_into(W[last], decay, d_W[last], True)
@@ -79,7 +84,7 @@ def _backward_keep_or_apply(X, W, b, c, optimizer, lr, hyper, state, step, buffe
         squares += _keep_or_apply_weight_gradient(hidden[l - 1][:n], dZ, W[l], d_W[l], decay, lr, optimizer, hyper,
                                 v_W[l], s_W[l], step)
         d_b[l - 1][:] = 0
-        _relu_grad_rows(dA, hidden[l - 1][:n], d_b[l - 1])
+        _backward_rows(dA, hidden[l - 1][:n], d_b[l - 1], activation)
     if optimizer != KEEP_GRADIENT:
         for l in range(last + 1):
             _optimizer_update(b[l], d_b[l], 0.0, lr, optimizer, hyper, v_b[l], s_b[l], step)
@@ -87,83 +92,128 @@ def _backward_keep_or_apply(X, W, b, c, optimizer, lr, hyper, state, step, buffe
 
 
 @kernel
-def _cost_grad(X, y, W, b, c, parallel, optimizer, hyper, state, buffers):
+def _cost_grad(X, targets, weights, norm, W, b, c, parallel, optimizer, hyper, state, buffers, activation, output):
     """Cost and gradients of an L-layer network on one batch (cost_grad), into buffers.
 
-    X (n, d), y (n,) int64; W and b are tuples of the L weight matrices and 1-D biases,
-    all C-contiguous and of one float dtype. buffers (`fastnn._engine.step_buffers`, for n
-    rows): gradients d_W, d_b; one (rows, h_l) buffer per hidden layer; a flat scratch;
-    the workspace of `_block_pass`. `_forward`, then the block pass around the output
-    layer (`_block_pass`, or `_block_pass_parallel` if `parallel`), then `_backward_keep_or_apply`
-    with optimizer KEEP_GRADIENT (passed in, as are the unused hyper and state, so that
+    X (n, d); targets (n, 1) int64 labels for the softmax output, else (n, k) in X's
+    dtype; weights (n,) per-row weights in X's dtype, or empty (every row weighs 1);
+    norm, their sum (n if empty). W and b are tuples of the L weight matrices and 1-D
+    biases, all C-contiguous and of one float dtype. buffers
+    (`fastnn._engine.step_buffers`, for n rows): gradients d_W, d_b; one (rows, h_l)
+    buffer per hidden layer; a flat scratch; the workspace of `_block_pass`. `_forward`,
+    then the block pass around the output layer (`_block_pass`, or
+    `_block_pass_parallel` if `parallel`), then `_backward_keep_or_apply` with optimizer
+    KEEP_GRADIENT (passed in, as are the unused hyper and state, so that
     `_backward_keep_or_apply` has one signature for training and cost_grad).
+    activation and output are literal codes (`activations`, `outputs`).
 
-    Returns (status, mean cross-entropy, sum_l ||W_l||^2 in float64): status NON_FINITE
-    if a parameter, a pre-activation or a logit was NaN or inf (the sums are then NaN).
-    The caller adds the decay term c/(2n) sum ||W_l||^2: here fastmath could reassociate
-    it into c * sum, which overflows for a huge c where the cost itself does not.
+    Returns (status, the weighted mean loss, sum_l ||W_l||^2 in float64): status
+    NON_FINITE if a parameter, a pre-activation or an output was NaN or inf (the sums
+    are then NaN). The caller adds the decay term c/(2 norm) sum ||W_l||^2: here fastmath
+    could reassociate it into c * sum, which overflows for a huge c where the cost
+    itself does not.
     """
     d_W, d_b, hidden, _, workspace = buffers
     n, last = X.shape[0], len(W) - 1
-    non_finite = _forward(X, W, b, hidden)
+    non_finite = _forward(X, W, b, hidden, activation)
     head = hidden[last - 1][:n]
     if parallel:
-        loss, bad = _block_pass_parallel(
-            head, y, b[last - 1], W[last], b[last], 1.0 / n, d_W[last], d_b[last - 1], d_b[last])
+        loss, bad = _block_pass_parallel(head, targets, weights, b[last - 1], W[last], b[last], 1.0 / norm,
+                                         d_W[last], d_b[last - 1], d_b[last], activation, output)
     else:
-        loss, bad = _block_pass(
-            head, y, b[last - 1], W[last], b[last], 1.0 / n, d_W[last], d_b[last - 1], d_b[last], workspace)
+        loss, bad = _block_pass(head, targets, weights, b[last - 1], W[last], b[last], 1.0 / norm,
+                                d_W[last], d_b[last - 1], d_b[last], workspace, activation, output)
     if non_finite or bad:
         return NON_FINITE, np.nan, np.nan
-    squares = _backward_keep_or_apply(X, W, b, c, optimizer, 0.0, hyper, state, 0, buffers)
-    return OK, loss / n, squares
+    squares = _backward_keep_or_apply(X, W, b, c / norm, optimizer, 0.0, hyper, state, 0, buffers, activation)
+    return OK, loss / norm, squares
 
 
 @kernel
-def _train_step(X, y, W, b, c, optimizer, lr, hyper, state, step, buffers):
+def _train_step(X, targets, weights, norm, W, b, c, optimizer, lr, hyper, state, step, buffers, activation, output):
     """Forward, backward and the optimizer's update on one batch, in place (serial block pass).
 
-    Returns (status, mean cross-entropy before the update): status NON_FINITE if a
-    parameter, a pre-activation or a logit was NaN or inf; nothing is updated then.
+    Returns (status, weighted mean loss before the update): status NON_FINITE if a
+    parameter, a pre-activation or an output was NaN or inf; nothing is updated then.
     """
     d_W, d_b, hidden, _, workspace = buffers
     n, last = X.shape[0], len(W) - 1
-    non_finite = _forward(X, W, b, hidden)
-    loss, bad = _block_pass(hidden[last - 1][:n], y, b[last - 1], W[last], b[last], 1.0 / n,
-                            d_W[last], d_b[last - 1], d_b[last], workspace)
+    non_finite = _forward(X, W, b, hidden, activation)
+    loss, bad = _block_pass(hidden[last - 1][:n], targets, weights, b[last - 1], W[last], b[last], 1.0 / norm,
+                            d_W[last], d_b[last - 1], d_b[last], workspace, activation, output)
     if non_finite or bad:
         return NON_FINITE, np.nan
-    _backward_keep_or_apply(X, W, b, c, optimizer, lr, hyper, state, step, buffers)
-    return OK, loss / n
+    _backward_keep_or_apply(X, W, b, c / norm, optimizer, lr, hyper, state, step, buffers, activation)
+    return OK, loss / norm
 
 
 # ---------------------------------------------------------------- training
 
 
 @kernel
-def _train_epoch(X, y, order, batch_size, W, b, c, lr, optimizer, hyper, state, step,
-                 X_batch, y_batch, buffers):
+def _train_epoch(X, targets, weights, order, batch_size, W, b, c, lr, optimizer, hyper, state, step,
+                 X_batch, targets_batch, weights_batch, buffers, activation, output):
     """One epoch of mini-batch training over the rows of X in `order`, in place.
 
-    Each batch is gathered into X_batch/y_batch (reused; X itself is never copied); the
-    last batch may be smaller. Weight decay c/n uses each batch's own n. Returns
-    (status, optimizer steps taken so far, the batches' mean cross-entropies averaged
-    over the epoch's rows): status is NON_FINITE if a batch met NaN or inf, and
-    training should stop.
+    Each batch is gathered into X_batch, targets_batch and weights_batch (reused; X
+    itself is never copied); the last batch may be smaller. weights empty: every row
+    weighs 1 (weights_batch is then empty too). Weight decay c/norm uses each batch's
+    own norm (its rows' weight sum). A batch whose weights are all 0 carries no
+    information: it is skipped (no step; its loss counts as 0). Returns (status,
+    optimizer steps taken so far, the batches' weighted mean losses averaged over the
+    epoch's rows, as scikit-learn's loss_curve_ does): status is NON_FINITE if a batch
+    met NaN or inf, and training should stop.
     """
     n = order.shape[0]
+    weighted = weights.size > 0
     loss_sum = 0.0
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
-        X_b, y_b = X_batch[:m], y_batch[:m]
+        X_b, targets_b = X_batch[:m], targets_batch[:m]
+        weights_b = weights_batch[:m] if weighted else weights_batch
+        norm = 0.0 if weighted else np.float64(m)
         for i in range(m):
             row = order[start + i]
-            y_b[i] = y[row]
             for j in range(X.shape[1]):  # not X_b[i] = X[row]: its shape check compiles
                 X_b[i, j] = X[row, j]     # Numba's string formatting (3 s on a cold cache)
+            for j in range(targets.shape[1]):
+                targets_b[i, j] = targets[row, j]
+            if weighted:
+                weights_b[i] = weights[row]
+                norm += weights[row]
+        if norm == 0:
+            continue
         step += 1
-        status, loss = _train_step(X_b, y_b, W, b, c, optimizer, lr, hyper, state, step, buffers)
+        status, loss = _train_step(X_b, targets_b, weights_b, norm, W, b, c, optimizer, lr, hyper, state, step,
+                                   buffers, activation, output)
         if status != OK:
             return status, step, np.nan
         loss_sum += loss * m
     return OK, step, loss_sum / n
+
+
+# ---------------------------------------------------------------- one hidden activation, one output
+
+Drivers = collections.namedtuple("Drivers", "cost_grad train_epoch")
+
+
+@functools.lru_cache(maxsize=None)
+def specialised(activation, output):
+    """The drivers for one hidden activation and one output (codes of `activations` and `outputs`).
+
+    Each is a kernel of its own in which the codes are compile-time constants: it
+    compiles (or loads from the cache) on its first call, with only the activation and
+    output it uses.
+    """
+    @kernel
+    def cost_grad(X, targets, weights, norm, W, b, c, parallel, optimizer, hyper, state, buffers):
+        return _cost_grad(X, targets, weights, norm, W, b, c, parallel, optimizer, hyper, state, buffers,
+                          activation, output)
+
+    @kernel
+    def train_epoch(X, targets, weights, order, batch_size, W, b, c, lr, optimizer, hyper, state, step,
+                    X_batch, targets_batch, weights_batch, buffers):
+        return _train_epoch(X, targets, weights, order, batch_size, W, b, c, lr, optimizer, hyper, state, step,
+                            X_batch, targets_batch, weights_batch, buffers, activation, output)
+
+    return Drivers(cost_grad, train_epoch)

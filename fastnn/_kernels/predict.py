@@ -1,17 +1,20 @@
 """Prediction: the forward pass over a data set in bounded-memory chunks, and the loss and
-accuracy of logits. Twin: `fastnn.reference.logits`."""
+accuracy of softmax logits. Twin: `fastnn.reference.logits`."""
+
+import functools
 
 import numpy as np
 
 from .blas import _gemm
 from .compile import kernel
-from .network import _dense_relu, _rows_view
+from .network import _dense, _rows_view
 from .status import NON_FINITE, OK
 
 
 @kernel
-def _logits_into(X, W, b, chunk, out):
-    """out = the logits of X under layers W, b (tuples), chunk rows at a time (memory: 2 chunk x max h).
+def _logits_into(X, W, b, chunk, out, activation):
+    """out = the logits (the output layer's pre-activation) of X under layers W, b (tuples) and the
+    hidden activation (a literal code), chunk rows at a time (memory: 2 chunk x max h).
 
     Returns the status: NON_FINITE if a pre-activation or a logit was NaN or inf.
     """
@@ -27,7 +30,7 @@ def _logits_into(X, W, b, chunk, out):
         A = X[start:stop]
         for l in range(last):
             Z = _rows_view(buffers[l % 2], stop - start, W[l].shape[1])
-            non_finite |= _dense_relu(A, W[l], b[l], Z)
+            non_finite |= _dense(A, W[l], b[l], Z, activation)
             A = Z
         logits = out[start:stop]
         _gemm(False, False, 1.0, A, W[last], 0.0, logits)
@@ -57,3 +60,13 @@ def _loss_and_accuracy(logits, y):
         loss += np.log(total) - (np.float64(row[y[i]]) - top)
         hits += best == y[i]
     return loss / n, hits / n
+
+
+@functools.lru_cache(maxsize=None)
+def logits_for(activation):
+    """`_logits_into` specialised for one hidden activation (see `network.specialised`)."""
+    @kernel
+    def logits_into(X, W, b, chunk, out):
+        return _logits_into(X, W, b, chunk, out, activation)
+
+    return logits_into

@@ -1,0 +1,124 @@
+"""The output layer: its activation, its loss and the loss's gradient, fused into one pass
+over a block of rows.
+
+Four outputs, each with the loss scikit-learn pairs with it: softmax with the
+cross-entropy (labels), logistic with the binary cross-entropy summed over outputs
+(binary or multilabel 0/1 targets), identity with half the squared error averaged over
+outputs, exp with the Poisson deviance summed over outputs (counts). For each, the
+gradient of the loss with respect to the output's pre-activation z is
+activation(z) - target. Rows are weighted by per-row sample weights (none: all 1), and
+the gradient is scaled by inv_norm = 1 / (sum of the weights). The output is a literal
+code (`by_code`). Twin: `fastnn.reference.output_loss` and `fastnn.reference.output_delta`.
+
+Losses are computed stably for any finite z: the log-softmax subtracts the row maximum,
+the binary cross-entropy is max(z, 0) - t z + log1p(exp(-|z|)) (never log 0), and the
+Poisson deviance uses log(exp(z)) = z.
+"""
+
+import numpy as np
+
+from .compile import by_code, kernel, one_like
+
+SOFTMAX, LOGISTIC, IDENTITY, EXP = 0, 1, 2, 3
+CODES = {"softmax": SOFTMAX, "logistic": LOGISTIC, "identity": IDENTITY, "exp": EXP}
+
+
+@kernel
+def _softmax_rows(logits, b_out, targets, weights, inv_norm, d_b_out_partial, code):
+    """logits (before b_out) -> G = w (softmax - onehot) inv_norm in place; adds G's rows into d_b_out_partial.
+
+    targets (rows, 1) holds the labels. Returns (the rows' cross-entropies times their
+    weights, summed in float64; True if a logit was NaN or inf).
+    """
+    dtype = logits.dtype.type
+    k = logits.shape[1]
+    weighted = weights.size > 0
+    loss = 0.0
+    non_finite = False
+    for i in range(logits.shape[0]):
+        row = logits[i]
+        label = targets[i, 0]
+        weight = np.float64(weights[i]) if weighted else 1.0
+        top = row[0] + b_out[0]
+        for c in range(k):
+            z = row[c] + b_out[c]
+            non_finite |= z - z != 0
+            top = max(top, z)
+            row[c] = z
+        shifted_target = row[label] - top
+        total = dtype(0)
+        for c in range(k):
+            row[c] = np.exp(row[c] - top)
+            total += row[c]
+        log_total = np.log(total)
+        loss += weight * (np.float64(log_total) - shifted_target)
+        row_scale = dtype(inv_norm * weight)
+        scale = row_scale / total
+        for c in range(k):
+            row[c] *= scale
+        # At the target p - 1 = expm1(log p), which keeps its digits when p is close to 1.
+        row[label] = np.expm1(shifted_target - log_total) * row_scale
+        for c in range(k):
+            d_b_out_partial[c] += row[c]
+    return loss, non_finite
+
+
+@kernel
+def _binary_cross_entropy(z, t, code):
+    """(loss in float64, sigmoid(z) - t)."""
+    one = one_like(z)
+    x, y = np.float64(z), np.float64(t)
+    return max(x, 0.0) - y * x + np.log1p(np.exp(-abs(x))), one / (one + np.exp(-z)) - t
+
+
+@kernel
+def _half_squared_error(z, t, code):
+    """(loss in float64, z - t)."""
+    residual = np.float64(z) - np.float64(t)
+    return 0.5 * residual * residual, z - t
+
+
+@kernel
+def _poisson_deviance(z, t, code):
+    """(loss in float64, exp(z) - t): t log(t / exp(z)) - t + exp(z), with 0 log 0 = 0."""
+    x, y = np.float64(z), np.float64(t)
+    y_log_y = y * np.log(y) if y > 0 else 0.0
+    return y_log_y - y * x - y + np.exp(x), np.exp(z) - t
+
+
+_loss_and_residual = by_code("_loss_and_residual", {
+    LOGISTIC: _binary_cross_entropy, IDENTITY: _half_squared_error, EXP: _poisson_deviance})
+
+
+@kernel
+def _elementwise_rows(logits, b_out, targets, weights, inv_norm, d_b_out_partial, code):
+    """`_softmax_rows` for outputs applied to each column on its own (logistic, identity, exp).
+
+    targets (rows, k) holds the targets in the logits' dtype. The squared error is
+    averaged over the k outputs, the other losses summed over them.
+    """
+    dtype = logits.dtype.type
+    k = logits.shape[1]
+    per_output = 1.0 / k if code == IDENTITY else 1.0
+    weighted = weights.size > 0
+    loss = 0.0
+    non_finite = False
+    for i in range(logits.shape[0]):
+        row = logits[i]
+        weight = np.float64(weights[i]) if weighted else 1.0
+        scale = dtype(inv_norm * per_output * weight)
+        row_loss = 0.0
+        for c in range(k):
+            z = row[c] + b_out[c]
+            element_loss, residual = _loss_and_residual(z, targets[i, c], code)
+            non_finite |= (z - z != 0) | (residual - residual != 0)
+            row_loss += element_loss
+            g = residual * scale
+            row[c] = g
+            d_b_out_partial[c] += g
+        loss += weight * per_output * row_loss
+    return loss, non_finite
+
+
+_output_rows = by_code("_output_rows", {
+    SOFTMAX: _softmax_rows, LOGISTIC: _elementwise_rows, IDENTITY: _elementwise_rows, EXP: _elementwise_rows})

@@ -27,13 +27,11 @@ from ._kernels import activations, blas, outputs
 from ._kernels.network import specialised
 from ._kernels.predict import _loss_and_accuracy, logits_for
 from ._kernels.status import NON_FINITE, OK
-from ._kernels.updates import KEEP_GRADIENT
 from ._numba_cache import start_threading_layer
 from .params import from_layers
 
 __all__ = ["NON_FINITE", "OK", "Trainer", "blas_name", "cost_grad", "gemm", "logits", "loss_and_accuracy"]
 
-NO_HYPER = (0.0, 0.0, 0.0, 0.0)
 _HALF_MAX = {np.dtype(np.float32): float(np.finfo(np.float32).max) / 2,
              np.dtype(np.float64): float(np.finfo(np.float64).max) / 2}
 
@@ -47,9 +45,10 @@ _threads_started = False
 def _ready(threads=False):
     """Bind BLAS (once); with `threads`, also start Numba's threading layer (once).
 
-    Only cost_grad's driver reaches a parallel kernel, and a cached kernel that calls one
-    needs the layer started first (see `fastnn._numba_cache`). Training and prediction
-    never start it, so its idle threads never compete with BLAS's during training.
+    Only cost_grad's parallel driver reaches a parallel kernel, and a cached kernel that
+    calls one needs the layer started first (see `fastnn._numba_cache`). Nothing else
+    starts it, so its idle threads never compete with BLAS's: not during training, and
+    not on machines where the parallel pass is never chosen (`use_parallel`).
     """
     global _threads_started
     blas.bind()
@@ -278,13 +277,14 @@ def cost_grad(X, y, weights, biases, c, parallel=None, *, activation="relu", out
         norm = float(np.sum(sample_weight, dtype=np.float64))
         if sample_weight.shape != (n,) or sample_weight.dtype != dtype or not norm > 0:
             raise ValueError("cost_grad: sample_weight does not fit X")
-    _ready(threads=True)  # cost_grad's driver calls the parallel pass, even when it runs serially
     parallel = use_parallel(n) if parallel is None else bool(parallel)
+    _ready(threads=parallel)
     # What the kernel writes: new buffers, laid out here from the layers' checked shapes.
     buffers = step_buffers(n, weights, biases, with_workspace=not parallel)
     state = _empty_state(dtype, len(weights))
-    driver = specialised(*_codes(activation, output)).cost_grad
-    args = (X, targets, sample_weight, norm, weights, biases, c, parallel, KEEP_GRADIENT, NO_HYPER, state, buffers)
+    drivers = specialised(*_codes(activation, output))
+    driver = drivers.cost_grad_parallel if parallel else drivers.cost_grad
+    args = (X, targets, sample_weight, norm, weights, biases, c, state, buffers)
     # Only a parallel launch needs the workqueue guard; serial calls run side by side.
     status, loss, squares = _run_parallel(driver, *args) if parallel else driver(*args)
     cost = loss + c / (2 * norm) * squares

@@ -97,20 +97,25 @@ def test_a_cached_caller_of_a_parallel_kernel_runs_in_a_fresh_process(tmp_path):
     import subprocess
     import sys
 
-    callee = """
+    parallel_cost_grad = """
 import numpy as np
-from fastnn._engine import _ready
-from fastnn._kernels.block import _block_pass_parallel
-_ready()
-hidden, W, b = np.ones((8, 3)), np.ones((3, 2)), np.zeros(3)
-_block_pass_parallel(hidden, np.zeros(8, np.int64), b, W, np.zeros(2), 0.125, np.empty((3, 2)), np.empty(3), np.empty(2))
+from fastnn import _engine
+from fastnn.params import to_layers
+import fastnn
+W, b = to_layers(fastnn.get_init_params(4, 3, 2, seed=0))
+print(_engine.cost_grad(np.ones((5, 4)), np.zeros(5, np.int64), W, b, 0.1, parallel=True)[1])
 """
-    cost_grad = "import numpy as np, fastnn\n" \
-        "print(fastnn.cost_grad(np.ones((5, 4)), np.zeros(5, int), fastnn.get_init_params(4, 3, 2, seed=0), 0.1)[0])\n"
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    # 1: compiles the callee; 2: loads it and compiles the driver; 3: loads the driver alone.
-    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
-            for script in (callee, callee + cost_grad, cost_grad)]
-    for run in runs:
-        assert run.returncode == 0, run.stderr[-2000:]
-    assert runs[1].stdout == runs[2].stdout
+    run = lambda: subprocess.run([sys.executable, "-c", parallel_cost_grad], env=env, capture_output=True, text=True,
+                                 timeout=600)
+    # 1: compiles the driver with its callees; 2: loads the callees and compiles the driver
+    # again (its cache entry removed); 3: loads the driver alone.
+    runs = [run()]
+    removed = [path for path in tmp_path.rglob("*cost_grad_parallel*")]
+    assert removed
+    for path in removed:
+        path.unlink()
+    runs += [run(), run()]
+    for run_ in runs:
+        assert run_.returncode == 0, run_.stderr[-2000:]
+    assert runs[0].stdout == runs[1].stdout == runs[2].stdout

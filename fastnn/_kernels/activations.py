@@ -3,7 +3,8 @@
 
 Each derivative is taken from the stored activation a, as scikit-learn does (relu:
 [a > 0], tanh: 1 - a^2, logistic: a (1 - a), identity: 1), so the backward pass reads
-the one buffer the forward pass wrote. The activation is a literal code (`by_code`):
+the one buffer the forward pass wrote. tanh and the logistic function come from
+`elementary` (arithmetic that vectorises). The activation is a literal code (`by_code`):
 a kernel compiles only the activation it is specialised for. Twin:
 `fastnn.reference.activate` and `fastnn.reference.activation_derivative`.
 """
@@ -11,6 +12,7 @@ a kernel compiles only the activation it is specialised for. Twin:
 import numpy as np
 
 from .compile import by_code, kernel, one_like
+from .elementary import fast_logistic, fast_tanh
 
 IDENTITY, LOGISTIC, TANH, RELU = 0, 1, 2, 3
 CODES = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH, "relu": RELU}
@@ -23,14 +25,12 @@ def _identity(z, code):
 
 @kernel
 def _logistic(z, code):
-    # 1 / (1 + exp(-z)) is finite for every z: exp overflows to inf and 1 / inf is 0.
-    one = one_like(z)
-    return one / (one + np.exp(-z))
+    return fast_logistic(z)  # vectorises, where np.exp calls the C library per element
 
 
 @kernel
 def _tanh(z, code):
-    return np.tanh(z)
+    return fast_tanh(z)
 
 
 @kernel

@@ -1,6 +1,5 @@
-"""The network drivers, any depth: one batch's cost and gradients (cost_grad), one training
-step, one training epoch; `specialised` compiles them for one hidden activation and one
-output.
+"""The network drivers, any depth: one batch's cost and gradients (cost_grad) and one
+training epoch, made by `specialised` for one hidden activation and one output.
 
 The layers' products run over the whole batch, except around the output layer, where
 the block pass (`block`) runs. For the hand-in's two layers that leaves two whole-batch
@@ -15,7 +14,7 @@ import numpy as np
 
 from .activations import _activate_rows, _backward_rows
 from .blas import _gemm
-from .block import _block_pass, _block_pass_parallel
+from .block import PARALLEL, SERIAL, _block_pass_by_mode
 from .compile import kernel
 from .status import NON_FINITE, OK
 from .updates import KEEP_GRADIENT, _decay_into, _keep_or_apply_weight_gradient, _optimizer_update
@@ -92,128 +91,109 @@ def _backward_keep_or_apply(X, W, b, decay, optimizer, lr, hyper, state, step, b
 
 
 @kernel
-def _cost_grad(X, targets, weights, norm, W, b, c, parallel, optimizer, hyper, state, buffers, activation, output):
-    """Cost and gradients of an L-layer network on one batch (cost_grad), into buffers.
-
-    X (n, d); targets (n, 1) int64 labels for the softmax output, else (n, k) in X's
-    dtype; weights (n,) per-row weights in X's dtype, or empty (every row weighs 1);
-    norm, their sum (n if empty). W and b are tuples of the L weight matrices and 1-D
-    biases, all C-contiguous and of one float dtype. buffers
-    (`fastnn._engine.step_buffers`, for n rows): gradients d_W, d_b; one (rows, h_l)
-    buffer per hidden layer; a flat scratch; the workspace of `_block_pass`. `_forward`,
-    then the block pass around the output layer (`_block_pass`, or
-    `_block_pass_parallel` if `parallel`), then `_backward_keep_or_apply` with optimizer
-    KEEP_GRADIENT (passed in, as are the unused hyper and state, so that
-    `_backward_keep_or_apply` has one signature for training and cost_grad).
-    activation and output are literal codes (`activations`, `outputs`).
-
-    Returns (status, the weighted mean loss, sum_l ||W_l||^2 in float64): status
-    NON_FINITE if a parameter, a pre-activation or an output was NaN or inf (the sums
-    are then NaN). The caller adds the decay term c/(2 norm) sum ||W_l||^2: here fastmath
-    could reassociate it into c * sum, which overflows for a huge c where the cost
-    itself does not.
-    """
+def _batch_pass(X, targets, weights, norm, W, b, buffers, activation, output, mode):
+    """`_forward`, then the block pass around the output layer (serial or parallel by the
+    literal `mode`, see `block`). Returns (the weighted mean loss, True if a parameter, a
+    pre-activation or an output was NaN or inf)."""
     d_W, d_b, hidden, _, workspace = buffers
     n, last = X.shape[0], len(W) - 1
     non_finite = _forward(X, W, b, hidden, activation)
-    head = hidden[last - 1][:n]
-    if parallel:
-        loss, bad = _block_pass_parallel(head, targets, weights, b[last - 1], W[last], b[last], 1.0 / norm,
-                                         d_W[last], d_b[last - 1], d_b[last], activation, output)
-    else:
-        loss, bad = _block_pass(head, targets, weights, b[last - 1], W[last], b[last], 1.0 / norm,
-                                d_W[last], d_b[last - 1], d_b[last], workspace, activation, output)
-    if non_finite or bad:
-        return NON_FINITE, np.nan, np.nan
-    squares = _backward_keep_or_apply(X, W, b, c / norm, optimizer, 0.0, hyper, state, 0, buffers, activation)
-    return OK, loss / norm, squares
-
-
-@kernel
-def _train_step(X, targets, weights, norm, W, b, c, optimizer, lr, hyper, state, step, buffers, activation, output):
-    """Forward, backward and the optimizer's update on one batch, in place (serial block pass).
-
-    Returns (status, weighted mean loss before the update): status NON_FINITE if a
-    parameter, a pre-activation or an output was NaN or inf; nothing is updated then.
-    """
-    d_W, d_b, hidden, _, workspace = buffers
-    n, last = X.shape[0], len(W) - 1
-    non_finite = _forward(X, W, b, hidden, activation)
-    loss, bad = _block_pass(hidden[last - 1][:n], targets, weights, b[last - 1], W[last], b[last], 1.0 / norm,
-                            d_W[last], d_b[last - 1], d_b[last], workspace, activation, output)
-    if non_finite or bad:
-        return NON_FINITE, np.nan
-    _backward_keep_or_apply(X, W, b, c / norm, optimizer, lr, hyper, state, step, buffers, activation)
-    return OK, loss / norm
-
-
-# ---------------------------------------------------------------- training
-
-
-@kernel
-def _train_epoch(X, targets, weights, order, batch_size, W, b, c, lr, optimizer, hyper, state, step,
-                 X_batch, targets_batch, weights_batch, buffers, activation, output):
-    """One epoch of mini-batch training over the rows of X in `order`, in place.
-
-    Each batch is gathered into X_batch, targets_batch and weights_batch (reused; X
-    itself is never copied); the last batch may be smaller. weights empty: every row
-    weighs 1 (weights_batch is then empty too). Weight decay c/norm uses each batch's
-    own norm (its rows' weight sum). A batch whose weights are all 0 carries no
-    information: it is skipped (no step; its loss counts as 0). Returns (status,
-    optimizer steps taken so far, the batches' weighted mean losses averaged over the
-    epoch's rows, as scikit-learn's loss_curve_ does): status is NON_FINITE if a batch
-    met NaN or inf, and training should stop.
-    """
-    n = order.shape[0]
-    weighted = weights.size > 0
-    loss_sum = 0.0
-    for start in range(0, n, batch_size):
-        m = min(batch_size, n - start)
-        X_b, targets_b = X_batch[:m], targets_batch[:m]
-        weights_b = weights_batch[:m] if weighted else weights_batch
-        norm = 0.0 if weighted else np.float64(m)
-        for i in range(m):
-            row = order[start + i]
-            for j in range(X.shape[1]):  # not X_b[i] = X[row]: its shape check compiles
-                X_b[i, j] = X[row, j]     # Numba's string formatting (3 s on a cold cache)
-            for j in range(targets.shape[1]):
-                targets_b[i, j] = targets[row, j]
-            if weighted:
-                weights_b[i] = weights[row]
-                norm += weights[row]
-        if norm == 0:
-            continue
-        step += 1
-        status, loss = _train_step(X_b, targets_b, weights_b, norm, W, b, c, optimizer, lr, hyper, state, step,
-                                   buffers, activation, output)
-        if status != OK:
-            return status, step, np.nan
-        loss_sum += loss * m
-    return OK, step, loss_sum / n
+    loss, bad = _block_pass_by_mode(hidden[last - 1][:n], targets, weights, b[last - 1], W[last], b[last], 1.0 / norm,
+                                    d_W[last], d_b[last - 1], d_b[last], workspace, activation, output, mode)
+    return loss / norm, non_finite or bad
 
 
 # ---------------------------------------------------------------- one hidden activation, one output
 
-Drivers = collections.namedtuple("Drivers", "cost_grad train_epoch")
+Drivers = collections.namedtuple("Drivers", "cost_grad cost_grad_parallel train_epoch")
 
 
 @functools.lru_cache(maxsize=None)
 def specialised(activation, output):
     """The drivers for one hidden activation and one output (codes of `activations` and `outputs`).
 
-    Each is a kernel of its own in which the codes are compile-time constants: it
-    compiles (or loads from the cache) on its first call, with only the activation and
-    output it uses.
+    Each driver is a kernel of its own, made here, in which the codes are compile-time
+    constants: it compiles (or loads from the cache) on its first call, with only the
+    activation and output it uses. cost_grad runs the block pass serially,
+    cost_grad_parallel on Numba's threads (the same bits): only the one called is
+    compiled. Twins: `fastnn.reference.cost_grad` and `fastnn.reference.train_epoch`.
     """
-    @kernel
-    def cost_grad(X, targets, weights, norm, W, b, c, parallel, optimizer, hyper, state, buffers):
-        return _cost_grad(X, targets, weights, norm, W, b, c, parallel, optimizer, hyper, state, buffers,
-                          activation, output)
+    return Drivers(_cost_grad_driver(activation, output, SERIAL), _cost_grad_driver(activation, output, PARALLEL),
+                   _train_epoch_driver(activation, output))
 
+
+def _cost_grad_driver(activation, output, mode):
+    @kernel
+    def cost_grad(X, targets, weights, norm, W, b, c, state, buffers):
+        """Cost and gradients of an L-layer network on one batch, into buffers.
+
+        X (n, d); targets (n, 1) int64 labels for the softmax output, else (n, k) in X's
+        dtype; weights (n,) per-row weights in X's dtype, or empty (every row weighs 1);
+        norm, their sum (n if empty). W and b are tuples of the L weight matrices and 1-D
+        biases, all C-contiguous and of one float dtype. buffers
+        (`fastnn._engine.step_buffers`, for n rows): gradients d_W, d_b; one (rows, h_l)
+        buffer per hidden layer; a flat scratch; the workspace of `_block_pass`. state:
+        the empty optimizer state of KEEP_GRADIENT (`_backward_keep_or_apply` has one
+        signature for training and cost_grad, so the two share its compilation).
+
+        Returns (status, the weighted mean loss, sum_l ||W_l||^2 in float64): status
+        NON_FINITE if a parameter, a pre-activation or an output was NaN or inf (the sums
+        are then NaN). The caller adds the decay term c/(2 norm) sum ||W_l||^2: here
+        fastmath could reassociate it into c * sum, which overflows for a huge c where
+        the cost itself does not.
+        """
+        loss, bad = _batch_pass(X, targets, weights, norm, W, b, buffers, activation, output, mode)
+        if bad:
+            return NON_FINITE, np.nan, np.nan
+        squares = _backward_keep_or_apply(X, W, b, c / norm, np.int64(KEEP_GRADIENT), 0.0, (0.0, 0.0, 0.0, 0.0),
+                                          state, np.int64(0), buffers, activation)
+        return OK, loss, squares
+
+    return cost_grad
+
+
+def _train_epoch_driver(activation, output):
     @kernel
     def train_epoch(X, targets, weights, order, batch_size, W, b, c, lr, optimizer, hyper, state, step,
                     X_batch, targets_batch, weights_batch, buffers):
-        return _train_epoch(X, targets, weights, order, batch_size, W, b, c, lr, optimizer, hyper, state, step,
-                            X_batch, targets_batch, weights_batch, buffers, activation, output)
+        """One epoch of mini-batch training over the rows of X in `order`, in place.
 
-    return Drivers(cost_grad, train_epoch)
+        Each batch is gathered into X_batch, targets_batch and weights_batch (reused; X
+        itself is never copied); the last batch may be smaller. weights empty: every row
+        weighs 1 (weights_batch is then empty too). Each batch: forward, the block pass,
+        backward with the optimizer's update (`_backward_keep_or_apply`); weight decay
+        c/norm uses the batch's own norm (its rows' weight sum). A batch whose weights
+        are all 0 carries no information: it is skipped (no step; its loss counts as 0).
+        Returns (status, optimizer steps taken so far, the batches' weighted mean losses
+        averaged over the epoch's rows, as scikit-learn's loss_curve_ does): status is
+        NON_FINITE if a batch met NaN or inf (nothing of that batch is updated), and
+        training should stop.
+        """
+        n = order.shape[0]
+        weighted = weights.size > 0
+        loss_sum = 0.0
+        for start in range(0, n, batch_size):
+            m = min(batch_size, n - start)
+            X_b, targets_b = X_batch[:m], targets_batch[:m]
+            weights_b = weights_batch[:m] if weighted else weights_batch
+            norm = 0.0 if weighted else np.float64(m)
+            for i in range(m):
+                row = order[start + i]
+                for j in range(X.shape[1]):  # not X_b[i] = X[row]: its shape check compiles
+                    X_b[i, j] = X[row, j]     # Numba's string formatting (3 s on a cold cache)
+                for j in range(targets.shape[1]):
+                    targets_b[i, j] = targets[row, j]
+                if weighted:
+                    weights_b[i] = weights[row]
+                    norm += weights[row]
+            if norm == 0:
+                continue
+            step += 1
+            loss, bad = _batch_pass(X_b, targets_b, weights_b, norm, W, b, buffers, activation, output, SERIAL)
+            if bad:
+                return NON_FINITE, step, np.nan
+            _backward_keep_or_apply(X_b, W, b, c / norm, optimizer, lr, hyper, state, step, buffers, activation)
+            loss_sum += loss * m
+        return OK, step, loss_sum / n
+
+    return train_epoch

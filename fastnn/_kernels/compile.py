@@ -106,3 +106,14 @@ def one_like(z):
 def _one_like(z):
     one = np.dtype(str(z)).type(1)
     return lambda z: one
+
+
+def cast_like(z, value):
+    """value converted to the type of the scalar z, for kernels."""
+    raise TypeError("cast_like can only be called from inside Numba kernels")
+
+
+@overload(cast_like)
+def _cast_like(z, value):
+    dtype = np.dtype(str(z)).type
+    return lambda z, value: dtype(value)

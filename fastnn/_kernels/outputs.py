@@ -17,7 +17,8 @@ Poisson deviance uses log(exp(z)) = z.
 
 import numpy as np
 
-from .compile import by_code, kernel, one_like
+from .compile import by_code, cast_like, kernel, one_like
+from .elementary import fast_exp
 
 SOFTMAX, LOGISTIC, IDENTITY, EXP = 0, 1, 2, 3
 CODES = {"softmax": SOFTMAX, "logistic": LOGISTIC, "identity": IDENTITY, "exp": EXP}
@@ -65,10 +66,12 @@ def _softmax_rows(logits, b_out, targets, weights, inv_norm, d_b_out_partial, co
 
 @kernel
 def _binary_cross_entropy(z, t, code):
-    """(loss in float64, sigmoid(z) - t)."""
+    """(loss in float64, sigmoid(z) - t), with one C-library call (log1p): e^-|z| is `fast_exp`'s."""
     one = one_like(z)
+    e = fast_exp(-abs(z))  # in (0, 1]
+    sigmoid = one / (one + e) if z >= 0 else e / (one + e)
     x, y = np.float64(z), np.float64(t)
-    return max(x, 0.0) - y * x + np.log1p(np.exp(-abs(x))), one / (one + np.exp(-z)) - t
+    return max(x, 0.0) - y * x + np.log1p(np.float64(e)), sigmoid - t
 
 
 @kernel
@@ -80,10 +83,15 @@ def _half_squared_error(z, t, code):
 
 @kernel
 def _poisson_deviance(z, t, code):
-    """(loss in float64, exp(z) - t): t log(t / exp(z)) - t + exp(z), with 0 log 0 = 0."""
+    """(loss in float64, exp(z) - t): t log(t / exp(z)) - t + exp(z), with 0 log 0 = 0.
+
+    exp(z) once, in float64: rounded to z's dtype it overflows to inf where that dtype's
+    exp would, which flags it.
+    """
     x, y = np.float64(z), np.float64(t)
+    e = np.exp(x)
     y_log_y = y * np.log(y) if y > 0 else 0.0
-    return y_log_y - y * x - y + np.exp(x), np.exp(z) - t
+    return y_log_y - y * x - y + e, cast_like(z, e) - t
 
 
 _loss_and_residual = by_code("_loss_and_residual", {

@@ -28,15 +28,20 @@ OUTPUTS = ["softmax", "logistic", "identity", "exp"]
 ALL = list(itertools.product(ACTIVATIONS, OUTPUTS))
 # Each activation once and each output once: every kernel, in few compilations.
 FAST = [("relu", "softmax"), ("tanh", "logistic"), ("logistic", "identity"), ("identity", "exp")]
-COMBINATIONS = [pytest.param(*pair, marks=() if pair in FAST else pytest.mark.slow) for pair in ALL]
+# Each pair's tests in one pytest-xdist worker (CI runs `-n 2 --dist loadgroup`): a pair
+# compiles in one process, not in both.
+_GROUP = {pair: pytest.mark.xdist_group(f"{pair[0]}-{pair[1]}") for pair in ALL}
+COMBINATIONS = [pytest.param(*pair, marks=[_GROUP[pair]] + ([] if pair in FAST else [pytest.mark.slow]))
+                for pair in ALL]
 DEPTHS = {"depth2": 7, "depth3": (9, 5), "depth4": (6, 8, 4)}
 # Each depth and dtype is a compilation of its own (the layers reach the kernels as
 # tuples): the fast tier takes the FAST pairs at depth 2 in both dtypes and at depth 3 in
 # float64; the slow tier every pair at every depth in both dtypes.
 NETWORKS = [
     pytest.param(activation, output, dtype, DEPTHS[depth], id=f"{activation}-{output}-{dtype.__name__}-{depth}",
-                 marks=() if (activation, output) in FAST and (depth == "depth2" or depth == "depth3"
-                                                               and dtype == np.float64) else pytest.mark.slow)
+                 marks=[_GROUP[activation, output]] + (
+                     [] if (activation, output) in FAST and (depth == "depth2" or depth == "depth3"
+                                                             and dtype == np.float64) else [pytest.mark.slow]))
     for activation, output in ALL for dtype in DTYPES for depth in DEPTHS]
 
 

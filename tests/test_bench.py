@@ -185,3 +185,14 @@ def test_import_fastnn_reaches_neither_the_benchmarks_nor_torch():
                               "assert 'torch' not in sys.modules and 'fastnn.benchmarks' not in sys.modules",
                         timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.slow  # compiles all sixteen pairs
+def test_runner_times_every_activation_and_output(capsys):
+    runner.main(["--combinations", "--sizes", "8", "--dtypes", "float64", "--repeats", "1"])
+    out, err = capsys.readouterr()
+    header, rows = _markdown_rows(out)
+    assert header == "| activation | output | float64 n=8 / GEMM |"
+    assert [row.split("|")[1:3] for row in rows] == [
+        [f" {activation} ", f" {output} "] for activation in runner.ACTIVATIONS for output in runner.OUTPUTS]
+    assert all(float(row.split("|")[3]) > 0 for row in rows)

@@ -6,20 +6,10 @@ is the overhead of the activation and the loss. A pair that the installed fastnn
 not have (before issue 13) is skipped.
 """
 
-import numpy as np
-
 from .common import contenders, inputs
 
 ACTIVATIONS = ["relu", "tanh", "logistic", "identity"]
 OUTPUTS = ["softmax", "logistic", "identity", "exp"]
-
-
-def targets(output, y, k):
-    """Targets for an output from labels y: the labels, their indicators, or counts and values made from them."""
-    if output == "softmax":
-        return y
-    indicator = np.eye(k)[y]
-    return indicator * 2.0 if output == "exp" else indicator
 
 
 class CostGradCombinations:
@@ -31,7 +21,7 @@ class CostGradCombinations:
         import fastnn
 
         X, y, params = inputs.benchmark_inputs(n, 784, 256, 10, dtype)
-        t = targets(output, y, 10)
+        t = inputs.targets_for(output, y, 10)
         try:
             fastnn.cost_grad(X[:2], t[:2], params, contenders.DECAY, activation=activation, output=output)
         except TypeError as error:  # a fastnn without activation= and output=

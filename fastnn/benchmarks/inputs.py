@@ -77,6 +77,18 @@ def benchmark_inputs(n, d, h, k, dtype="float32", seed=0):
     return X, y, get_init_params(d, h, k, seed=seed, dtype=dtype)
 
 
+def targets_for(output, y, k):
+    """Targets for an output (see `fastnn.cost_grad`) made from labels y in [0, k).
+
+    softmax: the labels; logistic and identity: their one-hot indicators; exp: twice the
+    indicators (counts).
+    """
+    if output == "softmax":
+        return y
+    indicator = np.eye(k)[y]
+    return 2 * indicator if output == "exp" else indicator
+
+
 def mnist_like(n, h=MNIST_SHAPE[1], dtype="float32", seed=0):
     """MNIST-shaped `benchmark_inputs`: X (n, 784) in [0, 1), labels in [0, 10), parameters
     from `fastnn.get_init_params` (zero biases). Cached: callers must not modify the arrays.

@@ -1,7 +1,8 @@
 """Side-by-side timing of the contenders: ``fastnn bench`` and ``python -m fastnn.benchmarks``.
 
-Three modes, one Markdown table each: cost_grad (the default), one training epoch
-(``--epoch``) and MLPClassifier fits (``--estimator``). Every speed claim is a ratio
+Four modes, one Markdown table each: cost_grad (the default), cost_grad for every hidden
+activation and output (``--combinations``), one training epoch (``--epoch``) and
+MLPClassifier fits (``--estimator``). Every speed claim is a ratio
 measured in one process: the contenders take turns inside each repeat, so drift on a
 shared machine hits them alike, and the tables report medians. A line per repeat goes to
 stderr as the measurements come in; the header and the table go to stdout.
@@ -20,7 +21,7 @@ import time
 import numpy as np
 
 from .contenders import CONTENDERS, DECAY, LEARNING_RATE, build
-from .inputs import MNIST_SHAPE, benchmark_inputs
+from .inputs import MNIST_SHAPE, benchmark_inputs, targets_for
 
 # The estimator mode's (hidden_layer_sizes, solver, batch_size): scikit-learn's default
 # batch with both solvers, a deeper network, and a small batch.
@@ -236,6 +237,49 @@ def format_table(rows):
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- every activation and output
+
+ACTIVATIONS = ("relu", "tanh", "logistic", "identity")
+OUTPUTS = ("softmax", "logistic", "identity", "exp")
+
+
+def compare_combinations(sizes=(1024, 10000), dtypes=("float32", "float64"), repeats=9, c=DECAY, shape=MNIST_SHAPE,
+                         log=None):
+    """Time cost_grad for every (activation, output) beside the GEMM-only yardstick (fastnn's binding).
+
+    Returns one row per (dtype, n): "dtype", "n", "seconds" ("gemm-binding" and
+    "activation/output" -> median seconds per call).
+    """
+    import fastnn
+
+    d, h, k = shape
+    rows = []
+    for dtype in dtypes:
+        for n in sizes:
+            X, y, params = benchmark_inputs(n, d, h, k, dtype)
+            runs = {"gemm-binding": CONTENDERS["cost_grad"]["gemm-binding"].make(X, y, params, c)}
+            for activation in ACTIVATIONS:
+                for output in OUTPUTS:
+                    t = targets_for(output, y, k)
+                    runs[f"{activation}/{output}"] = (
+                        lambda a=activation, o=output, t=t: fastnn.cost_grad(X, t, params, c, activation=a, output=o))
+            seconds = interleaved_medians(runs, repeats, label=f"combinations {dtype} n={n}", log=log)
+            rows.append({"dtype": dtype, "n": n, "seconds": seconds})
+    return rows
+
+
+def format_combinations_table(rows):
+    """A Markdown table of `compare_combinations`' rows: each pair's time over the GEMM-only time."""
+    columns = [f"{row['dtype']} n={row['n']}" for row in rows]
+    lines = ["| activation | output | " + " | ".join(f"{column} / GEMM" for column in columns) + " |",
+             "| --- | --- |" + " ---: |" * len(columns)]
+    for activation in ACTIVATIONS:
+        for output in OUTPUTS:
+            ratios = [row["seconds"][f"{activation}/{output}"] / row["seconds"]["gemm-binding"] for row in rows]
+            lines.append(f"| {activation} | {output} | " + " | ".join(f"{ratio:.2f}" for ratio in ratios) + " |")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- one training epoch
 
 
@@ -363,6 +407,9 @@ def add_arguments(parser):
     mode.add_argument("--epoch", action="store_true",
                       help="time one training epoch (fastnn, the NumPy loop, PyTorch and scikit-learn if installed) "
                            "instead of cost_grad")
+    mode.add_argument("--combinations", action="store_true",
+                      help="time cost_grad for every hidden activation and output against the GEMM-only time "
+                           "(--sizes defaults to 1024 10000 here)")
     mode.add_argument("--estimator", action="store_true",
                       help="time fastnn.MLPClassifier against scikit-learn's MLPClassifier instead of cost_grad")
     parser.add_argument("--sizes", type=int, nargs="+", metavar="N",
@@ -422,6 +469,12 @@ def run(args):
         rows = [row for dtype in options["epoch_dtypes"] for row in compare_estimators(
             configs, options["samples"], d, k, dtype, options["epochs"], min(options["repeats"], 3), log=log)]
         print(format_estimator_table(rows))
+        return
+    if args.combinations:
+        sizes = options["sizes"] if args.sizes is not None else [1024, 10000]
+        print(f"cost_grad per (activation, output) at (d, h, k) = {MNIST_SHAPE}, c = {DECAY:g}, over the GEMM-only "
+              f"time; {machine_summary()}", flush=True)
+        print(format_combinations_table(compare_combinations(sizes, options["dtypes"], options["repeats"], log=log)))
         return
     if args.epoch:
         print(f"one epoch, {options['samples']} x {d}, h = {h}, k = {k}, plain SGD (lr {LEARNING_RATE:g}, "

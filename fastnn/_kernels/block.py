@@ -14,10 +14,8 @@ from numba import prange
 from .._config import ROW_BLOCK
 from .activations import _activate_rows, _backward_rows
 from .blas import _gemm
-from .compile import by_code, kernel
+from .compile import kernel
 from .outputs import _output_rows
-
-SERIAL, PARALLEL = 0, 1  # how the block pass runs
 
 
 @kernel
@@ -149,22 +147,3 @@ def _sum_blocks_into(partial, out):
         for i in range(size):
             flat_out[i] += flat[base + i]
 
-
-@kernel
-def _block_pass_on_threads(hidden, targets, weights, b_hidden, W_out, b_out, inv_norm, d_w_out, d_b_hidden, d_b_out,
-                           workspace, activation, output, mode):
-    """`_block_pass_parallel` with `_block_pass`'s signature (the workspace unused)."""
-    return _block_pass_parallel(hidden, targets, weights, b_hidden, W_out, b_out, inv_norm, d_w_out, d_b_hidden,
-                                d_b_out, activation, output)
-
-
-@kernel
-def _block_pass_in_order(hidden, targets, weights, b_hidden, W_out, b_out, inv_norm, d_w_out, d_b_hidden, d_b_out,
-                         workspace, activation, output, mode):
-    return _block_pass(hidden, targets, weights, b_hidden, W_out, b_out, inv_norm, d_w_out, d_b_hidden, d_b_out,
-                       workspace, activation, output)
-
-
-# The block pass by a literal mode: a driver specialised for SERIAL never compiles, loads
-# or starts the threads of the parallel one.
-_block_pass_by_mode = by_code("_block_pass_by_mode", {SERIAL: _block_pass_in_order, PARALLEL: _block_pass_on_threads})

@@ -9,6 +9,7 @@ invalidates every kernel's cache.
 """
 
 import hashlib
+import inspect
 import os
 import warnings
 
@@ -74,26 +75,28 @@ def by_code(name, implementations):
     A code reaches a kernel as a compile-time constant (the drivers of
     `fastnn._kernels.network` are specialised per activation and output), so each
     kernel compiles only the implementation its code selects: a new combination
-    compiles on first use, and the default one carries no code of the others.
-    Plain Python cannot call the result.
+    compiles on first use, and the default one carries no code of the others. The
+    chosen implementation's body is inlined into the caller (a compilation of its own
+    would cost a full LLVM pass over all the code linked below it). The implementations
+    are kernels of one signature; plain Python cannot call the result.
     """
+    signature = inspect.signature(next(iter(implementations.values())).py_func)
+
     def choose(*args):
         raise TypeError(f"{name} can only be called from inside Numba kernels")
 
     choose.__name__ = choose.__qualname__ = name
+    choose.__signature__ = signature
 
-    @overload(choose)
     def _choose(*args):
         code = args[-1]
         if not isinstance(code, types.IntegerLiteral) or code.literal_value not in implementations:
             raise TypingError(f"{name}: the last argument must be a literal code among "
                               f"{sorted(implementations)}, got {code}")
-        chosen = implementations[code.literal_value]
+        return implementations[code.literal_value].py_func
 
-        def implementation(*args):
-            return chosen(*args)
-        return implementation
-
+    _choose.__signature__ = signature
+    overload(choose, inline="always")(_choose)
     return choose
 
 

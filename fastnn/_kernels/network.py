@@ -14,7 +14,7 @@ import numpy as np
 
 from .activations import _activate_rows, _backward_rows
 from .blas import _gemm
-from .block import PARALLEL, SERIAL, _block_pass_by_mode
+from .block import _block_pass, _block_pass_parallel
 from .compile import kernel
 from .status import NON_FINITE, OK
 from .updates import KEEP_GRADIENT, _decay_into, _keep_or_apply_weight_gradient, _optimizer_update
@@ -91,15 +91,28 @@ def _backward_keep_or_apply(X, W, b, decay, optimizer, lr, hyper, state, step, b
 
 
 @kernel
-def _batch_pass(X, targets, weights, norm, W, b, buffers, activation, output, mode):
-    """`_forward`, then the block pass around the output layer (serial or parallel by the
-    literal `mode`, see `block`). Returns (the weighted mean loss, True if a parameter, a
-    pre-activation or an output was NaN or inf)."""
+def _batch_pass(X, targets, weights, norm, W, b, buffers, activation, output):
+    """`_forward`, then the serial block pass around the output layer.
+
+    Returns (the weighted mean loss, True if a parameter, a pre-activation or an output
+    was NaN or inf).
+    """
     d_W, d_b, hidden, _, workspace = buffers
     n, last = X.shape[0], len(W) - 1
     non_finite = _forward(X, W, b, hidden, activation)
-    loss, bad = _block_pass_by_mode(hidden[last - 1][:n], targets, weights, b[last - 1], W[last], b[last], 1.0 / norm,
-                                    d_W[last], d_b[last - 1], d_b[last], workspace, activation, output, mode)
+    loss, bad = _block_pass(hidden[last - 1][:n], targets, weights, b[last - 1], W[last], b[last], 1.0 / norm,
+                            d_W[last], d_b[last - 1], d_b[last], workspace, activation, output)
+    return loss / norm, non_finite or bad
+
+
+@kernel
+def _batch_pass_parallel(X, targets, weights, norm, W, b, buffers, activation, output):
+    """`_batch_pass` with the block pass on Numba's threads (`_block_pass_parallel`): the same bits."""
+    d_W, d_b, hidden, _, _ = buffers
+    n, last = X.shape[0], len(W) - 1
+    non_finite = _forward(X, W, b, hidden, activation)
+    loss, bad = _block_pass_parallel(hidden[last - 1][:n], targets, weights, b[last - 1], W[last], b[last], 1.0 / norm,
+                                     d_W[last], d_b[last - 1], d_b[last], activation, output)
     return loss / norm, non_finite or bad
 
 
@@ -118,11 +131,11 @@ def specialised(activation, output):
     cost_grad_parallel on Numba's threads (the same bits): only the one called is
     compiled. Twins: `fastnn.reference.cost_grad` and `fastnn.reference.train_epoch`.
     """
-    return Drivers(_cost_grad_driver(activation, output, SERIAL), _cost_grad_driver(activation, output, PARALLEL),
+    return Drivers(_cost_grad_driver(activation, output, False), _cost_grad_driver(activation, output, True),
                    _train_epoch_driver(activation, output))
 
 
-def _cost_grad_driver(activation, output, mode):
+def _cost_grad_driver(activation, output, parallel):
     @kernel
     def cost_grad(X, targets, weights, norm, W, b, c, state, buffers):
         """Cost and gradients of an L-layer network on one batch, into buffers.
@@ -142,7 +155,10 @@ def _cost_grad_driver(activation, output, mode):
         fastmath could reassociate it into c * sum, which overflows for a huge c where
         the cost itself does not.
         """
-        loss, bad = _batch_pass(X, targets, weights, norm, W, b, buffers, activation, output, mode)
+        if parallel:  # a constant here: Numba compiles only the branch taken
+            loss, bad = _batch_pass_parallel(X, targets, weights, norm, W, b, buffers, activation, output)
+        else:
+            loss, bad = _batch_pass(X, targets, weights, norm, W, b, buffers, activation, output)
         if bad:
             return NON_FINITE, np.nan, np.nan
         squares = _backward_keep_or_apply(X, W, b, c / norm, np.int64(KEEP_GRADIENT), 0.0, (0.0, 0.0, 0.0, 0.0),
@@ -189,7 +205,7 @@ def _train_epoch_driver(activation, output):
             if norm == 0:
                 continue
             step += 1
-            loss, bad = _batch_pass(X_b, targets_b, weights_b, norm, W, b, buffers, activation, output, SERIAL)
+            loss, bad = _batch_pass(X_b, targets_b, weights_b, norm, W, b, buffers, activation, output)
             if bad:
                 return NON_FINITE, step, np.nan
             _backward_keep_or_apply(X_b, W, b, c / norm, optimizer, lr, hyper, state, step, buffers, activation)

@@ -149,7 +149,7 @@ def check_targets(y, n_samples, n_outputs, output, dtype):
     if y.ndim == 1 and n_outputs == 1:
         y = y.reshape(-1, 1)
     if y.ndim != 2 or y.shape[1] != n_outputs:
-        expected = f"(n_samples,) or (n_samples, 1)" if n_outputs == 1 else f"(n_samples, {n_outputs})"
+        expected = "(n_samples,) or (n_samples, 1)" if n_outputs == 1 else f"(n_samples, {n_outputs})"
         raise ValueError(f"y must have shape {expected} for the {output} output with {n_outputs} column"
                          f"{'s' if n_outputs > 1 else ''} (the last layer's width), got shape {y.shape}")
     if y.shape[0] != n_samples:

@@ -18,7 +18,7 @@ from .compile import kernel
 from .outputs import _output_rows
 
 
-@kernel
+@kernel(inline=True)
 def _n_blocks(n_rows):
     return (n_rows + ROW_BLOCK - 1) // ROW_BLOCK
 
@@ -26,7 +26,7 @@ def _n_blocks(n_rows):
 # ---------------------------------------------------------------- one block of rows
 
 
-@kernel
+@kernel(inline=True)
 def _one_block(hidden, targets, weights, b_hidden, W_out, b_out, inv_norm,
                d_w_out_partial, d_b_hidden_partial, d_b_out_partial, logits, d_hidden, activation, output):
     """From the last hidden layer's pre-activation to its gradient, for one block of rows.

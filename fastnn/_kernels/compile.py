@@ -39,8 +39,13 @@ SOURCE_DIGEST = _source_digest()
 _warned_no_cache = False
 
 
-def kernel(function=None, *, parallel=False):
-    """Compile `function` as a fastnn kernel (``@kernel`` or ``@kernel(parallel=True)``).
+def kernel(function=None, *, parallel=False, inline=False):
+    """Compile `function` as a fastnn kernel (``@kernel``, ``@kernel(parallel=True)``, ``@kernel(inline=True)``).
+
+    inline: its body goes into each kernel that calls it, at Numba's level, instead of
+    being compiled on its own (each compilation of its own costs an LLVM pass over all
+    the code linked below it; for a thin layer between kernels that is most of its
+    cost).
 
     Serial kernels get `fastnn._config.SERIAL` options, parallel ones `PARALLEL`. The
     kernel is cached on disk when a cache location is writable, with the race-free
@@ -48,8 +53,8 @@ def kernel(function=None, *, parallel=False):
     writable it compiles in every process, and one warning says so.
     """
     if function is None:
-        return lambda function: kernel(function, parallel=parallel)
-    options = PARALLEL if parallel else SERIAL
+        return lambda function: kernel(function, parallel=parallel, inline=inline)
+    options = dict(PARALLEL if parallel else SERIAL, **({"inline": "always"} if inline else {}))
     try:
         dispatcher = njit(**options)(function)
     except RuntimeError as error:  # "cannot cache function ...: no locator available"

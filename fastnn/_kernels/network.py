@@ -20,14 +20,14 @@ from .status import NON_FINITE, OK
 from .updates import KEEP_GRADIENT, _decay_into, _keep_or_apply_weight_gradient, _optimizer_update
 
 
-@kernel
+@kernel(inline=True)
 def _dense(A, W, b, out, activation):
     """out = activation(A W + b); True if a pre-activation was NaN or inf."""
     _gemm(False, False, 1.0, A, W, 0.0, out)
     return _activate_rows(out, b, activation)
 
 
-@kernel
+@kernel(inline=True)
 def _rows_view(flat, rows, columns):
     """The first rows x columns entries of a 1-D work buffer, as a C-contiguous matrix."""
     return flat[: rows * columns].reshape((rows, columns))
@@ -90,7 +90,7 @@ def _backward_keep_or_apply(X, W, b, decay, optimizer, lr, hyper, state, step, b
     return squares
 
 
-@kernel
+@kernel(inline=True)
 def _batch_pass(X, targets, weights, norm, W, b, buffers, activation, output):
     """`_forward`, then the serial block pass around the output layer.
 
@@ -105,7 +105,7 @@ def _batch_pass(X, targets, weights, norm, W, b, buffers, activation, output):
     return loss / norm, non_finite or bad
 
 
-@kernel
+@kernel(inline=True)
 def _batch_pass_parallel(X, targets, weights, norm, W, b, buffers, activation, output):
     """`_batch_pass` with the block pass on Numba's threads (`_block_pass_parallel`): the same bits."""
     d_W, d_b, hidden, _, _ = buffers

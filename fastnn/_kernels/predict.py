@@ -11,7 +11,7 @@ from .network import _dense, _rows_view
 from .status import NON_FINITE, OK
 
 
-@kernel
+@kernel(inline=True)
 def _logits_into(X, W, b, chunk, out, activation):
     """out = the logits (the output layer's pre-activation) of X under layers W, b (tuples) and the
     hidden activation (a literal code), chunk rows at a time (memory: 2 chunk x max h).

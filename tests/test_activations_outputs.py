@@ -3,7 +3,7 @@ without sample weights: the compiled path against the reference, the reference a
 the math, training, and bad input.
 
 The fast tier covers each activation and each output (every kernel), the slow tier every
-combination: each new combination compiles its own kernels (about 5 s per dtype).
+combination: each new combination compiles its own kernels (3 to 5 s per dtype and depth).
 """
 
 import itertools

@@ -15,7 +15,7 @@ hidden activations (identity, logistic, tanh), other outputs with their losses
 
 import numpy as np
 
-from ._validation import ACTIVATIONS, OUTPUTS, OVERFLOW_MESSAGE, check_choice, check_cost_grad_args, check_X
+from ._validation import ACTIVATIONS, OVERFLOW_MESSAGE, check_choice, check_cost_grad_args, check_X
 from .params import grad_key, grad_keys, to_layers
 
 

@@ -18,7 +18,6 @@ import fastnn
 from fastnn import _engine, reference
 from fastnn._config import ROW_BLOCK
 from fastnn.optim import Optimizer
-from fastnn.params import to_layers
 from helpers import assert_as_accurate, assert_identical, assert_same_params, assert_same_result, error_scale, make_problem
 from test_reference import numerical_gradient
 

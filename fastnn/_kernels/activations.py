@@ -6,10 +6,8 @@ Each derivative is taken from the stored activation a, as scikit-learn does (rel
 the one buffer the forward pass wrote. tanh and the logistic function come from
 `elementary` (arithmetic that vectorises). The activation is a literal code (`by_code`):
 a kernel compiles only the activation it is specialised for. Twin:
-`fastnn.reference.activate` and `fastnn.reference.activation_derivative`.
+`fastnn.reference.activate` and `fastnn.reference.backward_activation`.
 """
-
-import numpy as np
 
 from .compile import by_code, kernel, one_like
 from .elementary import fast_logistic, fast_tanh

@@ -1,7 +1,8 @@
 """The one door to compiled code.
 
 Everything that calls a kernel calls it from here. The engine binds BLAS before the
-first kernel runs, starts Numba's threads only for the driver that can use them, and
+first kernel runs, starts Numba's threads only for the driver that can use them, runs
+every call's products on as many BLAS threads as pay (`fastnn._blas_threads`), and
 serialises parallel launches under a thread-unsafe threading layer. Kernels trust
 shapes (a wrong one writes past an array's end), so every array a kernel writes is
 either laid out here, new, from shapes already checked, or, when it lives on between
@@ -22,7 +23,7 @@ import numba
 import numpy as np
 
 from ._config import EVAL_CHUNK, PARALLEL_MIN_CORES, PARALLEL_MIN_ROWS, ROW_BLOCK
-from . import reference
+from . import _blas_threads, reference
 from ._kernels import activations, blas, outputs
 from ._kernels.network import specialised
 from ._kernels.predict import _loss_and_accuracy, logits_for
@@ -241,7 +242,13 @@ def gemm(trans_a, trans_b, alpha, a, b, beta, c):
                          "or are not C-contiguous")
     _check("c", c, (m, n), a.dtype)
     _ready()
-    blas._gemm(bool(trans_a), bool(trans_b), float(alpha), a, b, float(beta), c)
+    with _blas_threads.limited(2 * m * n * k):
+        blas._gemm(bool(trans_a), bool(trans_b), float(alpha), a, b, float(beta), c)
+
+
+def _flop_per_product(n_rows, weights):
+    """Floating-point operations of the largest matrix product of a pass over n_rows rows."""
+    return 2 * n_rows * max(W.size for W in weights)
 
 
 def _codes(activation, output):
@@ -286,7 +293,8 @@ def cost_grad(X, y, weights, biases, c, parallel=None, *, activation="relu", out
     driver = drivers.cost_grad_parallel if parallel else drivers.cost_grad
     args = (X, targets, sample_weight, norm, weights, biases, c, state, buffers)
     # Only a parallel launch needs the workqueue guard; serial calls run side by side.
-    status, loss, squares = _run_parallel(driver, *args) if parallel else driver(*args)
+    with _blas_threads.limited(_flop_per_product(n, weights)):
+        status, loss, squares = _run_parallel(driver, *args) if parallel else driver(*args)
     cost = loss + c / (2 * norm) * squares
     if status == OK and not _finite_after_decay(cost, c / norm, squares, dtype, buffers[0]):
         status = NON_FINITE
@@ -318,7 +326,9 @@ def logits(X, weights, biases, activation="relu"):
         raise ValueError("logits: X does not fit W1")
     out = np.empty((X.shape[0], weights[-1].shape[1]), weights[0].dtype)  # what the kernel writes
     _ready()
-    return logits_for(activations.CODES[activation])(X, weights, biases, EVAL_CHUNK, out), out
+    with _blas_threads.limited(_flop_per_product(min(X.shape[0], EVAL_CHUNK), weights)):
+        status = logits_for(activations.CODES[activation])(X, weights, biases, EVAL_CHUNK, out)
+    return status, out
 
 
 def loss_and_accuracy(logits, y):
@@ -430,12 +440,13 @@ class Trainer:
         self._check_state()
         weights_batch = self._check_batch_buffers(batch_size, sample_weight is not None)
         _ready()
-        status, self.step, loss = self._drivers.train_epoch(
-            X, _kernel_targets(y, self.output), np.empty(0, self.dtype) if sample_weight is None else sample_weight,
-            order, batch_size, self.weights, self.biases, self.c, float(lr), self.optimizer.code,
-            self.optimizer.hyper, self.state, self.step, self._X_batch, self._targets_batch, weights_batch,
-            self._buffers,
-        )
+        with _blas_threads.limited(_flop_per_product(min(batch_size, order.size), self.weights)):
+            status, self.step, loss = self._drivers.train_epoch(
+                X, _kernel_targets(y, self.output), np.empty(0, self.dtype) if sample_weight is None else sample_weight,
+                order, batch_size, self.weights, self.biases, self.c, float(lr), self.optimizer.code,
+                self.optimizer.hyper, self.state, self.step, self._X_batch, self._targets_batch, weights_batch,
+                self._buffers,
+            )
         return status, loss
 
     def logits(self, X):

@@ -414,7 +414,7 @@ def parser():
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="the computation's dtype")
     p.add_argument("--val-fraction", type=float, default=0.2, help="of the training rows")
     p.add_argument("--test-fraction", type=float, default=0.25, help="held out when the data has no test set")
-    p.add_argument("--threads", type=int, help="threads for BLAS and Numba (default: all cores; needs threadpoolctl)")
+    p.add_argument("--threads", type=int, help="threads for BLAS and Numba (default: all cores, fewer where more do not pay)")
     p.add_argument("--save", metavar="MODEL.npz", help="save the model (with the kept epoch's parameters)")
     p.add_argument("--plot", metavar="CURVES.png", help="plot the training curves (needs matplotlib)")
     p.add_argument("--history", metavar="FILE.csv|FILE.json", help="write the per-epoch metrics")
@@ -455,14 +455,15 @@ def _thread_limits(threads):
         return contextlib.nullcontext()
     import numba
 
+    from ._blas_threads import pinned
+
     if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
         raise UserError(f"--threads must be between 1 and {numba.config.NUMBA_NUM_THREADS}")
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        raise UserError("--threads needs threadpoolctl to limit BLAS: pip install threadpoolctl") from None
     stack = contextlib.ExitStack()
-    stack.enter_context(threadpool_limits(limits=threads, user_api="blas"))
+    try:
+        stack.enter_context(pinned(threads))
+    except RuntimeError as error:
+        raise UserError(f"--threads: {error}") from None
     previous = numba.get_num_threads()
     numba.set_num_threads(threads)
     stack.callback(numba.set_num_threads, previous)

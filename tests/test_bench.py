@@ -144,6 +144,7 @@ def _markdown_rows(text):
     ("cost_grad", ["--sizes", "8", "16", "--dtypes", "float32"], 2),
     ("epoch", ["--epoch", "--samples", "128", "--batch-sizes", "64"], 1),
     ("estimator", ["--estimator", "--samples", "200"], len(runner.QUICK_ESTIMATOR_CONFIGS)),
+    ("estimator", ["--estimator", "--digits", "--epochs", "2"], 2),
 ])
 def test_runner_times_every_installed_contender(capsys, task, options, n_rows):
     """--quick prints a table with a row per measurement, timing every installed contender."""
@@ -165,6 +166,25 @@ def test_runner_times_every_installed_contender(capsys, task, options, n_rows):
         assert all(("n/a" in row) == bool(skipped) for row in rows)
 
 
+def test_busy_neighbours_run_during_the_block_and_are_gone_after():
+    with runner.busy_neighbours(2):
+        children = [int(pid) for pid in _children()]
+        assert len(children) >= 2
+    assert not set(children) & set(_children())
+
+
+def _children():
+    import psutil  # a dependency of dask.distributed, in the test extra
+
+    return [str(child.pid) for child in psutil.Process().children() if child.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.mark.parametrize("options, message", [(["--busy", "-1"], "--busy"), (["--digits"], "--digits")])
+def test_runner_refuses_bad_scenarios(options, message):
+    with pytest.raises(ValueError, match=message):
+        runner.main(options)
+
+
 def test_bench_command_takes_the_runner_options():
     # Reported: "fastnn bench --sizes 32 --repeats 1" was an unrecognized argument.
     from fastnn.cli import bench, parser
@@ -176,7 +196,8 @@ def test_bench_command_takes_the_runner_options():
 def test_bench_help_lists_its_options():
     result = run_python("-m", "fastnn", "bench", "--help", timeout=120)
     assert result.returncode == 0, result.stderr
-    for option in ("--quick", "--sizes", "--repeats", "--epoch", "--estimator", "--batch-sizes", "--samples"):
+    for option in ("--quick", "--sizes", "--repeats", "--epoch", "--estimator", "--batch-sizes", "--samples", "--busy",
+                   "--digits"):
         assert option in result.stdout
 
 

@@ -15,6 +15,10 @@ The routines are bound by symbol name (registered with LLVM on first use), not b
 address, so kernels that call them can be cached on disk and reloaded in a new process.
 Integers are passed as 64-bit values: an ILP64 BLAS (NumPy's) reads all eight bytes, an
 LP64 BLAS (SciPy's) the first four, which on a little-endian machine hold the same value.
+
+The bound OpenBLAS's thread count is read and set through its own C functions
+(`get_threads`, `set_threads`), so fastnn can limit it without threadpoolctl; the policy
+lives in `fastnn._blas_threads`.
 """
 
 import ctypes
@@ -37,25 +41,64 @@ _SIGNATURE = types.void(*([_VOID_PTR] * 13))
 _SGEMM = types.ExternalFunction("fastnn_sgemm", _SIGNATURE)
 _DGEMM = types.ExternalFunction("fastnn_dgemm", _SIGNATURE)
 _bound = None  # the name of the BLAS bound, once bound
+_threads = None  # its (get, set) thread-count functions, if it exports them
+
+
+def _openblas_in(folder_patterns, routine_patterns, thread_patterns):
+    """(gemm addresses, thread functions) of the first OpenBLAS library found, or None.
+
+    The thread functions are (get, set) ctypes functions of OpenBLAS's C API, or None
+    if the library does not export them.
+    """
+    paths = [path for pattern in folder_patterns for path in glob.glob(pattern)]
+    for path in paths:
+        try:
+            library = ctypes.CDLL(path)  # already loaded by NumPy or SciPy: the same instance and pool
+        except OSError:
+            continue
+        for pattern in routine_patterns:
+            try:
+                addresses = tuple(ctypes.cast(getattr(library, pattern.format(name)), ctypes.c_void_p).value
+                                  for name in ("sgemm", "dgemm"))
+            except AttributeError:
+                continue
+            return addresses, _thread_functions(library, thread_patterns)
+    return None
+
+
+def _thread_functions(library, patterns):
+    for get_name, set_name in patterns:
+        try:
+            get, set_ = getattr(library, get_name), getattr(library, set_name)
+        except AttributeError:
+            continue
+        get.restype, get.argtypes = ctypes.c_int, []
+        set_.restype, set_.argtypes = None, [ctypes.c_int]
+        return get, set_
+    return None
 
 
 def _numpy_openblas():
-    """Addresses of sgemm and dgemm in the OpenBLAS bundled with NumPy's wheels, or None."""
+    """(sgemm and dgemm addresses, thread functions) of the OpenBLAS bundled with NumPy's wheels, or None."""
     folder = os.path.dirname(np.__file__)
-    paths = glob.glob(os.path.join(folder, os.pardir, "numpy.libs", "*openblas*")) + glob.glob(
-        os.path.join(folder, ".dylibs", "*openblas*"))
-    for path in paths:
-        try:
-            library = ctypes.CDLL(path)  # already loaded by NumPy: the same instance and pool
-        except OSError:
-            continue
-        for pattern in ("scipy_{}_64_", "{}_64_"):
-            try:
-                return tuple(ctypes.cast(getattr(library, pattern.format(name)), ctypes.c_void_p).value
-                             for name in ("sgemm", "dgemm"))
-            except AttributeError:
-                pass
-    return None
+    return _openblas_in(
+        (os.path.join(folder, os.pardir, "numpy.libs", "*openblas*"), os.path.join(folder, ".dylibs", "*openblas*")),
+        ("scipy_{}_64_", "{}_64_"),
+        (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+         ("openblas_get_num_threads64_", "openblas_set_num_threads64_")))
+
+
+def _scipy_openblas_threads():
+    """The thread functions of the OpenBLAS bundled with SciPy's wheels, or None."""
+    import scipy
+
+    folder = os.path.dirname(scipy.__file__)
+    found = _openblas_in(
+        (os.path.join(folder, os.pardir, "scipy.libs", "*openblas*"), os.path.join(folder, ".dylibs", "*openblas*")),
+        ("scipy_{}_", "{}_"),
+        (("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
+         ("openblas_get_num_threads", "openblas_set_num_threads")))
+    return None if found is None else found[1]
 
 
 def bind():
@@ -63,19 +106,34 @@ def bind():
 
     Returns a short description of the BLAS bound.
     """
-    global _bound
+    global _bound, _threads
     if _bound is None:
         if sys.byteorder != "little":
             raise RuntimeError("fastnn's BLAS binding needs a little-endian machine")
-        addresses = _numpy_openblas()
-        _bound = "NumPy's OpenBLAS"
-        if addresses is None:
+        found = _numpy_openblas()
+        if found is None:
             addresses = tuple(get_cython_function_address("scipy.linalg.cython_blas", name)
                               for name in ("sgemm", "dgemm"))
-            _bound = "SciPy's BLAS"
+            threads, bound = _scipy_openblas_threads(), "SciPy's BLAS"
+        else:
+            (addresses, threads), bound = found, "NumPy's OpenBLAS"
         for name, address in zip(("sgemm", "dgemm"), addresses):
             llvm.add_symbol(f"fastnn_{name}", address)
+        _bound, _threads = bound, threads
     return _bound
+
+
+def get_threads():
+    """The bound BLAS's thread count, or None if fastnn cannot control it (binding it if needed)."""
+    bind()
+    return None if _threads is None else _threads[0]()
+
+
+def set_threads(count):
+    """Set the bound BLAS's thread count for the whole process (ignored if it cannot be controlled)."""
+    bind()
+    if _threads is not None:
+        _threads[1](int(count))
 
 
 @intrinsic

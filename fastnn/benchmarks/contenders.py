@@ -347,15 +347,19 @@ def _sklearn_epoch(X, y, params, batch_size, lr, c, seed):
 # ---------------------------------------------------------------- the estimators
 
 
-def _estimator_fit(module):
-    """A factory fitting `module`.MLPClassifier (fastnn or sklearn.neural_network)."""
+def _estimator_fit(module, blas_threads=None):
+    """A factory fitting `module`.MLPClassifier (fastnn or sklearn.neural_network).
+
+    blas_threads: pin fastnn's BLAS to this many threads during the fit (the best
+    setting on a busy machine is one), or None to leave fastnn's own choice.
+    """
 
     def make(X, y, hidden, solver, batch_size, epochs):
         from sklearn.exceptions import ConvergenceWarning
 
         classifier = importlib.import_module(module).MLPClassifier
 
-        def run():
+        def fit():
             # tol=0 with n_iter_no_change > epochs: neither library stops early.
             model = classifier(hidden_layer_sizes=hidden, solver=solver, batch_size=batch_size, max_iter=epochs,
                                tol=0.0, n_iter_no_change=epochs + 1,
@@ -365,7 +369,16 @@ def _estimator_fit(module):
                 model.fit(X, y)
             return model
 
-        return run
+        if blas_threads is None:
+            return fit
+
+        def pinned():
+            from fastnn._blas_threads import pinned
+
+            with pinned(blas_threads):
+                return fit()
+
+        return pinned
 
     return make
 
@@ -394,6 +407,7 @@ CONTENDERS = {
     "estimator": _table(
         # fastnn.MLPClassifier is scikit-learn compatible and needs scikit-learn too.
         Contender("fastnn", "fastnn", _estimator_fit("fastnn"), needs="sklearn"),
+        Contender("fastnn-1", "fastnn on 1 BLAS thread", _estimator_fit("fastnn", blas_threads=1), needs="sklearn"),
         Contender("sklearn", "scikit-learn", _estimator_fit("sklearn.neural_network"), needs="sklearn"),
     ),
 }

@@ -2,7 +2,8 @@
 
 Four modes, one Markdown table each: cost_grad (the default), cost_grad for every hidden
 activation and output (``--combinations``), one training epoch (``--epoch``) and
-MLPClassifier fits (``--estimator``). Every speed claim is a ratio
+MLPClassifier fits (``--estimator``, on the embedded digits with ``--digits``); each can run
+beside CPU-bound neighbour processes (``--busy P``). Every speed claim is a ratio
 measured in one process: the contenders take turns inside each repeat, so drift on a
 shared machine hits them alike, and the tables report medians. A line per repeat goes to
 stderr as the measurements come in; the header and the table go to stdout.
@@ -13,8 +14,10 @@ turn starts after a pause that lets the previous contender's pool fall asleep.
 """
 
 import argparse
+import contextlib
 import os
 import platform
+import subprocess
 import sys
 import time
 
@@ -26,6 +29,9 @@ from .inputs import MNIST_SHAPE, benchmark_inputs, targets_for
 # The estimator mode's (hidden_layer_sizes, solver, batch_size): scikit-learn's default
 # batch with both solvers, a deeper network, and a small batch.
 ESTIMATOR_CONFIGS = (((256,), "adam", 200), ((256,), "sgd", 200), ((256, 128), "adam", 200), ((256,), "adam", 32))
+# With --digits: the embedded digits (1,797 x 64, k = 10), scikit-learn's default network
+# and batch with both solvers, and a small batch.
+DIGITS_CONFIGS = (((100,), "adam", 200), ((100,), "sgd", 200), ((100,), "adam", 32))
 
 # Option defaults, and the smaller ones of --quick (an option given explicitly wins).
 DEFAULTS = {"sizes": [32, 1024, 10000], "dtypes": ["float32", "float64"], "repeats": 9, "batch_sizes": [32, 256],
@@ -121,6 +127,24 @@ def interleaved_medians(functions, repeats, min_seconds=0.02, pause=0.15, label=
             progress.entry(name, _format_seconds(samples[name][-1]))
         progress.end()
     return {name: float(np.median(times)) for name, times in samples.items()}
+
+
+@contextlib.contextmanager
+def busy_neighbours(count):
+    """Run the block beside `count` CPU-bound processes (a busy machine); they are killed after it.
+
+    Each is a Python loop that never sleeps, as a notebook's or a second job's work would.
+    """
+    neighbours = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        if neighbours:
+            time.sleep(0.5)  # until the scheduler sees them
+        yield
+    finally:
+        for process in neighbours:
+            process.kill()
+        for process in neighbours:
+            process.wait()
 
 
 def peak_gemm_gflops(dtype, size=2048, repeats=5):
@@ -338,14 +362,16 @@ def format_epoch_table(rows):
 
 
 def compare_estimators(configs=ESTIMATOR_CONFIGS, n=60000, d=MNIST_SHAPE[0], k=MNIST_SHAPE[2], dtype="float32",
-                       epochs=3, repeats=3, log=None):
-    """Seconds per fit of fastnn.MLPClassifier and scikit-learn's, taken in turn (medians).
+                       epochs=3, repeats=3, log=None, digits=False):
+    """Seconds per fit of fastnn.MLPClassifier (as it chooses its threads, and on one BLAS
+    thread) and scikit-learn's, taken in turn (medians).
 
     Parameters
     ----------
     configs : sequence of (hidden_layer_sizes, solver, batch_size)
     n, d, k : int
-        Rows, features and classes of the random data (`benchmark_inputs`).
+        Rows, features and classes of the random data (`benchmark_inputs`); ignored
+        with `digits`.
     dtype : {"float32", "float64"}
     epochs : int
         Epochs per fit.
@@ -353,6 +379,8 @@ def compare_estimators(configs=ESTIMATOR_CONFIGS, n=60000, d=MNIST_SHAPE[0], k=M
         Timed fits per contender, after two untimed ones.
     log : text stream or None
         Progress lines, one per round of measurements.
+    digits : bool
+        Fit the embedded digits (`fastnn.datasets.load_digits`) instead of random data.
 
     Returns
     -------
@@ -367,7 +395,13 @@ def compare_estimators(configs=ESTIMATOR_CONFIGS, n=60000, d=MNIST_SHAPE[0], k=M
     """
     if skipped_contenders("estimator"):
         raise ImportError("--estimator compares with scikit-learn: pip install scikit-learn")
-    X, y, _ = benchmark_inputs(n, d, 1, k, dtype)
+    if digits:
+        from fastnn.datasets import load_digits
+
+        X, y = load_digits()
+        X = X.astype(dtype)
+    else:
+        X, y, _ = benchmark_inputs(n, d, 1, k, dtype)
     rows = []
     for hidden, solver, batch_size in configs:
         runs, _ = build("estimator", X, y, hidden, solver, batch_size, epochs)
@@ -380,12 +414,14 @@ def compare_estimators(configs=ESTIMATOR_CONFIGS, n=60000, d=MNIST_SHAPE[0], k=M
 
 def format_estimator_table(rows):
     """A Markdown table of `compare_estimators`' rows."""
-    lines = ["| hidden | solver | batch | dtype | epochs | fastnn s | scikit-learn s | fastnn speedup |",
-             "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |"]
+    lines = ["| hidden | solver | batch | dtype | epochs | fastnn s | fastnn on 1 BLAS thread s | scikit-learn s "
+             "| fastnn / 1 thread | fastnn speedup vs scikit-learn |",
+             "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in rows:
         seconds = row["seconds"]
         lines.append(f"| {row['hidden']} | {row['solver']} | {row['batch_size']} | {row['dtype']} | {row['epochs']} | "
-                     f"{seconds['fastnn']:.2f} | {seconds['sklearn']:.2f} | {_ratio(seconds, 'sklearn', 'fastnn')} |")
+                     f"{seconds['fastnn']:.3f} | {seconds['fastnn-1']:.3f} | {seconds['sklearn']:.3f} | "
+                     f"{_ratio(seconds, 'fastnn', 'fastnn-1')} | {_ratio(seconds, 'sklearn', 'fastnn')} |")
     return "\n".join(lines)
 
 
@@ -429,6 +465,11 @@ def add_arguments(parser):
                              f"({_defaults_help('epoch_dtypes')})")
     parser.add_argument("--epochs", type=int, metavar="E",
                         help=f"epochs per fit, with --estimator ({_defaults_help('epochs')})")
+    parser.add_argument("--digits", action="store_true",
+                        help="with --estimator: fit the embedded digits (1,797 x 64) with scikit-learn's default "
+                             "network instead of MNIST-shaped random data")
+    parser.add_argument("--busy", type=int, default=0, metavar="P",
+                        help="run beside P CPU-bound processes, as on a busy machine (default: 0)")
     return parser
 
 
@@ -443,6 +484,10 @@ def _options(args):
     for name in ("sizes", "batch_sizes"):
         if min(options[name]) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {options[name]}")
+    if args.busy < 0:
+        raise ValueError(f"--busy must be >= 0, got {args.busy}")
+    if args.digits and not args.estimator:
+        raise ValueError("--digits goes with --estimator")
     return options
 
 
@@ -459,32 +504,42 @@ def run(args):
     args : argparse.Namespace
         From a parser set up by `add_arguments`.
     """
-    options, log = _options(args), sys.stderr
+    options = _options(args)
+    with busy_neighbours(args.busy):
+        _run(args, options, sys.stderr)
+
+
+def _run(args, options, log):
     d, h, k = MNIST_SHAPE
+    busy = f" beside {args.busy} CPU-bound processes" if args.busy else ""
     if args.estimator:
-        configs = QUICK_ESTIMATOR_CONFIGS if args.quick else ESTIMATOR_CONFIGS
+        if args.digits:
+            configs, data = DIGITS_CONFIGS[:2] if args.quick else DIGITS_CONFIGS, "the digits, 1797 x 64, k = 10"
+        else:
+            configs = QUICK_ESTIMATOR_CONFIGS if args.quick else ESTIMATOR_CONFIGS
+            data = f"{options['samples']} x {d}, k = {k}"
         epochs = f"{options['epochs']} epoch{'s' if options['epochs'] > 1 else ''}"
-        print(f"MLPClassifier.fit, {options['samples']} x {d}, k = {k}, {epochs} each, the two side by side; "
-              f"{machine_summary()}", flush=True)
+        print(f"MLPClassifier.fit, {data}, {epochs} each, side by side{busy}; {machine_summary()}", flush=True)
         rows = [row for dtype in options["epoch_dtypes"] for row in compare_estimators(
-            configs, options["samples"], d, k, dtype, options["epochs"], min(options["repeats"], 3), log=log)]
+            configs, options["samples"], d, k, dtype, options["epochs"], min(options["repeats"], 3), log=log,
+            digits=args.digits)]
         print(format_estimator_table(rows))
         return
     if args.combinations:
         sizes = options["sizes"] if args.sizes is not None else [1024, 10000]
         print(f"cost_grad per (activation, output) at (d, h, k) = {MNIST_SHAPE}, c = {DECAY:g}, over the GEMM-only "
-              f"time; {machine_summary()}", flush=True)
+              f"time{busy}; {machine_summary()}", flush=True)
         print(format_combinations_table(compare_combinations(sizes, options["dtypes"], options["repeats"], log=log)))
         return
     if args.epoch:
         print(f"one epoch, {options['samples']} x {d}, h = {h}, k = {k}, plain SGD (lr {LEARNING_RATE:g}, "
-              f"c {DECAY:g}), training-set loss and accuracy at the end; {machine_summary()}", flush=True)
+              f"c {DECAY:g}), training-set loss and accuracy at the end{busy}; {machine_summary()}", flush=True)
         rows = [row for dtype in options["epoch_dtypes"] for row in compare_epoch(
             options["batch_sizes"], options["samples"], dtype=dtype, repeats=min(options["repeats"], 3), log=log)]
         print(format_epoch_table(rows))
         _print_skipped("epoch")
         return
-    print(f"cost_grad at (d, h, k) = {MNIST_SHAPE}, c = {DECAY:g}; {machine_summary()}", flush=True)
+    print(f"cost_grad at (d, h, k) = {MNIST_SHAPE}, c = {DECAY:g}{busy}; {machine_summary()}", flush=True)
     rows = compare_cost_grad(options["sizes"], options["dtypes"], options["repeats"],
                              peak_repeats=3 if args.quick else 5, log=log)
     print(format_table(rows))

@@ -1,0 +1,127 @@
+"""How many threads BLAS gets: all of them only where they pay and the cores are free.
+
+OpenBLAS's threads meet at a barrier inside every product and busy-wait there. When
+another process holds a core, the thread that lost it arrives late and the others spin:
+on the 2-core machine with two CPU-bound neighbours, an epoch on two BLAS threads ran
+1.2x to 200x slower than on one (docs/performance.md, "Threads"). On a quiet machine a
+second thread pays only from about a million floating-point operations per product.
+
+So every compiled entry point runs its products under `limited(flop)`: one thread below
+`BLAS_THREADS_MIN_FLOP`, else as many as there are cores no other process is running on
+(read from the kernel's count of runnable tasks, Linux only; elsewhere the load is not
+known and only the size counts). fastnn only ever lowers the count the user set (an
+`OPENBLAS_NUM_THREADS` or a threadpoolctl limit stays in force) and restores it after.
+
+float64 results do not depend on OpenBLAS's thread count; float32 products can differ
+in the last bits, so a float32 fit is bit-reproducible for a given choice: pin one
+thread (`OPENBLAS_NUM_THREADS=1`, `threadpoolctl.threadpool_limits(1, "blas")` or the
+command line's `--threads 1`) to make it independent of the load.
+"""
+
+import contextlib
+import glob
+import os
+import threading
+import time
+
+from ._config import BLAS_THREADS_MIN_FLOP, LOAD_PROBE_SECONDS
+from ._kernels import blas
+
+__all__ = ["busy_cores", "limited", "pinned", "threads_for"]
+
+_reading = (-float("inf"), 0)  # (time.monotonic() of the last reading, busy cores)
+
+
+def _own_running_threads():
+    """This process's threads in state R (running or runnable), from /proc/self/task."""
+    count = 0
+    for path in glob.glob("/proc/self/task/*/stat"):
+        try:
+            with open(path) as file:
+                stat = file.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        count += stat[stat.rindex(")") + 2] == "R"  # the state follows the parenthesised name
+    return count
+
+
+def busy_cores():
+    """Cores other processes keep busy now: runnable tasks outside this process (Linux), else 0.
+
+    /proc/loadavg's fourth field counts the runnable tasks of the whole machine at this
+    instant. A reading serves for LOAD_PROBE_SECONDS (it costs about 60 us).
+    """
+    global _reading
+    now = time.monotonic()
+    if now - _reading[0] < LOAD_PROBE_SECONDS:
+        return _reading[1]
+    try:
+        with open("/proc/loadavg") as file:
+            runnable = int(file.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):  # not Linux
+        runnable = 0
+    busy = max(0, runnable - _own_running_threads()) if runnable else 0
+    _reading = (now, busy)
+    return busy
+
+
+def threads_for(flop, allowed):
+    """BLAS threads for products of about `flop` operations, given `allowed` threads (the user's count)."""
+    if allowed <= 1 or flop < BLAS_THREADS_MIN_FLOP:
+        return 1
+    return max(1, min(allowed, (os.cpu_count() or 1) - busy_cores()))
+
+
+_lock = threading.Lock()
+_users = 0  # entry points inside `limited` now, in every Python thread
+_saved = None  # the count to restore when the last one leaves
+
+
+@contextlib.contextmanager
+def limited(flop):
+    """Run the products of one compiled call on `threads_for(flop)` BLAS threads, then restore the count.
+
+    The count is process-wide: Python threads that overlap share one saved count, and
+    the last to leave restores it.
+    """
+    global _users, _saved
+    with _lock:
+        if _users == 0:
+            _saved = blas.get_threads()
+        _users += 1
+        if _saved is not None:
+            wanted = threads_for(flop, _saved)
+            if wanted != blas.get_threads():
+                blas.set_threads(wanted)
+    try:
+        yield
+    finally:
+        with _lock:
+            _users -= 1
+            if _users == 0 and _saved is not None and blas.get_threads() != _saved:
+                blas.set_threads(_saved)
+
+
+@contextlib.contextmanager
+def pinned(count):
+    """Run the block with the bound BLAS on `count` threads (fastnn's own choice can only lower it), then restore."""
+    before = blas.get_threads()
+    if before is None:
+        raise RuntimeError("fastnn cannot set the thread count of the BLAS it calls (it exports no thread functions)")
+    blas.set_threads(count)
+    try:
+        yield
+    finally:
+        blas.set_threads(before)
+
+
+def _after_fork_in_child():
+    """A fork child starts with no entry point running: restore a count its parent had lowered."""
+    global _lock, _users
+    _lock = threading.Lock()  # another thread of the parent may have held it
+    if _users and _saved is not None:
+        blas.set_threads(_saved)
+    _users = 0
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -196,7 +196,8 @@ def train(args):
                 clf.fit(X[fit_rows], y[fit_rows], X[val_rows], y[val_rows], params, batch_size=args.batch_size,
                         lr=args.lr, c=args.c, epochs=args.epochs, optimizer=args.optimizer,
                         lr_schedule=args.lr_schedule, early_stopping=args.early_stopping, patience=args.patience,
-                        seed=args.seed, verbose=not args.quiet, progress=args.progress, callback=record)
+                        seed=args.seed, verbose=not args.quiet, progress=args.progress, callback=record,
+                        metrics=args.metrics)
         except KeyboardInterrupt:
             interrupted = True
     hist, epochs = clf.hist, len(clf.hist["train_loss"]) if clf.hist else 0
@@ -410,6 +411,9 @@ def parser():
     p.add_argument("--early-stopping", action="store_true",
                    help="stop once the validation loss has not improved for --patience epochs")
     p.add_argument("--patience", type=int, default=5, help="epochs without improvement, with --early-stopping")
+    p.add_argument("--metrics", default="full", choices=["full", "running"],
+                   help="training loss and accuracy over the whole training set after each epoch (full), or the "
+                        "running mean of the batch losses, at no cost (running)")
     p.add_argument("--seed", type=int, default=0, help="seeds the split, the initialisation and the shuffles")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="the computation's dtype")
     p.add_argument("--val-fraction", type=float, default=0.2, help="of the training rows")

@@ -60,7 +60,7 @@ class NetClassifier:
             c=1e-4, epochs=30, *, optimizer="sgd", momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8,
             lr_schedule="constant", lr_gamma=0.1, lr_step=10, lr_min=0.0, early_stopping=False,
             patience=5, min_delta=0.0, shuffle=True, seed=None, verbose=False, progress=False,
-            callback=None, activation="relu", sample_weight=None):
+            callback=None, activation="relu", sample_weight=None, metrics="full"):
         """Train on (X_train, y_train), measuring both sets after every epoch.
 
         Parameters
@@ -103,15 +103,23 @@ class NetClassifier:
             The hidden layers' activation.
         sample_weight : array_like, shape (n,), optional
             Per-row weights of the training data (finite, >= 0, not all 0): each batch's
-            loss is their weighted mean, as in `cost_grad`. The history stays unweighted.
+            loss is their weighted mean, as in `cost_grad`. The history stays unweighted
+            (but for the running training loss of ``metrics="running"``).
+        metrics : {"full", "running"}
+            How the training metrics are measured. "full" (the hand-in's history): loss
+            and accuracy over the whole training set after each epoch, one extra forward
+            pass over it. "running" (Keras' and scikit-learn's loss): the training loss is
+            the mean of the batch losses seen during the epoch, each before its update,
+            which costs nothing; the training accuracy is not measured. The validation
+            metrics are measured on the full validation set either way.
 
         Returns
         -------
         hist : dict
             "train_loss", "train_acc", "val_loss", "val_acc": float64 arrays with one entry
-            per completed epoch, measured on the full sets at the end of the epoch. The
-            losses are the mean cross-entropy, without the L2 term. Without validation
-            data the "val_" arrays are empty.
+            per completed epoch (see `metrics`). The losses are the mean cross-entropy,
+            without the L2 term. Without validation data the "val_" arrays are empty, and
+            with ``metrics="running"`` the "train_acc" array.
 
         Notes
         -----
@@ -126,6 +134,7 @@ class NetClassifier:
         catch it to go on with the partial model.
         """
         activation = check_choice("activation", activation, ACTIVATIONS)
+        running = check_choice("metrics", metrics, ("full", "running")) == "running"
         data = _FitData(X_train, y_train, X_val, y_val, init_params)
         sample_weight = check_sample_weight(sample_weight, data.X.shape[0], data.X.dtype)
         batch_size = check_hyperparameter("batch_size", batch_size)
@@ -157,7 +166,7 @@ class NetClassifier:
             return callback(epoch, _history(loop), loop.last_params())
 
         loop = TrainingLoop(trainer, data.X, data.y, int(min(batch_size, data.X.shape[0])), schedule, monitor,
-                            data.measure, np.random.default_rng(seed), shuffle,
+                            data.measure_running if running else data.measure, np.random.default_rng(seed), shuffle,
                             callback=None if callback is None else user_callback, report=report,
                             progress=None if bar is None else show_progress, sample_weight=sample_weight)
         try:
@@ -263,9 +272,13 @@ class _FitData:
             self.y_val = check_y(y_val, self.X_val.shape[0], k)
             raise_non_finite(self.X_val, weights, biases)
 
-    def measure(self, trainer, batch_loss):
-        """The hand-in's history: loss and accuracy on the full sets after the epoch; None on NaN or inf."""
-        splits = [("train", self.X, self.y)] + ([("val", self.X_val, self.y_val)] if self.has_val else [])
+    def measure(self, trainer, batch_loss, train=True):
+        """The hand-in's history: loss and accuracy on the full sets after the epoch; None on NaN or inf.
+
+        Without `train`, the validation set's only.
+        """
+        splits = ([("train", self.X, self.y)] if train else []) + (
+            [("val", self.X_val, self.y_val)] if self.has_val else [])
         metrics = {}
         for split, X, y in splits:
             status, loss, accuracy = trainer.evaluate(X, y)
@@ -273,3 +286,8 @@ class _FitData:
                 return None
             metrics[f"{split}_loss"], metrics[f"{split}_acc"] = loss, accuracy
         return metrics
+
+    def measure_running(self, trainer, batch_loss):
+        """The running training loss (the epoch's mean batch loss) and the validation set's metrics."""
+        validation = self.measure(trainer, batch_loss, train=False)
+        return None if validation is None else {"train_loss": float(batch_loss), **validation}

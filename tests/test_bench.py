@@ -109,9 +109,14 @@ def test_epoch_contender(benchmark, name, dtype, case):
     run()  # compilation outside the timing
     comp = benchmark.pedantic(run, rounds=3, iterations=1)
     assert_unchanged(before, X, y, params)
-    ref_params = reference.train_epoch(X, y, params, epoch_order(n, SEED), batch_size, LEARNING_RATE, DECAY,
-                                       optimizer="sgd")[0]
+    ref_params, _, _, ref_running_loss = reference.train_epoch(X, y, params, epoch_order(n, SEED), batch_size,
+                                                               LEARNING_RATE, DECAY, optimizer="sgd")
     assert_same_params(ref_params, comp.params, dtype)
+    running = contender.make(X, y, params, batch_size, LEARNING_RATE, DECAY, SEED, "running")()
+    assert_same_params(ref_params, running.params, dtype)
+    assert np.isnan(running.accuracy)
+    if name != "sklearn":  # whose running loss adds each batch's L2 term
+        np.testing.assert_allclose(running.loss, ref_running_loss, rtol=RTOL[np.dtype(dtype)])
     log_probs = reference.log_softmax(reference.logits(X, ref_params))
     np.testing.assert_allclose(comp.loss, -log_probs[np.arange(n), y].mean(), rtol=RTOL[np.dtype(dtype)])
     # A row whose two largest logits tie to rounding may go either way.

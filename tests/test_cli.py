@@ -167,7 +167,8 @@ def test_version_and_defaults_in_help(capsys):
     assert code == 0 and out.strip() == f"fastnn {package.__version__}"
     code, out, _ = _main(capsys, "train", "--help")
     assert code == 0
-    for flag in ("--early-stopping", "--patience", "--lr-schedule", "--quiet", "--label", "--no-header", "--history"):
+    for flag in ("--early-stopping", "--patience", "--lr-schedule", "--quiet", "--label", "--no-header", "--history",
+                 "--metrics"):
         assert flag in out
     assert "(default: 30)" in out and "(default: momentum)" in out
 
@@ -207,6 +208,17 @@ def test_history_as_csv_and_a_notice_when_kernels_compile(capsys, monkeypatch, t
     assert code == 0 and "compiling fastnn's kernels (first run only" in err
     rows = (tmp_path / "h.csv").read_text().splitlines()
     assert rows[0] == "epoch,train_loss,train_acc,val_loss,val_acc" and len(rows) == 3
+
+
+
+def test_running_metrics_leave_the_training_accuracy_out_of_the_history(capsys, tmp_path):
+    code, out, _ = _main(capsys, "train", "--hidden", 8, "--epochs", 2, "--metrics", "running",
+                         "--history", tmp_path / "h.csv")
+    assert code == 0 and "test accuracy" in out
+    rows = [row.split(",") for row in (tmp_path / "h.csv").read_text().splitlines()]
+    assert rows[0] == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc"] and len(rows) == 3
+    assert all(row[2] == "" and float(row[1]) > 0 and float(row[3]) > 0 for row in rows[1:])
+    assert "train_acc" not in out.splitlines()[1]  # the epoch lines name only what was measured
 
 
 INTERRUPT = """

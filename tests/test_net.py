@@ -178,6 +178,7 @@ def test_init_params_are_not_modified_and_float32_stays_float32():
     (dict(lr=-0.1), ValueError, "lr must be"),
     (dict(c=-1), ValueError, "c must be"),
     (dict(patience=0), ValueError, "patience"),
+    (dict(metrics="batch"), ValueError, "metrics must be one of 'full', 'running'"),
     (dict(momentum=1.5, optimizer="momentum"), ValueError, "momentum"),
     (dict(X_train=np.full((20, 4), np.nan)), ValueError, "X contains NaN"),
     (dict(X_val=np.ones((5, 3))), ValueError, "X has 3 features"),
@@ -188,6 +189,32 @@ def test_bad_fit_arguments(change, error, message):
     arguments.update(change)
     with pytest.raises(error, match=message):
         fastnn.NetClassifier().fit(**arguments)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_running_metrics_train_the_same_and_record_the_batch_losses(dtype):
+    """metrics="running": the same parameters and validation metrics; the training loss is
+    the epoch's mean batch loss before each update (the reference loop's), no training accuracy."""
+    X, y, params = make_problem(203, 9, 17, 4, dtype, seed=1)
+    fits = {}
+    for metrics in ("full", "running"):
+        clf = fastnn.NetClassifier()
+        hist = clf.fit(X[:150], y[:150], X[150:], y[150:], params, batch_size=32, lr=0.1, c=0.3, epochs=3, seed=5,
+                       metrics=metrics)
+        fits[metrics] = clf.params, hist
+    (full_params, full), (running_params, running) = fits["full"], fits["running"]
+    for key in KEYS:
+        np.testing.assert_array_equal(full_params[key], running_params[key])
+    np.testing.assert_array_equal(full["val_loss"], running["val_loss"])
+    np.testing.assert_array_equal(full["val_acc"], running["val_acc"])
+    assert running["train_acc"].size == 0 and full["train_acc"].size == 3
+    rng, ref_params, state, losses = np.random.default_rng(5), params, None, []
+    for _ in range(3):
+        ref_params, state, _, loss = reference.train_epoch(X[:150], y[:150], ref_params, rng.permutation(150), 32, 0.1,
+                                                           0.3, state=state)
+        losses.append(loss)
+    assert_same_loss(np.array(losses), running["train_loss"], dtype)
+    assert not np.allclose(running["train_loss"], full["train_loss"])
 
 
 def test_predict_before_fit_is_an_error():

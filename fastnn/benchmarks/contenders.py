@@ -11,10 +11,12 @@ table, its COMPARISONS.) The tasks:
     `fastnn.reference.cost_grad` does. The GEMM-only yardsticks (``yardstick=True``)
     return instead the five matrix products of that pass at the same shapes, so that the
     elementwise work can be measured against them; they need a two-layer network.
-``"epoch"``: ``make(X, y, params, batch_size, lr, c, seed)``
+``"epoch"``: ``make(X, y, params, batch_size, lr, c, seed, metrics="full")``
     One epoch of plain SGD from `params`, visiting the rows in the order
-    ``epoch_order(len(X), seed)``, then the training set's loss and accuracy, as `fastnn.NetClassifier.fit` measures
-    them after every epoch; ``run()`` returns an `EpochResult`. The contenders agree with
+    ``epoch_order(len(X), seed)``, then the training metrics `fastnn.NetClassifier.fit`
+    measures with the same `metrics`: "full", the training set's loss and accuracy after
+    the epoch (a forward pass over it); "running", the mean of the batch losses before
+    their updates (no accuracy). ``run()`` returns an `EpochResult`. The contenders agree with
     `fastnn.reference.train_epoch` when batch_size divides len(X) and k >= 3 (PyTorch's
     weight decay is per optimizer, not per batch size; scikit-learn trains a logistic
     output for two classes).
@@ -223,8 +225,8 @@ class EpochResult(typing.NamedTuple):
     """What an epoch contender returns."""
 
     params: dict  # W1, b1, ..., WL, bL after the epoch, shaped and typed as the initial ones
-    loss: float  # the training set's mean cross-entropy after the epoch, without the decay term
-    accuracy: float  # the training set's accuracy after the epoch
+    loss: float  # the training set's mean cross-entropy after the epoch (running: during it), without the decay term
+    accuracy: float  # the training set's accuracy after the epoch (NaN with running metrics)
 
 
 def epoch_order(n_rows, seed):
@@ -235,35 +237,38 @@ def epoch_order(n_rows, seed):
     return np.random.default_rng(seed).permutation(n_rows)
 
 
-def _fastnn_epoch(X, y, params, batch_size, lr, c, seed):
-    """fastnn.NetClassifier for one epoch (its compiled epoch, then its training-set metrics)."""
+def _fastnn_epoch(X, y, params, batch_size, lr, c, seed, metrics="full"):
+    """fastnn.NetClassifier for one epoch (its compiled epoch, then its training metrics)."""
     from fastnn import NetClassifier
 
     def run():
         model = NetClassifier()
         history = model.fit(X, y, None, None, params, batch_size=batch_size, lr=lr, c=c, epochs=1,
-                            optimizer="sgd", seed=seed)
-        return EpochResult(model.params, float(history["train_loss"][-1]), float(history["train_acc"][-1]))
+                            optimizer="sgd", seed=seed, metrics=metrics)
+        accuracy = history["train_acc"][-1] if metrics == "full" else np.nan
+        return EpochResult(model.params, float(history["train_loss"][-1]), float(accuracy))
 
     return run
 
 
-def _numpy_epoch(X, y, params, batch_size, lr, c, seed):
-    """The hand-in's loop, `fastnn.reference.train_epoch`, then the training-set metrics."""
+def _numpy_epoch(X, y, params, batch_size, lr, c, seed, metrics="full"):
+    """The hand-in's loop, `fastnn.reference.train_epoch`, then the training metrics."""
     from fastnn import reference
 
     order = epoch_order(X.shape[0], seed)
     rows = np.arange(X.shape[0])
 
     def run():
-        trained = reference.train_epoch(X, y, params, order, batch_size, lr, c, optimizer="sgd")[0]
+        trained, _, _, running_loss = reference.train_epoch(X, y, params, order, batch_size, lr, c, optimizer="sgd")
+        if metrics == "running":
+            return EpochResult(trained, float(running_loss), np.nan)
         log_probs = reference.log_softmax(reference.logits(X, trained))
         return EpochResult(trained, float(-log_probs[rows, y].mean()), float(np.mean(log_probs.argmax(axis=1) == y)))
 
     return run
 
 
-def _torch_epoch(X, y, params, batch_size, lr, c, seed):
+def _torch_epoch(X, y, params, batch_size, lr, c, seed, metrics="full"):
     """Idiomatic PyTorch: nn.Sequential of Linear and ReLU, CrossEntropyLoss, optim.SGD.
 
     Starts from `params`. fastnn's c/(2m) ||W||^2 for a batch of m rows is SGD's
@@ -292,14 +297,22 @@ def _torch_epoch(X, y, params, batch_size, lr, c, seed):
             {"params": [linear.weight for linear in linears], "weight_decay": c / batch_size},
             {"params": [linear.bias for linear in linears], "weight_decay": 0.0},
         ], lr=lr)
+        loss_sum = 0.0
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
             optimizer.zero_grad()
-            loss_fn(model(inputs[rows]), targets[rows]).backward()
+            loss = loss_fn(model(inputs[rows]), targets[rows])
+            loss.backward()
             optimizer.step()
-        with torch.no_grad():
-            logits = model(inputs)
-            loss, accuracy = loss_fn(logits, targets).item(), (logits.argmax(dim=1) == targets).double().mean().item()
+            if metrics == "running":
+                loss_sum += loss.item() * len(rows)
+        if metrics == "running":
+            loss, accuracy = loss_sum / len(order), np.nan
+        else:
+            with torch.no_grad():
+                logits = model(inputs)
+                loss = loss_fn(logits, targets).item()
+                accuracy = (logits.argmax(dim=1) == targets).double().mean().item()
         trained = {}
         for layer, (linear, b) in enumerate(zip(linears, biases), 1):
             trained[f"W{layer}"] = linear.weight.detach().numpy().T.copy()
@@ -309,7 +322,7 @@ def _torch_epoch(X, y, params, batch_size, lr, c, seed):
     return run
 
 
-def _sklearn_epoch(X, y, params, batch_size, lr, c, seed):
+def _sklearn_epoch(X, y, params, batch_size, lr, c, seed, metrics="full"):
     """scikit-learn's MLPClassifier(solver="sgd", momentum=0, alpha=c): one epoch from `params`.
 
     scikit-learn takes no initial parameters: a first partial_fit on one row builds the
@@ -334,10 +347,12 @@ def _sklearn_epoch(X, y, params, batch_size, lr, c, seed):
         model.coefs_ = [W.copy() for W in weights]
         model.intercepts_ = [np.reshape(b, -1).copy() for b in biases]
         model.partial_fit(X[order], y[order])
-        probabilities = model.predict_proba(X)
         trained = {}
         for layer, (W, b, shape) in enumerate(zip(model.coefs_, model.intercepts_, map(np.shape, biases)), 1):
             trained[f"W{layer}"], trained[f"b{layer}"] = W, b.reshape(shape)
+        if metrics == "running":  # scikit-learn's running loss: each batch's with its L2 term
+            return EpochResult(trained, float(model.loss_curve_[-1]), np.nan)
+        probabilities = model.predict_proba(X)
         return EpochResult(trained, float(-np.log(probabilities[rows, y]).mean()),
                            float(np.mean(probabilities.argmax(axis=1) == y)))
 

@@ -308,7 +308,7 @@ def format_combinations_table(rows):
 
 
 def compare_epoch(batch_sizes=(32, 256), n=60000, shape=MNIST_SHAPE, dtype="float32", repeats=3, lr=LEARNING_RATE,
-                  c=DECAY, seed=0, log=None):
+                  c=DECAY, seed=0, log=None, metrics="full"):
     """Seconds per epoch (medians, taken in turn) of the epoch contenders, for each batch size.
 
     Parameters
@@ -324,6 +324,8 @@ def compare_epoch(batch_sizes=(32, 256), n=60000, shape=MNIST_SHAPE, dtype="floa
         Plain SGD's learning rate, the weight decay, and the seed of the rows' order.
     log : text stream or None
         Progress lines, one per round of measurements.
+    metrics : {"full", "running"}
+        The training metrics each contender measures (see `fastnn.NetClassifier.fit`).
 
     Returns
     -------
@@ -335,7 +337,7 @@ def compare_epoch(batch_sizes=(32, 256), n=60000, shape=MNIST_SHAPE, dtype="floa
     X, y, params = benchmark_inputs(n, d, h, k, dtype)
     rows = []
     for batch_size in batch_sizes:
-        runs, _ = build("epoch", X, y, params, batch_size, lr, c, seed)
+        runs, _ = build("epoch", X, y, params, batch_size, lr, c, seed, metrics)
         seconds = interleaved_medians(runs, repeats, min_seconds=0.0, pause=0.3,
                                       label=f"epoch {dtype} batch={batch_size}", log=log)
         rows.append({"dtype": dtype, "batch_size": batch_size, "seconds": seconds})
@@ -465,6 +467,12 @@ def add_arguments(parser):
                              f"({_defaults_help('epoch_dtypes')})")
     parser.add_argument("--epochs", type=int, metavar="E",
                         help=f"epochs per fit, with --estimator ({_defaults_help('epochs')})")
+    parser.add_argument("--hidden", type=int, default=MNIST_SHAPE[1], metavar="H",
+                        help=f"hidden units, with --epoch (default: {MNIST_SHAPE[1]})")
+    parser.add_argument("--metrics", choices=["full", "running"], default="full",
+                        help="with --epoch: the training loss and accuracy over the whole training set after the "
+                             "epoch (full, as NetClassifier's history), or the running mean of the batch losses "
+                             "(running, as Keras and scikit-learn report it)")
     parser.add_argument("--digits", action="store_true",
                         help="with --estimator: fit the embedded digits (1,797 x 64) with scikit-learn's default "
                              "network instead of MNIST-shaped random data")
@@ -488,6 +496,8 @@ def _options(args):
         raise ValueError(f"--busy must be >= 0, got {args.busy}")
     if args.digits and not args.estimator:
         raise ValueError("--digits goes with --estimator")
+    if args.hidden < 1:
+        raise ValueError(f"--hidden must be >= 1, got {args.hidden}")
     return options
 
 
@@ -532,10 +542,14 @@ def _run(args, options, log):
         print(format_combinations_table(compare_combinations(sizes, options["dtypes"], options["repeats"], log=log)))
         return
     if args.epoch:
+        h = args.hidden
+        measured = ("the running mean of the batch losses" if args.metrics == "running"
+                    else "training-set loss and accuracy at the end")
         print(f"one epoch, {options['samples']} x {d}, h = {h}, k = {k}, plain SGD (lr {LEARNING_RATE:g}, "
-              f"c {DECAY:g}), training-set loss and accuracy at the end{busy}; {machine_summary()}", flush=True)
+              f"c {DECAY:g}), {measured}{busy}; {machine_summary()}", flush=True)
         rows = [row for dtype in options["epoch_dtypes"] for row in compare_epoch(
-            options["batch_sizes"], options["samples"], dtype=dtype, repeats=min(options["repeats"], 3), log=log)]
+            options["batch_sizes"], options["samples"], (d, h, k), dtype=dtype, repeats=min(options["repeats"], 3),
+            log=log, metrics=args.metrics)]
         print(format_epoch_table(rows))
         _print_skipped("epoch")
         return

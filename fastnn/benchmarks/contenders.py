@@ -19,7 +19,8 @@ table, its COMPARISONS.) The tasks:
     their updates (no accuracy). ``run()`` returns an `EpochResult`. The contenders agree with
     `fastnn.reference.train_epoch` when batch_size divides len(X) and k >= 3 (PyTorch's
     weight decay is per optimizer, not per batch size; scikit-learn trains a logistic
-    output for two classes).
+    output for two classes). The yardstick, the "GEMM floor", runs the epoch's matrix
+    products alone and returns the last batch's.
 ``"estimator"``: ``make(X, y, hidden, solver, batch_size, epochs)``
     ``run()`` fits an MLPClassifier (fastnn's or scikit-learn's, the same
     hyper-parameters) for exactly `epochs` epochs and returns it.
@@ -251,6 +252,53 @@ def _fastnn_epoch(X, y, params, batch_size, lr, c, seed, metrics="full"):
     return run
 
 
+def _gemm_floor_epoch(X, y, params, batch_size, lr, c, seed, metrics="full"):
+    """The epoch's floor: its matrix products alone, through fastnn's binding, in one compiled loop.
+
+    Per batch the five products of `gemm_products` at the batch's shapes; with "full"
+    metrics also the forward products over the whole training set. Returns the last
+    batch's products. Compiles its loop on the first call (not cached).
+    """
+    import numba
+
+    from fastnn import _blas_threads, _engine
+    from fastnn._config import EVAL_CHUNK
+    from fastnn._kernels.blas import _gemm
+
+    _engine.blas_name()  # binds the BLAS the loop calls
+    X, W1, hidden, dlogits, W2 = gemm_operands(X, params)
+    (n, d), h, k = X.shape, W1.shape[1], W2.shape[1]
+    rows = min(batch_size, n)
+    outputs = tuple(np.empty(shape, X.dtype) for shape in ((rows, h), (rows, k), (h, k), (rows, h), (d, h)))
+    evaluated = np.empty((EVAL_CHUNK, h), X.dtype), np.empty((EVAL_CHUNK, k), X.dtype)
+    evaluate = metrics == "full"
+
+    @numba.njit(nogil=True)
+    def products(X, W1, hidden, dlogits, W2, out_h, out_k, d_w2, d_hidden, d_w1, batch_size, evaluate, eval_h, eval_k):
+        n = X.shape[0]
+        for start in range(0, n, batch_size):
+            m = min(batch_size, n - start)
+            batch, batch_hidden, batch_dlogits = X[start:start + m], hidden[start:start + m], dlogits[start:start + m]
+            _gemm(False, False, 1.0, batch, W1, 0.0, out_h[:m])
+            _gemm(False, False, 1.0, batch_hidden, W2, 0.0, out_k[:m])
+            _gemm(True, False, 1.0, batch_hidden, batch_dlogits, 0.0, d_w2)
+            _gemm(False, True, 1.0, batch_dlogits, W2, 0.0, d_hidden[:m])
+            _gemm(True, False, 1.0, batch, batch_hidden, 0.0, d_w1)
+        if evaluate:
+            chunk = eval_h.shape[0]
+            for start in range(0, n, chunk):
+                m = min(chunk, n - start)
+                _gemm(False, False, 1.0, X[start:start + m], W1, 0.0, eval_h[:m])
+                _gemm(False, False, 1.0, hidden[start:start + m], W2, 0.0, eval_k[:m])
+
+    def run():
+        with _blas_threads.limited(2 * rows * W1.size):  # the policy fastnn's epoch runs under
+            products(X, W1, hidden, dlogits, W2, *outputs, rows, evaluate, *evaluated)
+        return outputs
+
+    return run
+
+
 def _numpy_epoch(X, y, params, batch_size, lr, c, seed, metrics="full"):
     """The hand-in's loop, `fastnn.reference.train_epoch`, then the training metrics."""
     from fastnn import reference
@@ -414,6 +462,7 @@ CONTENDERS = {
         Contender("torch", "PyTorch autograd", _torch_cost_grad, needs="torch"),
     ),
     "epoch": _table(
+        Contender("gemm-floor", "GEMM floor", _gemm_floor_epoch, yardstick=True),
         Contender("fastnn", "fastnn", _fastnn_epoch),
         Contender("numpy", "NumPy loop", _numpy_epoch),
         Contender("torch", "PyTorch", _torch_epoch, needs="torch"),

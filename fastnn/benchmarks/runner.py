@@ -347,17 +347,50 @@ def compare_epoch(batch_sizes=(32, 256), n=60000, shape=MNIST_SHAPE, dtype="floa
 def format_epoch_table(rows):
     """A Markdown table of `compare_epoch`'s rows (contenders that did not run left out)."""
     labels = {name: contender.label for name, contender in CONTENDERS["epoch"].items()}
-    others = [name for name in labels if name != "fastnn" and all(name in row["seconds"] for row in rows)]
+    floor = "gemm-floor"
+    others = [name for name in labels if name not in ("fastnn", floor) and all(name in row["seconds"] for row in rows)]
     lines = [
-        "| dtype | batch | fastnn s | " + " | ".join(
+        f"| dtype | batch | fastnn s | {labels[floor]} s | fastnn / floor | " + " | ".join(
             f"{labels[name]} s | fastnn speedup vs {labels[name]}" for name in others) + " |",
-        "| --- | ---: | ---: | " + " | ".join("---: | ---:" for _ in others) + " |",
+        "| --- | ---: | ---: | ---: | ---: | " + " | ".join("---: | ---:" for _ in others) + " |",
     ]
     for row in rows:
         seconds = row["seconds"]
-        lines.append(f"| {row['dtype']} | {row['batch_size']} | {seconds['fastnn']:.3f} | " + " | ".join(
-            f"{seconds[name]:.3f} | {_ratio(seconds, name, 'fastnn')}" for name in others) + " |")
+        lines.append(f"| {row['dtype']} | {row['batch_size']} | {seconds['fastnn']:.3f} | {seconds[floor]:.3f} | "
+                     f"{_ratio(seconds, 'fastnn', floor)} | " + " | ".join(
+                         f"{seconds[name]:.3f} | {_ratio(seconds, name, 'fastnn')}" for name in others) + " |")
     return "\n".join(lines)
+
+
+def epoch_chart(rows, path, title=None):
+    """Draw `compare_epoch`'s rows of one dtype: seconds per epoch against the batch size, one line per contender.
+
+    The GEMM floor is drawn dashed. Needs matplotlib (ImportError otherwise); the format
+    follows the path's suffix.
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise ImportError("--chart needs matplotlib: pip install matplotlib") from error
+    labels = {name: contender.label for name, contender in CONTENDERS["epoch"].items()}
+    batch_sizes = [row["batch_size"] for row in rows]
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    axes = figure.subplots()
+    for name, label in labels.items():
+        if all(name in row["seconds"] for row in rows):
+            axes.plot(batch_sizes, [row["seconds"][name] for row in rows], marker="o", label=label,
+                      linestyle="--" if CONTENDERS["epoch"][name].yardstick else "-",
+                      color="black" if name == "gemm-floor" else None, linewidth=2.5 if name == "fastnn" else 1.5)
+    axes.set_xscale("log", base=2)
+    axes.set_xticks(batch_sizes, [str(size) for size in batch_sizes])
+    axes.set_ylim(bottom=0)
+    axes.set_xlabel("batch size")
+    axes.set_ylabel("seconds per epoch (median)")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    if title:
+        axes.set_title(title, fontsize=9)
+    figure.savefig(path, dpi=120)
 
 
 # ---------------------------------------------------------------- the estimators
@@ -473,6 +506,8 @@ def add_arguments(parser):
                         help="with --epoch: the training loss and accuracy over the whole training set after the "
                              "epoch (full, as NetClassifier's history), or the running mean of the batch losses "
                              "(running, as Keras and scikit-learn report it)")
+    parser.add_argument("--chart", metavar="FILE.png",
+                        help="with --epoch: also draw the seconds per epoch against the batch size (needs matplotlib)")
     parser.add_argument("--digits", action="store_true",
                         help="with --estimator: fit the embedded digits (1,797 x 64) with scikit-learn's default "
                              "network instead of MNIST-shaped random data")
@@ -496,6 +531,8 @@ def _options(args):
         raise ValueError(f"--busy must be >= 0, got {args.busy}")
     if args.digits and not args.estimator:
         raise ValueError("--digits goes with --estimator")
+    if args.chart and not args.epoch:
+        raise ValueError("--chart goes with --epoch")
     if args.hidden < 1:
         raise ValueError(f"--hidden must be >= 1, got {args.hidden}")
     return options
@@ -551,6 +588,12 @@ def _run(args, options, log):
             options["batch_sizes"], options["samples"], (d, h, k), dtype=dtype, repeats=min(options["repeats"], 3),
             log=log, metrics=args.metrics)]
         print(format_epoch_table(rows))
+        if args.chart:
+            dtype = options["epoch_dtypes"][0]
+            epoch_chart([row for row in rows if row["dtype"] == dtype], args.chart,
+                        title=f"one epoch of {options['samples']:,} x {d} rows, h = {h}, k = {k}, {dtype}, plain SGD, "
+                              f"{args.metrics} metrics{busy}\n{machine_summary().split(', fastnn')[0]}")
+            print(f"chart: {args.chart}")
         _print_skipped("epoch")
         return
     print(f"cost_grad at (d, h, k) = {MNIST_SHAPE}, c = {DECAY:g}{busy}; {machine_summary()}", flush=True)

@@ -193,7 +193,18 @@ def _children():
     return [str(child.pid) for child in psutil.Process().children() if child.status() != psutil.STATUS_ZOMBIE]
 
 
-@pytest.mark.parametrize("options, message", [(["--busy", "-1"], "--busy"), (["--digits"], "--digits")])
+def test_the_epoch_chart_is_drawn(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    runner.main(["--epoch", "--quick", "--repeats", "1", "--samples", "128", "--batch-sizes", "32", "64",
+                 "--chart", str(tmp_path / "epoch.png")])
+    out, _ = capsys.readouterr()
+    assert f"chart: {tmp_path / 'epoch.png'}" in out
+    assert (tmp_path / "epoch.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("options, message", [(["--busy", "-1"], "--busy"), (["--digits"], "--digits"),
+                                              (["--chart", "c.png"], "--chart"), (["--epoch", "--hidden", "0"],
+                                                                                  "--hidden")])
 def test_runner_refuses_bad_scenarios(options, message):
     with pytest.raises(ValueError, match=message):
         runner.main(options)

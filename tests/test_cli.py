@@ -136,7 +136,10 @@ def _main(capsys, *args):
     (["train", "--lr", "1e6", "--epochs", "2", "--quiet"], "training diverged in epoch 1"),
     (["predict", "--model", "missing.npz", "--data", "digits"], "missing.npz"),
 ])
-def test_user_errors_are_one_line_with_exit_code_2(capsys, args, message):
+def test_user_errors_are_one_line_with_exit_code_2(capsys, monkeypatch, args, message):
+    from fastnn import _engine
+
+    monkeypatch.setattr(_engine, "training_kernels_cached", lambda: True)  # no compile notice on a cold cache
     code, out, err = _main(capsys, *args)
     assert code == 2
     assert message in err

@@ -186,7 +186,7 @@ _NO = np.uint8(ord("N"))
 _YES = np.uint8(ord("T"))
 
 
-@kernel
+@kernel(inline=True)  # a thin call: compiled on its own, each literal pair of flags would compile again
 def _gemm(trans_a, trans_b, alpha, a, b, beta, c):
     """c = alpha * op(a) @ op(b) + beta * c, op transposing where the flag is True.
 

@@ -55,11 +55,11 @@ def _one_block(hidden, targets, weights, b_hidden, W_out, b_out, inv_norm,
 # ---------------------------------------------------------------- all blocks of a batch
 
 
-@kernel
+@kernel(inline=True)
 def _reduce_block_partials(n_blocks, workspace, d_w_out, d_b_hidden, d_b_out):
     """Add the first n_blocks partials in block order into the gradients; return (loss sum, any flag)."""
     d_w_out_partial, d_b_hidden_partial, d_b_out_partial, losses, flags = workspace[:5]
-    _sum_blocks_into(d_w_out_partial[:n_blocks], d_w_out)
+    _sum_blocks_into(d_w_out_partial[:n_blocks].reshape((n_blocks, -1)), d_w_out.ravel())
     _sum_blocks_into(d_b_hidden_partial[:n_blocks], d_b_hidden)
     _sum_blocks_into(d_b_out_partial[:n_blocks], d_b_out)
     loss = 0.0
@@ -134,16 +134,15 @@ def _block_pass_parallel(hidden, targets, weights, b_hidden, W_out, b_out, inv_n
 
 @kernel
 def _sum_blocks_into(partial, out):
-    """out = partial[0] + partial[1] + ..., added in block order (C-contiguous arrays).
+    """out = partial[0] + partial[1] + ..., added in block order: partial (blocks, size), out (size,), C-contiguous.
 
-    Explicit loops over flat views: an array expression here compiled for seconds.
+    Explicit loops: an array expression here compiled for seconds. Flat arrays only, so
+    that one compilation serves the weight and the bias gradients.
     """
-    flat, flat_out = partial.ravel(), out.ravel()
-    size = flat_out.size
+    size = out.size
     for i in range(size):
-        flat_out[i] = 0
+        out[i] = 0
     for blk in range(partial.shape[0]):
-        base = blk * size
         for i in range(size):
-            flat_out[i] += flat[base + i]
+            out[i] += partial[blk, i]
 

@@ -33,7 +33,7 @@ def _rows_view(flat, rows, columns):
     return flat[: rows * columns].reshape((rows, columns))
 
 
-@kernel
+@kernel(inline=True)
 def _forward(X, W, b, hidden, activation):
     """Whole-batch forward pass into the hidden buffers, up to the last hidden layer.
 
@@ -72,7 +72,8 @@ def _backward_keep_or_apply(X, W, b, decay, optimizer, lr, hyper, state, step, b
     if optimizer == KEEP_GRADIENT:
         squares += _decay_into(W[last], decay, d_W[last], True)
     else:
-        _optimizer_update(W[last], d_W[last], decay, lr, optimizer, hyper, v_W[last], s_W[last], step)
+        _optimizer_update(W[last].ravel(), d_W[last].ravel(), decay, lr, optimizer, hyper, v_W[last].ravel(),
+                          s_W[last].ravel(), step)
     for l in range(last - 1, -1, -1):  # hidden[l] holds dZ of layer l + 1
         dZ = hidden[l][:n]
         if l == 0:

@@ -43,6 +43,8 @@ def _optimizer_update(w, grad, decay, lr, optimizer, hyper, velocity, second, st
     w += mu v - lr g. adam: m = b1 m + (1 - b1) g, s = b2 s + (1 - b2) g^2,
     w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(s) + eps). hyper = (mu, b1, b2, eps);
     velocity holds v or m, second holds s (both unused by sgd); step is t >= 1.
+    The arrays are flat (C-contiguous views of a weight matrix or a bias): one
+    compilation serves both.
     """
     dtype = w.dtype.type
     momentum, beta1, beta2, eps = dtype(hyper[0]), dtype(hyper[1]), dtype(hyper[2]), dtype(hyper[3])
@@ -50,8 +52,6 @@ def _optimizer_update(w, grad, decay, lr, optimizer, hyper, velocity, second, st
     if optimizer == ADAM:
         lr = lr * np.sqrt(1 - hyper[2] ** step) / (1 - hyper[1] ** step)
     lr, decay = dtype(lr), dtype(decay)
-    w, grad = w.ravel(), grad.ravel()
-    velocity, second = velocity.ravel(), second.ravel()
     # One loop per optimizer, with no branch inside, so that each loop vectorises.
     if optimizer == SGD:
         for i in range(w.size):
@@ -77,7 +77,7 @@ def _optimizer_update(w, grad, decay, lr, optimizer, hyper, velocity, second, st
             w[i] -= lr * m / (np.sqrt(s) + eps)
 
 
-@kernel
+@kernel(inline=True)
 def _keep_or_apply_weight_gradient(A, dZ, w, grad, decay, lr, optimizer, hyper, velocity, second, step):
     """The gradient A^T dZ of a weight matrix w, kept (KEEP_GRADIENT) or applied; returns sum(w ** 2) for KEEP_GRADIENT.
 
@@ -95,5 +95,5 @@ def _keep_or_apply_weight_gradient(A, dZ, w, grad, decay, lr, optimizer, hyper, 
         beta = 1.0
     _gemm(True, False, 1.0, A, dZ, beta, grad)
     if optimizer != KEEP_GRADIENT:
-        _optimizer_update(w, grad, decay, lr, optimizer, hyper, velocity, second, step)
+        _optimizer_update(w.ravel(), grad.ravel(), decay, lr, optimizer, hyper, velocity.ravel(), second.ravel(), step)
     return squares

@@ -65,11 +65,14 @@ def busy_cores():
     return busy
 
 
+_CORES = os.cpu_count() or 1  # the machine's (each call of os.cpu_count reads a file)
+
+
 def threads_for(flop, allowed):
     """BLAS threads for products of about `flop` operations, given `allowed` threads (the user's count)."""
     if allowed <= 1 or flop < BLAS_THREADS_MIN_FLOP:
         return 1
-    return max(1, min(allowed, (os.cpu_count() or 1) - busy_cores()))
+    return max(1, min(allowed, _CORES - busy_cores()))
 
 
 _lock = threading.Lock()
@@ -77,25 +80,33 @@ _users = 0  # entry points inside `limited` now, in every Python thread
 _saved = None  # the count to restore when the last one leaves
 
 
-@contextlib.contextmanager
-def limited(flop):
-    """Run the products of one compiled call on `threads_for(flop)` BLAS threads, then restore the count.
+class limited:
+    """``with limited(flop):`` runs the products of one compiled call on `threads_for(flop)`
+    BLAS threads, then restores the count.
 
     The count is process-wide: Python threads that overlap share one saved count, and
-    the last to leave restores it.
+    the last to leave restores it. (A class rather than a generator: it is entered
+    around every compiled call, and costs about 1 us.)
     """
-    global _users, _saved
-    with _lock:
-        if _users == 0:
-            _saved = blas.get_threads()
-        _users += 1
-        if _saved is not None:
-            wanted = threads_for(flop, _saved)
-            if wanted != blas.get_threads():
-                blas.set_threads(wanted)
-    try:
-        yield
-    finally:
+
+    __slots__ = ("flop",)
+
+    def __init__(self, flop):
+        self.flop = flop
+
+    def __enter__(self):
+        global _users, _saved
+        with _lock:
+            if _users == 0:
+                _saved = blas.get_threads()
+            _users += 1
+            if _saved is not None:
+                wanted = threads_for(self.flop, _saved)
+                if wanted != blas.get_threads():
+                    blas.set_threads(wanted)
+
+    def __exit__(self, *exception):
+        global _users
         with _lock:
             _users -= 1
             if _users == 0 and _saved is not None and blas.get_threads() != _saved:

@@ -32,6 +32,7 @@ time older commits with today's table), so it stays self-contained: no relative
 imports, and `fastnn` imported inside the factories only.
 """
 
+import contextlib
 import dataclasses
 import functools
 import importlib
@@ -200,20 +201,25 @@ def _binding_gemm(X, y, params, c):
     """`gemm_products` through fastnn's own BLAS binding, into preallocated outputs.
 
     Beside the NumPy column it tells BLAS and call-path differences from fastnn's own
-    overhead.
+    overhead. The five products run on the BLAS threads fastnn's cost_grad would use.
     """
     from fastnn._engine import gemm
 
+    try:
+        from fastnn._blas_threads import limited
+    except ImportError:  # a commit before the thread policy (asv times older commits)
+        limited = contextlib.nullcontext
     X, W1, hidden, dlogits, W2 = gemm_operands(X, params)
     (n, d), h, k = X.shape, W1.shape[1], W2.shape[1]
     products = tuple(np.empty(shape, X.dtype) for shape in ((n, h), (n, k), (h, k), (n, h), (d, h)))
 
     def run():
-        gemm(False, False, 1.0, X, W1, 0.0, products[0])
-        gemm(False, False, 1.0, hidden, W2, 0.0, products[1])
-        gemm(True, False, 1.0, hidden, dlogits, 0.0, products[2])
-        gemm(False, True, 1.0, dlogits, W2, 0.0, products[3])
-        gemm(True, False, 1.0, X, hidden, 0.0, products[4])
+        with limited(2 * n * max(W1.size, W2.size)):
+            gemm(False, False, 1.0, X, W1, 0.0, products[0])
+            gemm(False, False, 1.0, hidden, W2, 0.0, products[1])
+            gemm(True, False, 1.0, hidden, dlogits, 0.0, products[2])
+            gemm(False, True, 1.0, dlogits, W2, 0.0, products[3])
+            gemm(True, False, 1.0, X, hidden, 0.0, products[4])
         return products
 
     return run

@@ -38,8 +38,9 @@ PARALLEL_MIN_CORES = 2
 EVAL_CHUNK = 1024
 
 # BLAS threads (`fastnn._blas_threads`). Products of fewer floating-point operations than
-# this run on one thread: measured on 2 cores (quiet), two threads took as long as one at
-# 0.4 MFLOP per product and 0.8x at 2.6 MFLOP (docs/performance.md, "Threads").
+# this run on one thread: measured on 2 cores (quiet), two threads took as long as one up
+# to 1.0 MFLOP per product and 0.8x from 1.5 MFLOP (docs/performance.md, "Threads on a
+# busy machine").
 BLAS_THREADS_MIN_FLOP = 1_000_000
 # How long a reading of the machine's load serves before it is read again (seconds).
 LOAD_PROBE_SECONDS = 0.5

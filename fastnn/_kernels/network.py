@@ -70,7 +70,8 @@ def _backward_keep_or_apply(X, W, b, decay, optimizer, lr, hyper, state, step, b
     n, last = X.shape[0], len(W) - 1
     squares = 0.0
     if optimizer == KEEP_GRADIENT:
-        squares += _decay_into(W[last], decay, d_W[last], True)
+        # np.bool_(...), not a literal True: Numba would compile _decay_into once per literal
+        squares += _decay_into(W[last], decay, d_W[last], np.bool_(True))
     else:
         _optimizer_update(W[last].ravel(), d_W[last].ravel(), decay, lr, optimizer, hyper, v_W[last].ravel(),
                           s_W[last].ravel(), step)

@@ -91,7 +91,7 @@ def _keep_or_apply_weight_gradient(A, dZ, w, grad, decay, lr, optimizer, hyper, 
     squares = 0.0
     beta = 0.0
     if optimizer == KEEP_GRADIENT and decay > 0:
-        squares = _decay_into(w, decay, grad, False)
+        squares = _decay_into(w, decay, grad, np.bool_(False))  # not a literal: one compilation (network.py)
         beta = 1.0
     _gemm(True, False, 1.0, A, dZ, beta, grad)
     if optimizer != KEEP_GRADIENT:

@@ -364,8 +364,12 @@ def gradcheck(args):
 
 
 def bench(args):
-    from .benchmarks.runner import run
+    from .benchmarks.runner import check_options, run
 
+    try:
+        check_options(args)
+    except ValueError as error:
+        raise UserError(str(error)) from None
     run(args)
 
 

@@ -135,6 +135,8 @@ def _main(capsys, *args):
     (["train", "--history", "h.txt"], "must end in .csv or .json"),
     (["train", "--lr", "1e6", "--epochs", "2", "--quiet"], "training diverged in epoch 1"),
     (["predict", "--model", "missing.npz", "--data", "digits"], "missing.npz"),
+    (["bench", "--repeats", "0"], "--repeats must be >= 1"),
+    (["bench", "--chart", "c.png"], "--chart goes with --epoch"),
 ])
 def test_user_errors_are_one_line_with_exit_code_2(capsys, monkeypatch, args, message):
     from fastnn import _engine

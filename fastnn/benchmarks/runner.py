@@ -15,6 +15,7 @@ turn starts after a pause that lets the previous contender's pool fall asleep.
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import platform
 import subprocess
@@ -516,8 +517,11 @@ def add_arguments(parser):
     return parser
 
 
-def _options(args):
-    """The options of a parsed command line, with the defaults (or --quick's) filled in."""
+def check_options(args):
+    """The options of a parsed command line, with the defaults (or --quick's) filled in.
+
+    Raises ValueError naming the first bad option (the command line reports it in one line).
+    """
     defaults = QUICK if args.quick else DEFAULTS
     options = {name: default if getattr(args, name) is None else getattr(args, name)
                for name, default in defaults.items()}
@@ -533,6 +537,10 @@ def _options(args):
         raise ValueError("--digits goes with --estimator")
     if args.chart and not args.epoch:
         raise ValueError("--chart goes with --epoch")
+    if args.chart and importlib.util.find_spec("matplotlib") is None:
+        raise ValueError("--chart needs matplotlib: pip install matplotlib")
+    if args.estimator and importlib.util.find_spec("sklearn") is None:
+        raise ValueError("--estimator compares with scikit-learn: pip install scikit-learn")
     if args.hidden < 1:
         raise ValueError(f"--hidden must be >= 1, got {args.hidden}")
     return options
@@ -551,7 +559,7 @@ def run(args):
     args : argparse.Namespace
         From a parser set up by `add_arguments`.
     """
-    options = _options(args)
+    options = check_options(args)
     with busy_neighbours(args.busy):
         _run(args, options, sys.stderr)
 

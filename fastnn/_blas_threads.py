@@ -30,6 +30,7 @@ from ._kernels import blas
 __all__ = ["busy_cores", "limited", "pinned", "threads_for"]
 
 _reading = (-float("inf"), 0)  # (time.monotonic() of the last reading, busy cores)
+CONFIRM_LOOKS = 3
 
 
 def _own_running_threads():
@@ -45,23 +46,39 @@ def _own_running_threads():
     return count
 
 
-def busy_cores():
-    """Cores other processes keep busy now: runnable tasks outside this process (Linux), else 0.
+def _runnable_elsewhere():
+    """Runnable tasks outside this process at this instant (Linux), else 0.
 
-    /proc/loadavg's fourth field counts the runnable tasks of the whole machine at this
-    instant. A reading serves for LOAD_PROBE_SECONDS (it costs about 60 us).
+    /proc/loadavg's fourth field counts the runnable tasks of the whole machine.
+    """
+    try:
+        with open("/proc/loadavg") as file:
+            runnable = int(file.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):  # not Linux
+        return 0
+    return max(0, runnable - _own_running_threads()) if runnable else 0
+
+
+def busy_cores():
+    """Cores other processes keep busy now: the tasks outside this process that stay runnable.
+
+    A CPU-bound process is runnable at every look; a task that wakes for a moment (about
+    1% of single looks on the quiet development machine) is not, and would cost a whole
+    epoch its second thread. So a look that finds any is repeated CONFIRM_LOOKS times, 1
+    ms apart, and the smallest count stands. A reading serves for LOAD_PROBE_SECONDS
+    (one look costs about 60 us).
     """
     global _reading
     now = time.monotonic()
     if now - _reading[0] < LOAD_PROBE_SECONDS:
         return _reading[1]
-    try:
-        with open("/proc/loadavg") as file:
-            runnable = int(file.read().split()[3].split("/")[0])
-    except (OSError, ValueError, IndexError):  # not Linux
-        runnable = 0
-    busy = max(0, runnable - _own_running_threads()) if runnable else 0
-    _reading = (now, busy)
+    busy = _runnable_elsewhere()
+    for _ in range(CONFIRM_LOOKS):
+        if busy == 0:
+            break
+        time.sleep(0.001)
+        busy = min(busy, _runnable_elsewhere())
+    _reading = (time.monotonic(), busy)
     return busy
 
 

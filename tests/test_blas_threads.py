@@ -140,3 +140,13 @@ def test_a_fork_child_gets_the_count_back(quiet):
             _blas_threads.os._exit(0 if blas.get_threads() == before and _blas_threads._users == 0 else 1)
         _, status = _blas_threads.os.waitpid(pid, 0)
     assert _blas_threads.os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("looks, expected", [([1, 0], 0), ([2, 1, 1, 1], 1), ([2, 2, 2, 2], 2), ([0], 0)],
+                         ids=["a-moment", "one-stays", "both-stay", "quiet"])
+def test_only_tasks_that_stay_runnable_count(monkeypatch, looks, expected):
+    """A task that is runnable at one look only (a daemon waking up) must not cost an epoch its threads."""
+    remaining = iter(looks)
+    monkeypatch.setattr(_blas_threads, "_reading", (-float("inf"), 0))
+    monkeypatch.setattr(_blas_threads, "_runnable_elsewhere", lambda: next(remaining))
+    assert _blas_threads.busy_cores() == expected

@@ -24,13 +24,12 @@ import os
 import threading
 import time
 
-from ._config import BLAS_THREADS_MIN_FLOP, LOAD_PROBE_SECONDS
+from ._config import BLAS_THREADS_MIN_FLOP, CONFIRM_LOOKS, LOAD_PROBE_SECONDS
 from ._kernels import blas
 
 __all__ = ["busy_cores", "limited", "pinned", "threads_for"]
 
 _reading = (-float("inf"), 0)  # (time.monotonic() of the last reading, busy cores)
-CONFIRM_LOOKS = 3
 
 
 def _own_running_threads():
@@ -113,6 +112,8 @@ class limited:
 
     def __enter__(self):
         global _users, _saved
+        if self.flop >= BLAS_THREADS_MIN_FLOP:
+            busy_cores()  # a fresh reading may take a few ms: not while holding the lock
         with _lock:
             if _users == 0:
                 _saved = blas.get_threads()

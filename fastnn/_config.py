@@ -42,5 +42,7 @@ EVAL_CHUNK = 1024
 # to 1.0 MFLOP per product and 0.8x from 1.5 MFLOP (docs/performance.md, "Threads on a
 # busy machine").
 BLAS_THREADS_MIN_FLOP = 1_000_000
-# How long a reading of the machine's load serves before it is read again (seconds).
+# How long a reading of the machine's load serves before it is read again (seconds), and
+# how many more looks, 1 ms apart, confirm a look that found other runnable tasks.
 LOAD_PROBE_SECONDS = 0.5
+CONFIRM_LOOKS = 3

@@ -12,10 +12,11 @@ So every compiled entry point runs its products under `limited(flop)`: one threa
 known and only the size counts). fastnn only ever lowers the count the user set (an
 `OPENBLAS_NUM_THREADS` or a threadpoolctl limit stays in force) and restores it after.
 
-float64 results do not depend on OpenBLAS's thread count; float32 products can differ
-in the last bits, so a float32 fit is bit-reproducible for a given choice: pin one
-thread (`OPENBLAS_NUM_THREADS=1`, `threadpoolctl.threadpool_limits(1, "blas")` or the
-command line's `--threads 1`) to make it independent of the load.
+A product's last bits can depend on OpenBLAS's thread count (float32 products of every
+shape tried; float64 ones with a long inner dimension and a small output), so results
+are bit-reproducible for a given choice: pin one thread (`OPENBLAS_NUM_THREADS=1`,
+`threadpoolctl.threadpool_limits(1, "blas")` or the command line's `--threads 1`) to
+make them independent of the load. Overlapping calls never change each other's count.
 """
 
 import contextlib
@@ -91,18 +92,21 @@ def threads_for(flop, allowed):
     return max(1, min(allowed, _CORES - busy_cores()))
 
 
-_lock = threading.Lock()
-_users = 0  # entry points inside `limited` now, in every Python thread
-_saved = None  # the count to restore when the last one leaves
+_condition = threading.Condition()
+_users = 0  # compiled calls inside `limited` now, in every Python thread
+_saved = None  # the user's count, restored when the last call leaves
+_current = None  # the count those calls run on
 
 
 class limited:
-    """``with limited(flop):`` runs the products of one compiled call on `threads_for(flop)`
-    BLAS threads, then restores the count.
+    """``with limited(flop):`` runs the products of one compiled call on exactly
+    `threads_for(flop)` BLAS threads, then restores the user's count.
 
-    The count is process-wide: Python threads that overlap share one saved count, and
-    the last to leave restores it. (A class rather than a generator: it is entered
-    around every compiled call, and costs about 1 us.)
+    The count is process-wide, and a product's bits can depend on it, so calls that
+    overlap in Python threads share one count: a call that wants another waits until
+    the calls running leave (the last to leave restores the user's count). A class
+    rather than a generator: it is entered around every compiled call, and costs about
+    1.5 us.
     """
 
     __slots__ = ("flop",)
@@ -111,24 +115,30 @@ class limited:
         self.flop = flop
 
     def __enter__(self):
-        global _users, _saved
+        global _users, _saved, _current
         if self.flop >= BLAS_THREADS_MIN_FLOP:
             busy_cores()  # a fresh reading may take a few ms: not while holding the lock
-        with _lock:
+        with _condition:
+            while True:
+                allowed = _saved if _users else blas.get_threads()
+                wanted = None if allowed is None else threads_for(self.flop, allowed)
+                if _users == 0 or wanted == _current:
+                    break
+                _condition.wait()
             if _users == 0:
-                _saved = blas.get_threads()
-            _users += 1
-            if _saved is not None:
-                wanted = threads_for(self.flop, _saved)
-                if wanted != blas.get_threads():
+                _saved, _current = allowed, wanted
+                if wanted is not None and wanted != allowed:
                     blas.set_threads(wanted)
+            _users += 1
 
     def __exit__(self, *exception):
         global _users
-        with _lock:
+        with _condition:
             _users -= 1
-            if _users == 0 and _saved is not None and blas.get_threads() != _saved:
-                blas.set_threads(_saved)
+            if _users == 0:
+                if _saved is not None and blas.get_threads() != _saved:
+                    blas.set_threads(_saved)
+                _condition.notify_all()
 
 
 @contextlib.contextmanager
@@ -145,9 +155,9 @@ def pinned(count):
 
 
 def _after_fork_in_child():
-    """A fork child starts with no entry point running: restore a count its parent had lowered."""
-    global _lock, _users
-    _lock = threading.Lock()  # another thread of the parent may have held it
+    """A fork child starts with no compiled call running: restore a count its parent had lowered."""
+    global _condition, _users
+    _condition = threading.Condition()  # another thread of the parent may have held it
     if _users and _saved is not None:
         blas.set_threads(_saved)
     _users = 0

@@ -2,6 +2,7 @@
 
 import os
 
+import pytest
 from hypothesis import settings
 
 # Hypothesis: 60 examples per property by default. CI runs the same examples every time;
@@ -20,3 +21,18 @@ def pytest_configure(config):
     if config.pluginmanager.hasplugin("benchmark"):
         if not (config.getoption("benchmark_enable") or config.getoption("benchmark_only")):
             config.option.benchmark_disable = True
+
+
+@pytest.fixture(autouse=True)
+def _quiet_machine(request, monkeypatch):
+    """fastnn reads as a quiet machine, whatever else runs (the other pytest-xdist worker).
+
+    How many BLAS threads a product gets depends on the load (`fastnn._blas_threads`),
+    and a product's last bits on the thread count: tests that compare bits between calls
+    must not see the load change between them. Tests of the load reading itself are
+    marked `machine_load`.
+    """
+    if request.node.get_closest_marker("machine_load") is None:
+        from fastnn import _blas_threads
+
+        monkeypatch.setattr(_blas_threads, "busy_cores", lambda: 0)

@@ -96,6 +96,7 @@ def test_a_training_epoch_of_small_products_runs_on_one_thread(monkeypatch, quie
     assert seen == ([] if before == 1 else [1, before])
 
 
+@pytest.mark.machine_load
 def test_busy_cores_counts_processes_that_keep_a_core(monkeypatch):
     if not _blas_threads.os.path.exists("/proc/loadavg"):
         pytest.skip("the load is read from Linux's /proc")
@@ -111,6 +112,7 @@ def test_busy_cores_counts_processes_that_keep_a_core(monkeypatch):
     assert np.median(readings) >= 2
 
 
+@pytest.mark.machine_load
 def test_a_reading_of_the_load_is_reused_for_a_while(monkeypatch):
     reads = []
     real_open = open
@@ -142,6 +144,7 @@ def test_a_fork_child_gets_the_count_back(quiet):
     assert _blas_threads.os.waitstatus_to_exitcode(status) == 0
 
 
+@pytest.mark.machine_load
 @pytest.mark.parametrize("looks, expected", [([1, 0], 0), ([2, 1, 1, 1], 1), ([2, 2, 2, 2], 2), ([0], 0)],
                          ids=["a-moment", "one-stays", "both-stay", "quiet"])
 def test_only_tasks_that_stay_runnable_count(monkeypatch, looks, expected):
@@ -150,3 +153,34 @@ def test_only_tasks_that_stay_runnable_count(monkeypatch, looks, expected):
     monkeypatch.setattr(_blas_threads, "_reading", (-float("inf"), 0))
     monkeypatch.setattr(_blas_threads, "_runnable_elsewhere", lambda: next(remaining))
     assert _blas_threads.busy_cores() == expected
+
+
+@controllable
+def test_a_call_that_wants_another_count_waits_for_the_running_ones(quiet):
+    """Each call's products run on the count it chose (their bits can depend on it): a large
+    product does not start on the one thread a small call running beside it set."""
+    before = blas.get_threads()
+    if before == 1:
+        pytest.skip("BLAS already runs on one thread")
+    small_inside, release_small, seen = threading.Event(), threading.Event(), []
+
+    def small():
+        with _blas_threads.limited(10):
+            small_inside.set()
+            release_small.wait()
+
+    def large():
+        with _blas_threads.limited(10**9):
+            seen.append(blas.get_threads())
+
+    first = threading.Thread(target=small)
+    first.start()
+    small_inside.wait()
+    second = threading.Thread(target=large)
+    second.start()
+    second.join(timeout=0.3)
+    assert second.is_alive() and not seen  # waiting while the small call runs
+    release_small.set()
+    first.join()
+    second.join()
+    assert seen == [before] and blas.get_threads() == before

@@ -367,10 +367,10 @@ def bench(args):
     from .benchmarks.runner import check_options, run
 
     try:
-        check_options(args)
+        options = check_options(args)
     except ValueError as error:
         raise UserError(str(error)) from None
-    run(args)
+    run(args, options)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -551,15 +551,17 @@ def _print_skipped(task):
         print(f"skipped {CONTENDERS[task][name].label}: {reason}")
 
 
-def run(args):
+def run(args, options=None):
     """Run the comparison a parsed command line asks for; print its header and table.
 
     Parameters
     ----------
     args : argparse.Namespace
         From a parser set up by `add_arguments`.
+    options : dict, optional
+        `check_options(args)`, if the caller has checked them already.
     """
-    options = check_options(args)
+    options = check_options(args) if options is None else options
     with busy_neighbours(args.busy):
         _run(args, options, sys.stderr)
 

@@ -7,19 +7,19 @@ from .io import load, save
 from .net import NetClassifier, get_init_params
 
 # The names `from fastnn import *` gives: only those that import without optional
-# dependencies. MLPClassifier (scikit-learn) is left out so that the star import works
-# without scikit-learn; `fastnn.MLPClassifier` and `from fastnn import MLPClassifier` load it.
+# dependencies. MLPClassifier and MLPRegressor (scikit-learn) are left out so that the star import works
+# without scikit-learn; `fastnn.MLPClassifier` and `from fastnn import MLPRegressor` load them.
 __all__ = ["NetClassifier", "cost_grad", "get_init_params", "load", "reference", "save"]
 
 
 def __getattr__(name):
-    # MLPClassifier needs scikit-learn, an optional dependency: import it on first use.
-    if name == "MLPClassifier":
-        from .mlp import MLPClassifier
+    # MLPClassifier and MLPRegressor need scikit-learn, an optional dependency: import it on first use.
+    if name in ("MLPClassifier", "MLPRegressor"):
+        from . import mlp
 
-        return MLPClassifier
+        return getattr(mlp, name)
     raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted([*globals(), "MLPClassifier"])
+    return sorted([*globals(), "MLPClassifier", "MLPRegressor"])

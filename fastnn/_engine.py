@@ -31,7 +31,8 @@ from ._kernels.status import NON_FINITE, OK
 from ._numba_cache import start_threading_layer
 from .params import from_layers
 
-__all__ = ["NON_FINITE", "OK", "Trainer", "blas_name", "cost_grad", "gemm", "logits", "loss_and_accuracy"]
+__all__ = ["NON_FINITE", "OK", "Trainer", "blas_name", "cost_grad", "gemm", "layer_views", "logits", "loss_and_accuracy",
+           "n_parameters"]
 
 _HALF_MAX = {np.dtype(np.float32): float(np.finfo(np.float32).max) / 2,
              np.dtype(np.float64): float(np.finfo(np.float64).max) / 2}
@@ -174,19 +175,43 @@ def block_workspace(n_rows, W_out):
     )
 
 
-def step_buffers(n_rows, weights, biases, with_workspace=True):
+def n_parameters(weights, biases):
+    """The number of parameters of the layers: the length of their flat buffer (`layer_views`)."""
+    return sum(W.size for W in weights) + sum(b.size for b in biases)
+
+
+def layer_views(flat, weights, biases):
+    """(weights, biases): views into a flat 1-D buffer, shaped like the given layers.
+
+    scikit-learn's packing order: every weight matrix, then every bias. The views share
+    the buffer's memory, so a kernel writing them writes the buffer (no copy).
+    """
+    views, start = [], 0
+    for array in (*weights, *biases):
+        views.append(flat[start:start + array.size].reshape(array.shape))
+        start += array.size
+    return tuple(views[:len(weights)]), tuple(views[len(weights):])
+
+
+def step_buffers(n_rows, weights, biases, with_workspace=True, gradient=None):
     """The buffers one batch of up to n_rows rows needs.
 
-    (d_W, d_b, hidden, d_hidden, workspace): gradients shaped like the parameters, one
-    (n_rows, h_l) buffer per hidden layer, a flat scratch for the widest inner layer, and
-    the block pass's workspace (for 0 rows if not `with_workspace`: the parallel pass
-    allocates its own).
+    (d_W, d_b, hidden, d_hidden, workspace): gradients shaped like the parameters (views
+    of `gradient`, a flat buffer of `n_parameters` entries, if given), one (n_rows, h_l)
+    buffer per hidden layer, a flat scratch for the widest inner layer, and the block
+    pass's workspace (for 0 rows if not `with_workspace`: the parallel pass allocates its
+    own).
     """
     dtype = weights[0].dtype
     inner = max((W.shape[0] for W in weights[1:-1]), default=0)
+    if gradient is None:
+        d_W, d_b = tuple(np.empty_like(W) for W in weights), tuple(np.empty_like(b) for b in biases)
+    else:
+        _check("the flat gradient", gradient, (n_parameters(weights, biases),), dtype)
+        d_W, d_b = layer_views(gradient, weights, biases)
     return (
-        tuple(np.empty_like(W) for W in weights),
-        tuple(np.empty_like(b) for b in biases),
+        d_W,
+        d_b,
         tuple(np.empty((n_rows, W.shape[1]), dtype) for W in weights[:-1]),
         np.empty(n_rows * inner, dtype),
         block_workspace(n_rows if with_workspace else 0, weights[-1]),
@@ -262,7 +287,8 @@ def _kernel_targets(y, output):
     return y.reshape(-1, 1) if output == "softmax" else y
 
 
-def cost_grad(X, y, weights, biases, c, parallel=None, *, activation="relu", output="softmax", sample_weight=None):
+def cost_grad(X, y, weights, biases, c, parallel=None, *, activation="relu", output="softmax", sample_weight=None,
+              gradient=None):
     """(status, cost, d_W, d_b) of one batch: the compiled cost_grad.
 
     X (n, d), y and sample_weight validated (`fastnn._validation.check_cost_grad_args`:
@@ -270,7 +296,9 @@ def cost_grad(X, y, weights, biases, c, parallel=None, *, activation="relu", out
     or None); the gradients are new arrays shaped like the layers (1-D biases). status
     is NON_FINITE if a parameter, a pre-activation, an output or the cost was NaN or
     inf. parallel: run the block pass on Numba's threads (True), or serially (False);
-    None decides by `use_parallel`. Both give the same bits.
+    None decides by `use_parallel`. Both give the same bits. gradient: a flat buffer of
+    `n_parameters` entries in the layers' dtype; the gradients are then written into it
+    (`layer_views`: every weight gradient, then every bias gradient), as L-BFGS takes them.
     """
     n = X.shape[0]
     weights, biases = _writable(weights), _writable(biases)  # read, never written: shapes checked by to_layers
@@ -288,7 +316,7 @@ def cost_grad(X, y, weights, biases, c, parallel=None, *, activation="relu", out
     parallel = use_parallel(n) if parallel is None else bool(parallel)
     _ready(threads=parallel)
     # What the kernel writes: new buffers, laid out here from the layers' checked shapes.
-    buffers = step_buffers(n, weights, biases, with_workspace=not parallel)
+    buffers = step_buffers(n, weights, biases, with_workspace=not parallel, gradient=gradient)
     state = _empty_state(dtype, len(weights))
     drivers = specialised(*_codes(activation, output))
     driver = drivers.cost_grad_parallel if parallel else drivers.cost_grad

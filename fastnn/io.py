@@ -51,7 +51,8 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 # The model types a file may hold, by kind: where the class lives (imported on load, so
 # that scikit-learn is needed only for an MLPClassifier file).
-KINDS = {"params": None, "NetClassifier": "fastnn.net:NetClassifier", "MLPClassifier": "fastnn.mlp:MLPClassifier"}
+KINDS = {"params": None, "NetClassifier": "fastnn.net:NetClassifier", "MLPClassifier": "fastnn.mlp:MLPClassifier",
+         "MLPRegressor": "fastnn.mlp:MLPRegressor"}
 
 
 def save(path, model):
@@ -209,7 +210,8 @@ def _describe(model):
         return "params", model, {}, {}
     kind = getattr(type(model), "_file_kind", None)
     if kind not in KINDS or kind == "params":
-        raise TypeError(f"save takes a params dict, a NetClassifier or an MLPClassifier, got {type(model).__name__}")
+        raise TypeError(f"save takes a params dict, a NetClassifier, an MLPClassifier or an MLPRegressor, got "
+                        f"{type(model).__name__}")
     return (kind, *model._file_contents())
 
 
@@ -270,7 +272,7 @@ def _read_metadata(path, entries):
         raise ValueError(f"{path} has format version {_short(repr(version), 60)}; this fastnn "
                          f"reads versions {READABLE_VERSIONS} (a newer fastnn may read it)")
     kind = metadata.get("kind")
-    if not isinstance(kind, str) or kind not in KINDS or version == 1 and kind == "MLPClassifier":
+    if not isinstance(kind, str) or kind not in KINDS or version == 1 and kind.startswith("MLP"):
         raise ValueError(f"{path}: unknown kind {_short(repr(kind), 60)}; expected one of {list(KINDS)}")
     try:
         if np.dtype(metadata["dtype"]) not in (np.float32, np.float64):

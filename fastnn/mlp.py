@@ -1,257 +1,297 @@
-"""fastnn.MLPClassifier: scikit-learn's MLPClassifier API, trained by fastnn's compiled kernels.
+"""fastnn.MLPClassifier and fastnn.MLPRegressor: scikit-learn's MLP estimators, trained by
+fastnn's compiled kernels.
 
-The estimator follows scikit-learn's conventions (parameters stored untouched by
-__init__, validation in fit, fitted attributes ending in "_") so that Pipeline,
-GridSearchCV, cross_val_score, clone and pickle work, and it passes scikit-learn's
-estimator checks. The network, the optimizers and the training loop are fastnn's
-(`fastnn.training`, `fastnn._engine`); this module translates scikit-learn's parameter
-names into them and adds labels and bookkeeping. Needs scikit-learn.
+A drop-in for ``sklearn.neural_network``: the same parameters, validated by scikit-learn's
+own `_parameter_constraints` mechanism, the same fitted attributes and the same
+semantics (initialisation, stopping rules, warm starts, partial_fit, early stopping,
+warnings). The network, the optimizers and the training loop are fastnn's
+(`fastnn.training`, `fastnn._engine`); L-BFGS is scipy's, driving the compiled cost_grad
+over one flat parameter buffer. This module translates scikit-learn's parameter names
+into them and adds labels and bookkeeping. Needs scikit-learn.
+
+Where fastnn differs on purpose, the docstrings say so: training stops at the first
+epoch that meets NaN or inf (keeping the last finite parameters), the squared error's
+gradient is the gradient of the loss reported (scikit-learn's is k times larger for k
+outputs), and float32 input trains in float32 with L-BFGS too.
 """
 
 import numbers
 import warnings
 
 import numpy as np
+import scipy.optimize
 
 try:
-    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context, is_classifier
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.utils.multiclass import check_classification_targets, unique_labels
-    from sklearn.utils.validation import check_is_fitted, validate_data
+    from sklearn.metrics import accuracy_score, r2_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils import check_random_state
+    from sklearn.utils._param_validation import Interval, Options, StrOptions
+    from sklearn.utils.metaestimators import available_if
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 except ImportError as error:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError(
-        "fastnn.MLPClassifier needs scikit-learn >= 1.6: pip install scikit-learn"
+        "fastnn.MLPClassifier and MLPRegressor need scikit-learn >= 1.6: pip install scikit-learn"
     ) from error
 
 from . import _engine, reference
-from ._validation import check_hyperparameter
-from .datasets import stratified_split
 from .io import json_number, label_array
 from .optim import Optimizer
-from .params import from_layers, get_init_params, to_layers
+from .params import from_layers, to_layers
 from .schedules import Adaptive, Constant, InvScaling
 from .training import Monitor, TrainingLoop
 
-SOLVERS = ("sgd", "adam")
-LEARNING_RATES = ("constant", "invscaling", "adaptive")
-# scikit-learn's names for the bounds of `fastnn._validation.BOUNDS`.
-BOUNDED = {"alpha": "decay", "learning_rate_init": "learning_rate", "power_t": "power_t", "tol": "tol",
-           "momentum": "momentum", "beta_1": "beta", "beta_2": "beta", "epsilon": "epsilon",
-           "max_iter": "max_iter"}
+STOCHASTIC_SOLVERS = ("sgd", "adam")
 FITTED_SCALARS = ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_", "n_features_in_")
+DIVERGED = ("Solver produced non-finite parameter weights. The input data may contain large values and need to be "
+            "preprocessed.")
 
 
-class MLPClassifier(ClassifierMixin, BaseEstimator):
-    """A multi-layer perceptron classifier: ReLU hidden layers, softmax output, cross-entropy loss.
+class _BaseMLP(BaseEstimator):
+    """What MLPClassifier and MLPRegressor share: parameters, training, prediction, saving."""
 
-    A drop-in for ``sklearn.neural_network.MLPClassifier`` (solvers "sgd" and "adam",
-    activation ReLU), trained by fastnn's compiled kernels. float32 input trains and
-    predicts in float32; any other input in float64.
-
-    Parameters
-    ----------
-    hidden_layer_sizes : int or tuple of int, default (100,)
-        The width of each hidden layer; at least one.
-    solver : {"adam", "sgd"}, default "adam"
-    alpha : float, default 1e-4
-        L2 penalty, the hand-in's c: each batch of m rows adds alpha/(2m) sum ||W||^2 to
-        its loss.
-    batch_size : int or "auto", default "auto"
-        Rows per step; "auto" is min(200, n_samples). Larger values are clipped to
-        n_samples with a warning.
-    learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"
-        The sgd schedule, per epoch: invscaling uses learning_rate_init / (t + 1) **
-        power_t, with t the samples seen; adaptive divides the rate by 5 whenever
-        n_iter_no_change epochs fail to improve by tol, and stops below 1e-6.
-    learning_rate_init : float, default 0.001
-    power_t : float, default 0.5
-    max_iter : int, default 200
-        Maximum number of epochs.
-    shuffle : bool, default True
-    random_state : int, RandomState, Generator or None
-        Seeds the initialisation, the shuffles and the validation split.
-    tol : float, default 1e-4
-    verbose : bool, default False
-        Print the loss (and validation score) after every epoch.
-    warm_start : bool, default False
-        fit continues from the current coefficients (with a fresh optimizer).
-    momentum : float, default 0.9
-        For sgd; 0 gives plain SGD.
-    nesterovs_momentum : bool, default True
-    early_stopping : bool, default False
-        Hold out validation_fraction of the training data (stratified), stop when its
-        accuracy has not improved by tol for n_iter_no_change epochs, and keep the
-        coefficients of the best epoch.
-    validation_fraction : float, default 0.1
-    beta_1, beta_2, epsilon : float
-        Adam's parameters.
-    n_iter_no_change : int, default 10
-
-    Attributes
-    ----------
-    classes_ : ndarray
-        The class labels (any type numpy can sort: integers, strings, ...).
-    coefs_, intercepts_ : list of ndarray
-        coefs_[i] is the weight matrix of layer i + 1 (W{i+1}), intercepts_[i] its bias.
-    loss_ : float
-        The last entry of loss_curve_.
-    loss_curve_ : list of float
-        Per epoch, the mean over the epoch's rows of each batch's cross-entropy, plus the
-        L2 term with the weights at the epoch's end.
-    validation_scores_ : list of float or None
-        Per epoch, the accuracy on the held-out set (early_stopping only).
-    best_validation_score_ : float or None
-    best_loss_ : float or None
-        The lowest entry of loss_curve_ (None with early_stopping).
-    history_ : dict of lists
-        "loss" (loss_curve_), and with early_stopping "val_loss" (mean cross-entropy
-        on the held-out set) and "val_accuracy".
-    n_iter_ : int
-        Epochs run so far.
-    t_ : int
-        Training samples seen so far.
-    n_features_in_ : int
-    n_layers_ : int
-        Hidden layers plus input and output (scikit-learn's convention).
-    n_outputs_ : int
-    out_activation_ : str
-        "softmax".
-    """
-
-    def __init__(self, hidden_layer_sizes=(100,), solver="adam", alpha=1e-4, batch_size="auto",
-                 learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
+        "power_t": [Interval(numbers.Real, 0, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(numbers.Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="left")],
+        "beta_1": [Interval(numbers.Real, 0, 1, closed="left")],
+        "beta_2": [Interval(numbers.Real, 0, 1, closed="left")],
+        "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"), Options(numbers.Real, {np.inf})],
+        "max_fun": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
 
     # ------------------------------------------------------------ public API
 
-    def fit(self, X, y):
-        """Train on (X, y) for up to max_iter epochs; returns self.
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train on (X, y): up to max_iter epochs (sgd, adam) or iterations (lbfgs); returns self.
 
         Parameters
         ----------
-        X : array_like, shape (n_samples, n_features)
-        y : array_like, shape (n_samples,)
-            Class labels of any sortable type.
-        """
-        return self._fit(X, y, incremental=False)
+        X : array_like or sparse matrix, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,) or (n_samples, n_outputs)
+            Class labels (classifier; an indicator matrix for multilabel) or targets.
+        sample_weight : array_like, shape (n_samples,), optional
+            Per-row weights of the loss (its mean becomes a weighted mean).
 
-    def partial_fit(self, X, y, classes=None):
-        """One epoch over (X, y), continuing from the current state; returns self.
-
-        Parameters
-        ----------
-        X : array_like, shape (n_samples, n_features)
-        y : array_like, shape (n_samples,)
-        classes : array_like, shape (n_classes,)
-            Every class label, required on the first call (y need not hold all of them).
+        Raises
+        ------
+        ValueError
+            Bad input, or training met NaN or inf without early stopping (the model then
+            keeps the parameters of its last finite epoch).
         """
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in STOCHASTIC_SOLVERS:
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is not "
+                                 "stochastic.")
+        return True
 
     @property
     def history_(self):
-        """Per epoch: "loss" (loss_curve_), and with early_stopping "val_loss" and "val_accuracy"."""
-        return {"loss": list(self.loss_curve_), "val_loss": list(self._val_losses),
-                "val_accuracy": list(self.validation_scores_ or [])}
+        """Per epoch: "loss" (loss_curve_), and with early_stopping "val_loss" and the validation score."""
+        return {"loss": list(getattr(self, "loss_curve_", [])), "val_loss": list(getattr(self, "_val_losses", [])),
+                self._score_name: list(getattr(self, "validation_scores_", None) or [])}
 
-    def predict_proba(self, X):
-        """Class probabilities, shape (n_samples, n_classes), columns in the order of classes_."""
-        return reference.softmax(self._logits(X))
-
-    def predict_log_proba(self, X):
-        """Log of predict_proba, computed in log space (stable for confident predictions)."""
-        return reference.log_softmax(self._logits(X))
-
-    def predict(self, X):
-        """The most probable class label of each row."""
-        logits = self._logits(X)  # first: it raises NotFittedError before fit
-        return self.classes_[np.argmax(logits, axis=1)]
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
 
     # ------------------------------------------------------------ training
 
-    def _fit(self, X, y, incremental, classes=None):
+    def _fit(self, X, y, sample_weight, incremental, classes=None):
         # A call that fails before training starts (bad data, a split that leaves a part
-        # empty) leaves the estimator as it was.
+        # too small) leaves the estimator as it was.
         before = dict(self.__dict__)
-        rng_state = self._rng.bit_generator.state if hasattr(self, "_rng") else None
         try:
-            trainer, loop, incremental = self._prepare(X, y, incremental, classes)
+            data = self._prepare(X, y, sample_weight, incremental, classes)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(before)
-            if rng_state is not None:
-                self._rng.bit_generator.state = rng_state
             raise
-        try:
-            loop.run(1 if incremental else self.max_iter)
-        finally:  # Ctrl-C or an error: keep the completed epochs, consistently, then re-raise
-            self._record(loop, trainer)
-        if loop.stop_reason == "completed" and not incremental:
-            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(*data[:4])
+        else:
+            self._fit_stochastic(*data, incremental)
         return self
 
-    def _prepare(self, X, y, incremental, classes):
-        """Validate, set up the model for this call and build its trainer and training loop."""
-        self._validate_hyperparameters()
-        continuing = hasattr(self, "coefs_") and (incremental or self.warm_start)
-        X, y = validate_data(self, X, y, reset=not continuing, dtype=[np.float64, np.float32])
-        check_classification_targets(y)
-        y_index = self._encode_labels(y, incremental, continuing, classes)
-        if not continuing:
-            self._initialise(X.shape[1], X.dtype)
-        X = np.ascontiguousarray(X, dtype=self.coefs_[0].dtype)
+    def _prepare(self, X, y, sample_weight, incremental, classes):
+        """Validate, set up the model for this call.
 
-        early_stopping = self.early_stopping and not incremental
-        validation = None
-        if early_stopping:
-            train, val = _validation_split(y_index, self.validation_fraction, self._rng)
-            X, y_index, validation = X[train], y_index[train], (X[val], y_index[val])
-            if not continuing or not self.validation_scores_:
-                self.validation_scores_, self.best_validation_score_, self._val_losses = [], -np.inf, []
-        elif not incremental:
-            self.validation_scores_ = self.best_validation_score_ = None
+        Returns (X, y, targets, sample_weight, validation) in the model's dtype: the
+        training part, and the held-out (X, y, sample_weight) with early stopping, else None.
+        """
+        sizes = self._hidden_sizes()
+        if not sizes:
+            raise ValueError("fastnn's networks have at least one hidden layer: hidden_layer_sizes=() (a linear "
+                             "model) is not supported; use sklearn.linear_model instead")
+        if np.any(np.array(sizes) <= 0):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        if self.early_stopping and incremental and self.solver in STOCHASTIC_SOLVERS:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        if incremental:
+            self._first_partial_fit_call(y, classes)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        if first_pass:
+            self.out_activation_ = self._output_activation()
+        Y = self._encode(y)
+        self.n_outputs_ = Y.shape[1]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize([X.shape[1], *sizes, self.n_outputs_], X.dtype)
+        weights, _ = self._layers()  # coefs_ and intercepts_ may have been assigned
+        dtype = weights[0].dtype
+        X = np.ascontiguousarray(X, dtype=dtype)
+        if sample_weight is not None:
+            sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
+        targets = self._kernel_targets(Y, dtype)
+        if not (self.early_stopping and self.solver in STOCHASTIC_SOLVERS):
+            return X, y, targets, sample_weight, None
+        train, val = self._validation_split(Y if is_classifier(self) else None, X.shape[0])
+        validation = (X[val], _rows(y, val), None if sample_weight is None else sample_weight[val])
+        return X[train], _rows(y, train), targets[train], None if sample_weight is None else sample_weight[train], \
+            validation
+
+    def _initialize(self, layer_units, dtype):
+        """Fresh coefficients and bookkeeping for a first fit (or a fit without warm_start).
+
+        scikit-learn's initialisation (Glorot's uniform, bound sqrt(6 / (fan_in + fan_out)),
+        sqrt(2 / ...) for the logistic activation), drawn from the same random state in
+        the same order: the same random_state gives the same initial coefficients.
+        """
+        self.n_iter_, self.t_ = 0, 0
+        self.n_layers_ = len(layer_units)
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        self.coefs_, self.intercepts_ = [], []
+        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            self.coefs_.append(self._random_state.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False))
+            self.intercepts_.append(self._random_state.uniform(-bound, bound, fan_out).astype(dtype, copy=False))
+        self.loss_ = None
+        if self.solver in STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
             self._val_losses = []
-        if not early_stopping and self.best_loss_ is None:
-            self.best_loss_ = np.inf
+            if self.early_stopping:
+                self.validation_scores_, self.best_validation_score_, self.best_loss_ = [], -np.inf, None
+            else:
+                self.validation_scores_, self.best_validation_score_, self.best_loss_ = None, None, np.inf
+        self._optimizer_state = None
+        self._lr = float(self.learning_rate_init)
+
+    # ------------------------------------------------------------ stochastic solvers
+
+    def _fit_stochastic(self, X, y, targets, sample_weight, validation, incremental):
+        self._continue_bookkeeping(validation is not None)
         if not incremental:  # a new fit starts a new optimizer, at learning_rate_init
             self._optimizer_state = None
-            self._lr, self._no_improvement_count = float(self.learning_rate_init), 0
-
-        weights, biases = self._layers()  # coefs_ and intercepts_ may have been assigned
+            self._lr = float(self.learning_rate_init)
+        weights, biases = self._layers()
         optimizer = self._optimizer()
         state, step = self._optimizer_state_for(optimizer, weights, biases)
-        trainer = _engine.Trainer(weights, biases, optimizer, float(self.alpha), state, step)
+        trainer = _engine.Trainer(weights, biases, optimizer, float(self.alpha), state, step,
+                                  activation=self.activation, output=self.out_activation_)
         schedule = self._schedule()
         batch_size = self._batch_size(X.shape[0])
         loop = TrainingLoop(
-            trainer, X, y_index, batch_size, schedule, self._monitor(validation is not None),
-            self._measure(validation, X.shape[0], batch_size), self._rng, self.shuffle, report=self._report,
-            report_stall=self._report_stall(validation is not None, schedule), lr_name="learning_rate_init",
-            samples_before=self.t_)
-        return trainer, loop, incremental
+            trainer, X, targets, batch_size, schedule, self._monitor(validation is not None),
+            self._measure(validation, X.shape[0], batch_size, sample_weight), self._random_state, self.shuffle,
+            report=self._report, report_stall=self._report_stall(validation is not None, schedule),
+            lr_name="learning_rate_init", samples_before=getattr(self, "t_", 0), sample_weight=sample_weight)
+        try:
+            loop.run(1 if incremental else self.max_iter)
+        finally:  # Ctrl-C or an error: keep the completed epochs, consistently, then re-raise
+            self._record(loop, trainer, validation is not None)
+        if loop.stop_reason == "diverged" and validation is None:
+            raise ValueError(f"{DIVERGED} (fastnn kept the parameters of the last epoch without NaN or inf.)")
+        if loop.stop_reason == "completed" and not incremental:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
+                          "hasn't converged yet.", ConvergenceWarning, stacklevel=4)
+
+    def _validation_split(self, targets, n_samples):
+        """(training rows, validation rows): scikit-learn's split, stratified for binary problems."""
+        stratify = None
+        if targets is not None and self.n_outputs_ == 1:  # scikit-learn stratifies binary problems only
+            stratify = targets
+        train, val = train_test_split(np.arange(n_samples), random_state=self._random_state,
+                                      test_size=self.validation_fraction, stratify=stratify)
+        if len(val) < 2:
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of your "
+                             "dataset.")
+        return train, val
+
+    def _continue_bookkeeping(self, early_stopping):
+        """Curves and best values to continue from (a model set up by hand may lack some)."""
+        if not hasattr(self, "loss_curve_"):
+            self.loss_curve_ = []
+        self._val_losses = getattr(self, "_val_losses", [])
+        if early_stopping and getattr(self, "validation_scores_", None) is None:
+            self.validation_scores_, self.best_validation_score_, self._val_losses = [], -np.inf, []
+        if not early_stopping and getattr(self, "best_loss_", None) is None:
+            self.best_loss_ = np.inf
+        self._no_improvement_count = getattr(self, "_no_improvement_count", 0)
+        self._optimizer_state = getattr(self, "_optimizer_state", None)
+        self._lr = getattr(self, "_lr", float(self.learning_rate_init))
+
+    def _record(self, loop, trainer, early_stopping):
+        """Store what the completed epochs of a run give: coefficients, curves, counters, optimizer state.
+
+        An epoch that met NaN or inf counts as run, with NaN in the curves (as in
+        scikit-learn), but its parameters are not kept.
+        """
+        self._store(loop.params())
+        diverged = loop.stop_reason == "diverged"
+        nan = [float("nan")] if diverged else []
+        losses = loop.history_of("loss").tolist() + nan
+        self.n_iter_ = loop.epochs_run + len(nan)
+        self.t_ = getattr(self, "t_", 0) + self.n_iter_ * loop.X.shape[0]
+        self.loss_curve_.extend(losses)
+        if losses:
+            self.loss_ = losses[-1]
+        if early_stopping:
+            self.validation_scores_.extend(loop.history_of("val_score").tolist() + nan)
+            self._val_losses.extend(loop.history_of("val_loss").tolist() + nan)
+            self.best_validation_score_ = loop.monitor.best
+        else:
+            self.best_loss_ = loop.monitor.best
+        self._no_improvement_count = loop.monitor.count
+        self._lr = float(loop.schedule.lr)
+        # The optimizer's state goes on only from a cleanly ended run: after a divergence or
+        # an interrupt it belongs to parameters that were not kept.
+        ended_cleanly = loop.stop_reason in ("completed", "stalled", "callback")
+        self._optimizer_state = (trainer.state, trainer.step) if ended_cleanly else None
+
+    def _optimizer(self):
+        names = (("momentum", "momentum"), ("beta1", "beta_1"), ("beta2", "beta_2"), ("eps", "epsilon"))
+        if self.solver == "adam":
+            return Optimizer("adam", beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon, names=names)
+        if self.momentum == 0:
+            return Optimizer("sgd", names=names)
+        return Optimizer("nesterov" if self.nesterovs_momentum else "momentum", momentum=self.momentum, names=names)
 
     def _optimizer_state_for(self, optimizer, weights, biases):
         """(state, step) to continue from: the saved optimizer's if it fits this optimizer and
@@ -274,36 +314,45 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return schedule
 
     def _monitor(self, early_stopping):
-        """scikit-learn's stopping rule: n_iter_no_change epochs that fail to beat the best by tol
-        (training loss, or validation accuracy with early_stopping, whose best epoch is kept)."""
+        """scikit-learn's stopping rule: more than n_iter_no_change epochs that fail to beat the best
+        by tol (training loss, or the validation score with early_stopping, whose best epoch is kept)."""
+        patience = None if self.n_iter_no_change == np.inf else self.n_iter_no_change
         if early_stopping:
-            return Monitor("val_accuracy", "max", self.tol, self.n_iter_no_change, rule="best", keep="best",
+            return Monitor("val_score", "max", self.tol, patience, rule="best", keep="best",
                            best=self.best_validation_score_, count=self._no_improvement_count)
-        return Monitor("loss", "min", self.tol, self.n_iter_no_change, rule="best", keep="last",
+        return Monitor("loss", "min", self.tol, patience, rule="best", keep="last",
                        best=self.best_loss_, count=self._no_improvement_count)
 
-    def _measure(self, validation, n_samples, batch_size):
-        """The epoch's loss (with scikit-learn's L2 term) and, with validation data, its loss and accuracy."""
+    def _measure(self, validation, n_samples, batch_size, sample_weight):
+        """The epoch's loss (with scikit-learn's L2 term) and, with validation data, its loss and score."""
         n_batches = -(-n_samples // batch_size)
+        total_weight = n_samples if sample_weight is None else float(np.sum(sample_weight, dtype=np.float64))
 
         def measure(trainer, batch_loss):
-            # The L2 term scikit-learn adds per batch, alpha/(2m) sum ||W||^2, averaged over
-            # the rows, with the weights at the end of the epoch.
+            # The L2 term scikit-learn adds per batch, alpha/(2 sum of the batch's weights)
+            # sum ||W||^2, averaged over the rows, with the weights at the end of the epoch.
             with np.errstate(over="ignore", invalid="ignore"):
                 metrics = {"loss": float(batch_loss + self.alpha * n_batches * trainer.squared_weights()
-                                         / (2 * n_samples))}
+                                         / (2 * total_weight))}
             if validation is not None:
-                status, metrics["val_loss"], metrics["val_accuracy"] = trainer.evaluate(*validation)
+                X_val, y_val, weight_val = validation
+                status, logits = trainer.logits(X_val)
                 if status != _engine.OK:
                     return None
+                with np.errstate(over="ignore", invalid="ignore"):
+                    losses = reference.output_loss(logits, self._kernel_targets(self._encode(y_val), logits.dtype),
+                                                   self.out_activation_)
+                    metrics["val_loss"] = float(np.average(losses, weights=weight_val))
+                    metrics["val_score"] = self._validation_score(y_val, self._from_logits(logits), weight_val)
             return metrics
 
         return measure
 
     def _report(self, epoch, metrics, lr, seconds):
         if self.verbose:
-            print(f"Iteration {self.n_iter_ + 1 + epoch}, loss = {metrics['loss']:.8f}" + (
-                f", validation score = {metrics['val_accuracy']:.6f}" if "val_accuracy" in metrics else ""))
+            print(f"Iteration {epoch + 1}, loss = {metrics['loss']:.8f}")
+            if "val_score" in metrics:
+                print(f"Validation score: {metrics['val_score']:f}")
 
     def _report_stall(self, early_stopping, schedule):
         def report(slowed_down):
@@ -314,59 +363,70 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                                                 else "Stopping."))
         return report
 
-    def _record(self, loop, trainer):
-        """Store what the completed epochs of a run give: coefficients, curves, counters, optimizer state."""
-        self._store(loop.params())
-        losses = loop.history_of("loss").tolist()
-        self.n_iter_ += loop.epochs_run
-        self.t_ += loop.epochs_run * loop.X.shape[0]
-        self.loss_curve_.extend(losses)
-        if losses:
-            self.loss_ = losses[-1]
-        if loop.monitor.key == "val_accuracy":
-            self.validation_scores_.extend(loop.history_of("val_accuracy").tolist())
-            self._val_losses.extend(loop.history_of("val_loss").tolist())
-            self.best_validation_score_ = loop.monitor.best
-        else:
-            self.best_loss_ = loop.monitor.best
-        self._no_improvement_count = loop.monitor.count
-        self._lr = float(loop.schedule.lr)
-        # The optimizer's state goes on only from a cleanly ended run: after a divergence or
-        # an interrupt it belongs to parameters that were not kept.
-        ended_cleanly = loop.stop_reason in ("completed", "stalled", "callback")
-        self._optimizer_state = (trainer.state, trainer.step) if ended_cleanly else None
+    def _batch_size(self, n_samples):
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                          UserWarning, stacklevel=5)
+        return int(np.clip(self.batch_size, 1, n_samples))
 
-    def _initialise(self, n_features, dtype):
-        """Fresh coefficients and bookkeeping for a first fit (or a fit without warm_start)."""
-        rng = _generator(self.random_state)
-        self._rng = rng
-        params = get_init_params(n_features, self._hidden_sizes(), len(self.classes_), seed=rng, dtype=dtype)
-        self._store(params)
-        self.n_iter_, self.t_ = 0, 0
-        self.loss_curve_, self.best_loss_, self.loss_ = [], None, None
-        self.validation_scores_, self.best_validation_score_ = None, None
-        self._val_losses = []
-        self._no_improvement_count = 0
-        self._optimizer_state = None
-        self._lr = float(self.learning_rate_init)
-        self.n_layers_ = len(self.coefs_) + 1
-        self.n_outputs_ = len(self.classes_)
-        self.out_activation_ = "softmax"
+    # ------------------------------------------------------------ L-BFGS
 
-    def _encode_labels(self, y, incremental, continuing, classes):
-        """Set classes_ if this call starts a model; return y as indices into classes_."""
-        if incremental and not hasattr(self, "classes_"):
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit")
-            self.classes_ = unique_labels(classes)
-        elif incremental and classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
-            raise ValueError(f"classes={classes!r} differs from the classes of the earlier calls, {self.classes_!r}")
-        elif not continuing:
-            self.classes_ = unique_labels(y)
-        unknown = np.setdiff1d(np.unique(y), self.classes_)
-        if unknown.size:
-            raise ValueError(f"y holds labels not in classes_ {self.classes_.tolist()}: {unknown.tolist()[:10]}")
-        return np.searchsorted(self.classes_, y).astype(np.int64)
+    def _fit_lbfgs(self, X, y, targets, sample_weight):
+        """scipy's L-BFGS-B over one flat parameter buffer, scikit-learn's stopping rules and warning.
+
+        The compiled cost_grad reads the layers as views into the buffer scipy evaluates
+        (float64) and writes the gradient into a flat buffer: no packing or unpacking per
+        evaluation. A float32 model is evaluated in float32 (one conversion of the buffer
+        each way).
+        """
+        weights, biases = self._layers()
+        dtype = weights[0].dtype
+        size = _engine.n_parameters(weights, biases)
+        start = np.empty(size, np.float64)
+        for view, array in zip(sum(_engine.layer_views(start, weights, biases), ()), (*weights, *biases)):
+            view[...] = array
+        scratch = None if dtype == np.float64 else np.empty(size, dtype)
+        alpha = float(self.alpha)
+
+        def loss_and_gradient(flat):
+            if scratch is not None:
+                scratch[:] = flat
+                flat = scratch
+            W, b = _engine.layer_views(flat, weights, biases)
+            gradient = np.empty(size, dtype)
+            status, cost, _, _ = _engine.cost_grad(X, targets, W, b, alpha, activation=self.activation,
+                                                   output=self.out_activation_, sample_weight=sample_weight,
+                                                   gradient=gradient)
+            if status != _engine.OK:  # L-BFGS-B's line search backs off from an infinite cost
+                return np.inf, np.zeros(size)
+            return cost, gradient.astype(np.float64, copy=False)
+
+        result = scipy.optimize.minimize(loss_and_gradient, start, method="L-BFGS-B", jac=True,
+                                         options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
+        self.n_iter_ = min(int(result.nit), self.max_iter)
+        self.loss_ = float(result.fun)
+        W, b = _engine.layer_views(result.x, weights, biases)
+        self.coefs_ = [w.astype(dtype) for w in W]
+        self.intercepts_ = [v.astype(dtype) for v in b]
+        if self.verbose:
+            print(f"L-BFGS-B: {result.nit} iterations, {result.nfev} evaluations, loss = {self.loss_:.8f}")
+        if result.status != 0:
+            message = result.message.decode() if isinstance(result.message, bytes) else result.message
+            warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s) (status={result.status}):\n"
+                          f"{message}.\n\nIncrease the number of iterations to improve the convergence "
+                          f"(max_iter={self.max_iter}).\nYou might also want to scale the data as shown in:\n"
+                          "    https://scikit-learn.org/stable/modules/preprocessing.html",
+                          ConvergenceWarning, stacklevel=4)
+        if not np.isfinite(self.loss_):
+            raise ValueError(DIVERGED)
+
+    # ------------------------------------------------------------ the network
+
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        return list(sizes) if hasattr(sizes, "__iter__") else [sizes]
 
     def _store(self, params):
         weights, biases = to_layers(params)
@@ -376,113 +436,148 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return from_layers(self.coefs_, self.intercepts_)
 
     def _layers(self):
-        """The validated (weights, biases) of coefs_ and intercepts_, which must fit the data and the classes.
+        """The validated (weights, biases) of coefs_ and intercepts_, which must fit the data and the outputs.
 
         Users may assign coefs_ and intercepts_; a network whose widths disagree with
-        n_features_in_ or classes_ would make the kernels index past the logits.
+        n_features_in_ or n_outputs_ would make the kernels index past the logits.
         """
         weights, biases = to_layers(self._params())
-        if weights[0].shape[0] != self.n_features_in_ or weights[-1].shape[1] != len(self.classes_):
+        if weights[0].shape[0] != self.n_features_in_ or weights[-1].shape[1] != self.n_outputs_:
             raise ValueError(f"coefs_ take {weights[0].shape[0]} features to {weights[-1].shape[1]} outputs, but the "
-                             f"model has {self.n_features_in_} features and {len(self.classes_)} classes")
+                             f"model has {self.n_features_in_} features and {self.n_outputs_} outputs")
         return weights, biases
-
-    def _optimizer(self):
-        names = (("momentum", "momentum"), ("beta1", "beta_1"), ("beta2", "beta_2"), ("eps", "epsilon"))
-        if self.solver == "adam":
-            return Optimizer("adam", beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon, names=names)
-        if self.momentum == 0:
-            return Optimizer("sgd", names=names)
-        return Optimizer("nesterov" if self.nesterovs_momentum else "momentum", momentum=self.momentum, names=names)
-
-    def _batch_size(self, n_samples):
-        if self.batch_size == "auto":
-            return min(200, n_samples)
-        if self.batch_size > n_samples:
-            warnings.warn(f"Got batch_size={self.batch_size} larger than the {n_samples} samples; "
-                          "it is clipped to the number of samples", UserWarning, stacklevel=4)
-        return min(int(self.batch_size), n_samples)
-
-    def _hidden_sizes(self):
-        sizes = self.hidden_layer_sizes
-        return [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
-
-    def _validate_hyperparameters(self):
-        sizes = self._hidden_sizes()
-        if not sizes or not all(isinstance(size, numbers.Integral) and size >= 1 for size in sizes):
-            raise ValueError(f"hidden_layer_sizes must be one or more integers >= 1, got {self.hidden_layer_sizes!r}")
-        if self.solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {SOLVERS} (fastnn has no lbfgs), got {self.solver!r}")
-        if self.learning_rate not in LEARNING_RATES:
-            raise ValueError(f"learning_rate must be one of {LEARNING_RATES}, got {self.learning_rate!r}")
-        if not (self.batch_size == "auto" or isinstance(self.batch_size, numbers.Integral) and self.batch_size >= 1):
-            raise ValueError(f"batch_size must be 'auto' or an integer >= 1, got {self.batch_size!r}")
-        for name, bounds in BOUNDED.items():
-            check_hyperparameter(name, getattr(self, name), bounds)
-        check_hyperparameter("n_iter_no_change", self.n_iter_no_change, "patience", allow_inf=True)
-        if not (isinstance(self.validation_fraction, numbers.Real) and 0 <= self.validation_fraction < 1):
-            raise ValueError(f"validation_fraction must be a number in [0, 1), got {self.validation_fraction!r}")
-        if self.early_stopping:
-            check_hyperparameter("validation_fraction", self.validation_fraction)
 
     # ------------------------------------------------------------ prediction
 
     def _logits(self, X):
+        """The output layer's pre-activation, in the dtype of X and the coefficients combined (as NumPy would)."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         weights, biases = self._layers()
-        status, logits = _engine.logits(np.ascontiguousarray(X, dtype=weights[0].dtype), weights, biases)
+        dtype = np.result_type(X.dtype, weights[0].dtype)
+        if weights[0].dtype != dtype:
+            weights, biases = tuple(W.astype(dtype) for W in weights), tuple(b.astype(dtype) for b in biases)
+        status, logits = _engine.logits(np.ascontiguousarray(X, dtype=dtype), weights, biases, self.activation)
         if status != _engine.OK:
             raise FloatingPointError("the logits overflowed (or the coefficients hold NaN or inf)")
         return logits
 
+    # ------------------------------------------------------------ interoperability
+
+    def to_sklearn(self):
+        """The fitted scikit-learn estimator with this model's parameters and fitted state.
+
+        Its predictions are this model's (computed by NumPy instead of fastnn's kernels),
+        so a model trained with fastnn deploys wherever scikit-learn's does (pickle,
+        ONNX through skl2onnx, ...).
+        """
+        check_is_fitted(self)
+        import sklearn.neural_network
+
+        estimator = getattr(sklearn.neural_network, type(self).__name__)(**self.get_params())
+        for name, value in self._fitted_state().items():
+            setattr(estimator, name, value)
+        return estimator
+
+    @classmethod
+    def from_sklearn(cls, estimator):
+        """A fastnn model from a fitted ``sklearn.neural_network`` estimator of the same kind.
+
+        Raises
+        ------
+        TypeError
+            estimator is not scikit-learn's estimator of this kind.
+        sklearn.exceptions.NotFittedError
+            estimator is not fitted.
+        """
+        import sklearn.neural_network
+
+        expected = getattr(sklearn.neural_network, cls.__name__)
+        if not isinstance(estimator, expected):
+            raise TypeError(f"{cls.__name__}.from_sklearn takes a sklearn.neural_network.{cls.__name__}, got "
+                            f"{type(estimator).__name__}")
+        check_is_fitted(estimator)
+        model = cls(**estimator.get_params())
+        for name, value in cls._fitted_state(estimator).items():
+            setattr(model, name, value)
+        model._layers()
+        return model
+
+    def _fitted_state(self):
+        """The fitted attributes scikit-learn's estimators have (copies of the arrays)."""
+        names = ("n_iter_", "t_", "loss_", "n_features_in_", "n_layers_", "n_outputs_", "out_activation_",
+                 "feature_names_in_", "classes_", "_label_binarizer", "loss_curve_", "best_loss_",
+                 "validation_scores_", "best_validation_score_", "_no_improvement_count")
+        state = {name: getattr(self, name) for name in names if hasattr(self, name)}
+        state["coefs_"] = [np.array(W) for W in self.coefs_]
+        state["intercepts_"] = [np.array(b) for b in self.intercepts_]
+        for name in ("loss_curve_", "validation_scores_"):
+            if state.get(name) is not None:
+                state[name] = list(state[name])
+        if is_classifier(self) and "_label_binarizer" not in state and hasattr(self, "classes_"):
+            state["_label_binarizer"] = _binarizer_for(self.classes_, self.out_activation_, self.n_outputs_)
+        return state
+
     # ------------------------------------------------------------ saving (fastnn.io)
 
-    _file_kind = "MLPClassifier"
-
     def _file_contents(self):
-        """(params, arrays, metadata) for `fastnn.io.save`: coefficients, classes, curves, optimizer
+        """(params, arrays, metadata) for `fastnn.io.save`: coefficients, labels, curves, optimizer
         state; hyper-parameters and fitted scalars as JSON."""
         if not hasattr(self, "coefs_"):
-            raise ValueError("this MLPClassifier is not fitted: there is nothing to save")
-        arrays = {"classes": label_array(self.classes_)}
-        curves = {"loss_curve": self.loss_curve_, "validation_scores": self.validation_scores_ or [],
-                  "val_losses": self._val_losses}
+            raise ValueError(f"this {type(self).__name__} is not fitted: there is nothing to save")
+        arrays = {}
+        if is_classifier(self):
+            arrays["classes"] = label_array(self.classes_)
+        curves = {"loss_curve": getattr(self, "loss_curve_", []), "validation_scores": self._validation_scores(),
+                  "val_losses": getattr(self, "_val_losses", [])}
         arrays.update({name: np.asarray(values, dtype=np.float64) for name, values in curves.items()})
         if hasattr(self, "feature_names_in_"):
             arrays["feature_names_in"] = label_array(self.feature_names_in_)
         weights, biases = self._layers()
         # Only a state the solver can continue from is saved: one left by another solver
         # or other shapes would be refused by load (partial_fit starts afresh instead).
+        self._optimizer_state = getattr(self, "_optimizer_state", None)
         state, step = self._optimizer_state_for(self._optimizer(), weights, biases)
         if state is not None:
             for prefix, per_layer in zip(("opt_vW", "opt_sW", "opt_vb", "opt_sb"), state):
                 arrays.update({f"{prefix}{layer}": array for layer, array in enumerate(per_layer, 1)})
         hyperparameters = self.get_params()
-        hyperparameters["hidden_layer_sizes"] = list(np.atleast_1d(self.hidden_layer_sizes).tolist())
+        hyperparameters["hidden_layer_sizes"] = self._hidden_sizes()
         if not (hyperparameters["random_state"] is None or isinstance(hyperparameters["random_state"], int)):
             warnings.warn("random_state is not an int or None, so it is not saved: the loaded model has "
                           "random_state=None (its coefficients and training state are saved in full)",
                           UserWarning, stacklevel=4)
             hyperparameters["random_state"] = None
-        fitted = {name: json_number(getattr(self, name)) for name in FITTED_SCALARS}
-        fitted.update(has_validation_scores=self.validation_scores_ is not None, learning_rate=self._lr,
-                      no_improvement_count=self._no_improvement_count, optimizer_step=int(step),
-                      has_optimizer_state=state is not None, rng_state=self._rng.bit_generator.state)
+        if hyperparameters["n_iter_no_change"] == np.inf:
+            hyperparameters["n_iter_no_change"] = "inf"
+        fitted = {name: json_number(getattr(self, name, None)) for name in FITTED_SCALARS}
+        fitted.update(has_validation_scores=getattr(self, "validation_scores_", None) is not None,
+                      has_loss_curve=hasattr(self, "loss_curve_"), learning_rate=getattr(self, "_lr", None),
+                      no_improvement_count=int(getattr(self, "_no_improvement_count", 0)), optimizer_step=int(step),
+                      has_optimizer_state=state is not None, out_activation=self.out_activation_)
         return self._params(), arrays, {"hyperparameters": hyperparameters, "fitted": fitted}
+
+    def _validation_scores(self):
+        return getattr(self, "validation_scores_", None) or []
 
     @classmethod
     def _from_file_contents(cls, params, arrays, metadata):
-        """An MLPClassifier from what `_file_contents` gave; every array checked against the network."""
+        """A model from what `_file_contents` gave; every array checked against the network."""
         hyperparameters = dict(metadata["hyperparameters"])
         hyperparameters["hidden_layer_sizes"] = tuple(hyperparameters["hidden_layer_sizes"])
+        if hyperparameters.get("n_iter_no_change") == "inf":
+            hyperparameters["n_iter_no_change"] = np.inf
         model = cls(**hyperparameters)
-        model._validate_hyperparameters()
+        model._validate_params()
         fitted = metadata["fitted"]
         weights, biases = to_layers(params)
-        classes = arrays["classes"]
-        if classes.ndim != 1 or len(classes) != weights[-1].shape[1] or not np.array_equal(np.unique(classes), classes):
-            raise ValueError(f"classes must be {weights[-1].shape[1]} sorted, distinct labels, got {classes.shape}")
+        n_outputs = weights[-1].shape[1]
+        out_activation = fitted.get("out_activation", "softmax")  # files before 0.8 had softmax outputs
+        if out_activation not in model._output_activations(n_outputs):
+            raise ValueError(f"out_activation {out_activation!r} does not fit a {cls.__name__} with {n_outputs} "
+                             "outputs")
+        if is_classifier(model):
+            model._restore_classes(arrays["classes"], out_activation, n_outputs)
         if fitted["n_features_in_"] != weights[0].shape[0]:
             raise ValueError(f"n_features_in_ is {fitted['n_features_in_']} but W1 has {weights[0].shape[0]} rows")
         widths = [W.shape[1] for W in weights[:-1]]
@@ -494,10 +589,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 raise TypeError(f"{name} must be a number or null")
         if not (isinstance(fitted["optimizer_step"], int) and fitted["optimizer_step"] >= 0):
             raise ValueError(f"optimizer_step must be an integer >= 0, got {fitted['optimizer_step']!r}")
-        check_hyperparameter("learning_rate", fitted["learning_rate"])
-        model.classes_ = classes
         model._store(params)
-        model.n_layers_, model.n_outputs_, model.out_activation_ = len(weights) + 1, len(classes), "softmax"
+        model.n_layers_, model.n_outputs_, model.out_activation_ = len(weights) + 1, n_outputs, out_activation
         for name in FITTED_SCALARS:
             setattr(model, name, fitted[name])
         model.n_iter_, model.t_, model.n_features_in_ = int(model.n_iter_), int(model.t_), int(model.n_features_in_)
@@ -505,13 +598,19 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             if arrays["feature_names_in"].shape != (model.n_features_in_,):
                 raise ValueError("feature_names_in does not name every feature")
             model.feature_names_in_ = arrays["feature_names_in"].astype(object)
-        model.loss_curve_ = arrays["loss_curve"].tolist()
-        model.validation_scores_ = arrays["validation_scores"].tolist() if fitted["has_validation_scores"] else None
-        model._val_losses = arrays["val_losses"].tolist()
-        model._lr = float(fitted["learning_rate"])
-        model._no_improvement_count = int(fitted["no_improvement_count"])
-        model._rng = np.random.default_rng()
-        model._rng.bit_generator.state = fitted["rng_state"]
+        if fitted.get("has_loss_curve", True):
+            model.loss_curve_ = arrays["loss_curve"].tolist()
+            model.validation_scores_ = (arrays["validation_scores"].tolist() if fitted["has_validation_scores"]
+                                        else None)
+            model._val_losses = arrays["val_losses"].tolist()
+            model._no_improvement_count = int(fitted["no_improvement_count"])
+        else:
+            for name in ("best_loss_", "best_validation_score_"):
+                delattr(model, name)
+        if fitted["learning_rate"] is not None:
+            if not (isinstance(fitted["learning_rate"], (int, float)) and fitted["learning_rate"] > 0):
+                raise ValueError(f"learning_rate must be a number > 0, got {fitted['learning_rate']!r}")
+            model._lr = float(fitted["learning_rate"])
         model._optimizer_state = None
         if fitted["has_optimizer_state"]:
             model._optimizer_state = (model._saved_optimizer_state(weights, biases, arrays),
@@ -532,19 +631,335 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return state
 
 
-def _generator(random_state):
-    """A numpy Generator from scikit-learn's random_state conventions (None, int, RandomState, Generator)."""
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
-    if random_state is None or isinstance(random_state, (numbers.Integral, np.random.Generator)):
-        return np.random.default_rng(random_state)
-    raise ValueError(f"random_state must be None, an int, a RandomState or a Generator, got {random_state!r}")
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """A multi-layer perceptron classifier, trained by fastnn's compiled kernels.
+
+    A drop-in for ``sklearn.neural_network.MLPClassifier`` (scikit-learn 1.9): the same
+    parameters, attributes and semantics. Multiclass problems have a softmax output and
+    the cross-entropy; binary problems one logistic output; multilabel indicator targets
+    one logistic output per label. float32 input trains and predicts in float32; any
+    other input in float64.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or array_like of int, default (100,)
+        The width of each hidden layer (at least one layer).
+    activation : {"identity", "logistic", "tanh", "relu"}, default "relu"
+        The hidden layers' activation.
+    solver : {"lbfgs", "sgd", "adam"}, default "adam"
+        lbfgs: scipy's L-BFGS-B on the whole training set (max_iter iterations, max_fun
+        evaluations of the loss, tol on the projected gradient).
+    alpha : float, default 1e-4
+        L2 penalty: the loss of m rows with weights s adds alpha/(2 sum s) sum ||W||^2.
+    batch_size : int or "auto", default "auto"
+        Rows per step; "auto" is min(200, n_samples); larger values are clipped.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"
+        The sgd schedule: invscaling uses learning_rate_init / (t + 1) ** power_t, with t
+        the samples seen; adaptive divides the rate by 5 whenever n_iter_no_change epochs
+        fail to improve by tol, and stops below 1e-6.
+    learning_rate_init : float, default 0.001
+    power_t : float, default 0.5
+    max_iter : int, default 200
+        Epochs (sgd, adam) or iterations (lbfgs) of one fit.
+    shuffle : bool, default True
+    random_state : int, RandomState or None
+        Seeds the initialisation, the shuffles and the validation split; the same value
+        gives scikit-learn's initial coefficients.
+    tol : float, default 1e-4
+    verbose : bool or int, default False
+        Print the loss (and validation score) after every epoch.
+    warm_start : bool, default False
+        fit continues from the current coefficients (with a fresh optimizer); y must
+        have the classes of the previous fit.
+    momentum : float, default 0.9
+    nesterovs_momentum : bool, default True
+    early_stopping : bool, default False
+        Hold out validation_fraction of the training data (stratified for binary
+        problems), stop when its accuracy has not improved by tol for more than
+        n_iter_no_change epochs, and keep the coefficients of the best epoch.
+    validation_fraction : float, default 0.1
+    beta_1, beta_2, epsilon : float
+        Adam's parameters.
+    n_iter_no_change : int or np.inf, default 10
+    max_fun : int, default 15000
+        lbfgs: the most evaluations of the loss.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The class labels (for multilabel targets, 0 .. n_labels - 1).
+    coefs_, intercepts_ : list of ndarray
+        coefs_[i] is the weight matrix of layer i + 1, intercepts_[i] its bias.
+    loss_ : float
+    loss_curve_ : list of float
+        sgd and adam: per epoch, the mean over the epoch's rows of each batch's loss,
+        plus the L2 term.
+    validation_scores_ : list of float or None
+        Per epoch, the accuracy on the held-out set (early_stopping only).
+    best_validation_score_, best_loss_ : float or None
+    history_ : dict of lists
+        "loss" (loss_curve_), "val_loss" (mean loss on the held-out set) and
+        "val_accuracy" (validation_scores_).
+    n_iter_ : int
+        Epochs (or lbfgs iterations) of the last fit or partial_fit call.
+    t_ : int
+        Training samples seen so far (by the stochastic solvers).
+    n_features_in_, n_layers_, n_outputs_ : int
+    out_activation_ : str
+        "softmax" (multiclass) or "logistic" (binary, multilabel).
+    """
+
+    _score_name = "val_accuracy"
+    _file_kind = "MLPClassifier"
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
+                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000):
+        _set_parameters(self, locals())
+
+    @available_if(lambda estimator: estimator._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over (X, y), continuing from the current state; returns self.
+
+        Parameters
+        ----------
+        X : array_like or sparse matrix, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,) or (n_samples, n_labels)
+        sample_weight : array_like, shape (n_samples,), optional
+        classes : array_like, shape (n_classes,)
+            Every class label, required on the first call (y need not hold all of them).
+        """
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def predict(self, X):
+        """The most probable class label of each row (an indicator matrix for multilabel models)."""
+        return self._from_logits(self._logits(X))
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), columns in the order of classes_.
+
+        Binary models have one logistic output z: the columns are sigmoid(-z) and sigmoid(z).
+        """
+        return self._probabilities(self._logits(X))
+
+    def predict_log_proba(self, X):
+        """log(predict_proba(X)); where a probability underflows to 0, its log computed in log space."""
+        logits = self._logits(X)
+        probabilities = self._probabilities(logits)
+        with np.errstate(divide="ignore"):
+            log_probabilities = np.log(probabilities)
+        underflowed = probabilities == 0
+        if underflowed.any():
+            if self.out_activation_ == "softmax":
+                exact = reference.log_softmax(logits)
+            else:
+                z = np.hstack([-logits, logits]) if self.n_outputs_ == 1 else logits
+                exact = -np.logaddexp(0, -z)
+            log_probabilities[underflowed] = exact[underflowed]
+        return log_probabilities
+
+    def _probabilities(self, logits):
+        if self.out_activation_ == "softmax":
+            return reference.softmax(logits)
+        if self.n_outputs_ == 1:
+            return np.hstack([reference.sigmoid(-logits), reference.sigmoid(logits)])
+        return reference.sigmoid(logits)
+
+    def _from_logits(self, logits):
+        """Labels from logits, as scikit-learn's LabelBinarizer decodes the outputs."""
+        if self.out_activation_ == "softmax":
+            return self.classes_[np.argmax(logits, axis=1)]
+        values = reference.sigmoid(logits)
+        return self._binarizer().inverse_transform(values.ravel() if self.n_outputs_ == 1 else values)
+
+    def _validation_score(self, y, predictions, sample_weight):
+        return float(accuracy_score(y, predictions, sample_weight=sample_weight))
+
+    # ------------------------------------------------------------ labels
+
+    def _first_partial_fit_call(self, y, classes):
+        """On the first partial_fit call, set classes_ from `classes`; later, check `classes` is the same."""
+        if getattr(self, "classes_", None) is None and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if classes is not None:
+            if getattr(self, "classes_", None) is not None:
+                if not np.array_equal(self.classes_, unique_labels(classes)):
+                    raise ValueError(f"`classes={classes!r}` is not the same as on last call to partial_fit, was: "
+                                     f"{self.classes_!r}")
+            else:
+                self._label_binarizer = LabelBinarizer()
+                is_multilabel = type_of_target(y).startswith("multilabel")
+                self._label_binarizer.fit(y if is_multilabel else classes)
+                self.classes_ = self._label_binarizer.classes_
+
+    def _validate_input(self, X, y, incremental, reset):
+        """(X, y, y binarized) checked; sets or checks classes_ as scikit-learn does."""
+        X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer().fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start and not incremental:
+                if set(classes) != set(self.classes_):
+                    raise ValueError("warm_start can only be used where `y` has the same classes as in the previous "
+                                     f"call to fit. Previously got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' "
+                                 f"has {classes}.")
+        return X, y
+
+    def _encode(self, y):
+        """y as the outputs' 0/1 indicators (n_samples, n_outputs), bool."""
+        Y = self._binarizer().transform(y).astype(bool)
+        if self.out_activation_ == "softmax" and Y.shape[1] == 1:  # two softmax outputs (a model saved by 0.7)
+            Y = np.hstack([~Y, Y])
+        return Y
+
+    def _binarizer(self):
+        if getattr(self, "_label_binarizer", None) is None:
+            self._label_binarizer = _binarizer_for(self.classes_, self.out_activation_, self.n_outputs_)
+        return self._label_binarizer
+
+    def _output_activation(self):
+        return "softmax" if self._binarizer().y_type_ == "multiclass" else "logistic"
+
+    @staticmethod
+    def _output_activations(n_outputs):
+        return ("softmax", "logistic")
+
+    def _kernel_targets(self, Y, dtype):
+        """Softmax: the labels' indices (int64); logistic: the 0/1 indicators in the model's dtype."""
+        if self.out_activation_ == "softmax":
+            return np.argmax(Y, axis=1).astype(np.int64)
+        return np.ascontiguousarray(Y, dtype=dtype)
+
+    def _restore_classes(self, classes, out_activation, n_outputs):
+        expected = n_outputs if out_activation == "softmax" or n_outputs > 1 else (1, 2)
+        if (classes.ndim != 1 or len(classes) not in np.atleast_1d(expected)
+                or not np.array_equal(np.unique(classes), classes)):
+            raise ValueError(f"classes must be sorted, distinct labels for {n_outputs} outputs, got {classes.shape}")
+        self.classes_ = classes
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
 
 
-def _validation_split(y_index, fraction, rng):
-    """(training rows, validation rows): a stratified split with about `fraction` held out."""
-    train, val = stratified_split(y_index, (1 - fraction, fraction), seed=rng)
-    if len(val) == 0 or len(train) == 0:
-        raise ValueError(f"validation_fraction={fraction} of {len(y_index)} samples leaves an empty "
-                         "training or validation set; use more data or turn early_stopping off")
-    return train, val
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """A multi-layer perceptron regressor, trained by fastnn's compiled kernels.
+
+    A drop-in for ``sklearn.neural_network.MLPRegressor`` (scikit-learn 1.9). The
+    parameters are MLPClassifier's, with the loss first.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "poisson"}, default "squared_error"
+        squared_error: an identity output and half the squared error, averaged over the
+        outputs (its gradient is that loss's: scikit-learn's is k times larger for k
+        outputs). poisson: an exponential output and half the Poisson deviance.
+    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
+    learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose,
+    warm_start, momentum, nesterovs_momentum, early_stopping, validation_fraction,
+    beta_1, beta_2, epsilon, n_iter_no_change, max_fun
+        As for `MLPClassifier`; early stopping monitors the R^2 of the held-out set.
+
+    Attributes
+    ----------
+    coefs_, intercepts_, loss_, loss_curve_, validation_scores_, best_validation_score_,
+    best_loss_, n_iter_, t_, n_features_in_, n_layers_, n_outputs_
+        As for `MLPClassifier`.
+    history_ : dict of lists
+        "loss", "val_loss" and "val_r2" (validation_scores_).
+    out_activation_ : str
+        "identity" (squared_error) or "exp" (poisson).
+    """
+
+    _parameter_constraints: dict = {**_BaseMLP._parameter_constraints,
+                                    "loss": [StrOptions({"squared_error", "poisson"})]}
+    _score_name = "val_r2"
+    _file_kind = "MLPRegressor"
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000):
+        _set_parameters(self, locals())
+
+    @available_if(lambda estimator: estimator._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y), continuing from the current state; returns self.
+
+        Parameters
+        ----------
+        X : array_like or sparse matrix, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array_like, shape (n_samples,), optional
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """The predicted targets, shape (n_samples,) for one output, else (n_samples, n_outputs)."""
+        return self._from_logits(self._logits(X))
+
+    def _from_logits(self, logits):
+        with np.errstate(over="ignore"):
+            values = reference.output_value(logits, self.out_activation_)
+        return values.ravel() if values.shape[1] == 1 else values
+
+    def _validation_score(self, y, predictions, sample_weight):
+        if not np.all(np.isfinite(predictions)):
+            return float("nan")
+        return float(r2_score(y, predictions, sample_weight=sample_weight))
+
+    def _first_partial_fit_call(self, y, classes):
+        pass
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=(np.float64, np.float32),
+                             reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    def _encode(self, y):
+        return np.asarray(y).reshape(len(y), -1)
+
+    def _output_activation(self):
+        return "exp" if self.loss == "poisson" else "identity"
+
+    @staticmethod
+    def _output_activations(n_outputs):
+        return ("identity", "exp")
+
+    def _kernel_targets(self, Y, dtype):
+        return np.ascontiguousarray(Y, dtype=dtype)
+
+
+def _set_parameters(estimator, values):
+    """Store __init__'s arguments untouched, as scikit-learn's estimators do."""
+    for name, value in values.items():
+        if name != "self":
+            setattr(estimator, name, value)
+
+
+def _rows(y, rows):
+    """The given rows of y (labels, an indicator matrix or targets)."""
+    return np.asarray(y)[rows]
+
+
+def _binarizer_for(classes, out_activation, n_outputs):
+    """A fitted LabelBinarizer that encodes and decodes these classes as the model's outputs do."""
+    binarizer = LabelBinarizer()
+    if out_activation == "logistic" and n_outputs > 1:  # multilabel: one indicator column per label
+        return binarizer.fit(np.eye(n_outputs, dtype=int)[: max(n_outputs, 2)])
+    return binarizer.fit(classes)

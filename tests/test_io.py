@@ -55,7 +55,7 @@ def test_save_replaces_an_existing_file_and_keeps_the_name(tmp_path, fitted):
 def test_save_refuses_what_it_cannot_save(tmp_path):
     with pytest.raises(ValueError, match="not fitted"):
         fastnn.save(tmp_path / "m.npz", fastnn.NetClassifier())
-    with pytest.raises(TypeError, match="params dict, a NetClassifier or an MLPClassifier"):
+    with pytest.raises(TypeError, match="params dict, a NetClassifier, an MLPClassifier or an MLPRegressor"):
         fastnn.save(tmp_path / "m.npz", [1, 2])
     with pytest.raises(ValueError, match="missing"):
         fastnn.save(tmp_path / "m.npz", {"W1": np.ones((2, 2))})
@@ -165,29 +165,43 @@ def fitted_mlp(mlp_data):
     return fastnn.MLPClassifier(hidden_layer_sizes=(4,), tol=1e-2, random_state=0).fit(X, y)
 
 
-@pytest.mark.parametrize("settings", [dict(solver="adam"), dict(solver="sgd", momentum=0.0),
-                                      dict(solver="sgd", early_stopping=True, learning_rate="invscaling")])
-def test_mlp_classifier_round_trip_and_continued_training_are_bit_exact(tmp_path, mlp_data, settings):
+@pytest.mark.parametrize("kind, settings", [
+    ("MLPClassifier", dict(solver="adam")), ("MLPClassifier", dict(solver="sgd", momentum=0.0)),
+    ("MLPClassifier", dict(solver="sgd", early_stopping=True, learning_rate="invscaling", warm_start=True)),
+    ("MLPClassifier", dict(solver="lbfgs", warm_start=True, activation="tanh")),
+    ("MLPRegressor", dict(solver="adam", loss="poisson")), ("MLPRegressor", dict(solver="lbfgs", warm_start=True)),
+])
+def test_mlp_round_trip_and_continued_training_are_bit_exact(tmp_path, mlp_data, kind, settings):
     import warnings
 
     X, y = mlp_data
-    clf = fastnn.MLPClassifier(hidden_layer_sizes=(6, 4), random_state=0, max_iter=5, **settings)
+    if kind == "MLPRegressor":  # counts, for the Poisson loss
+        y = np.unique(y, return_inverse=True)[1].astype(np.float32)
+    model = getattr(fastnn, kind)(hidden_layer_sizes=(6, 4), random_state=0, max_iter=5, **settings)
+
+    def train_on(model):  # partial_fit continues the optimizer; the others continue by warm start
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(X, y) if model.warm_start else model.partial_fit(X, y)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        clf.fit(X, y)
-    clf.partial_fit(X, y)
-    fastnn.save(tmp_path / "mlp.npz", clf)
+        model.fit(X, y)
+    train_on(model)
+    fastnn.save(tmp_path / "mlp.npz", model)
     loaded = fastnn.load(tmp_path / "mlp.npz")
-    assert type(loaded) is fastnn.MLPClassifier and loaded.get_params() == clf.get_params()
+    assert type(loaded) is type(model) and loaded.get_params() == model.get_params()
     for name in ("classes_", "n_iter_", "t_", "loss_", "best_loss_", "loss_curve_", "validation_scores_",
-                 "best_validation_score_", "history_", "n_features_in_", "n_layers_", "n_outputs_"):
-        np.testing.assert_equal(getattr(loaded, name), getattr(clf, name), err_msg=name)
-    for a, b in zip(loaded.coefs_ + loaded.intercepts_, clf.coefs_ + clf.intercepts_, strict=True):
+                 "best_validation_score_", "history_", "n_features_in_", "n_layers_", "n_outputs_", "out_activation_"):
+        assert hasattr(loaded, name) == hasattr(model, name), name
+        if hasattr(model, name):
+            np.testing.assert_equal(getattr(loaded, name), getattr(model, name), err_msg=name)
+    for a, b in zip(loaded.coefs_ + loaded.intercepts_, model.coefs_ + model.intercepts_, strict=True):
         assert a.dtype == b.dtype == np.float32 and a.tobytes() == b.tobytes()
-    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
-    clf.partial_fit(X, y)
-    loaded.partial_fit(X, y)  # continues with the same optimizer state, learning rate and shuffles
-    for a, b in zip(loaded.coefs_ + loaded.intercepts_, clf.coefs_ + clf.intercepts_, strict=True):
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    train_on(model)
+    train_on(loaded)  # continues with the same optimizer state, learning rate and stopping count
+    for a, b in zip(loaded.coefs_ + loaded.intercepts_, model.coefs_ + model.intercepts_, strict=True):
         assert a.tobytes() == b.tobytes()
 
 

@@ -1,4 +1,5 @@
-"""fastnn.MLPClassifier: scikit-learn's estimator checks, its ecosystem, and fastnn's training underneath."""
+"""fastnn.MLPClassifier and MLPRegressor: scikit-learn's estimator checks, its ecosystem, and fastnn's training
+underneath (scikit-learn's own test_mlp.py runs in tests/test_sklearn_acceptance.py)."""
 
 import pickle
 import warnings
@@ -9,22 +10,22 @@ import pytest
 pytest.importorskip("sklearn")
 from sklearn.base import clone  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from fastnn import MLPClassifier, get_init_params, reference  # noqa: E402
+from fastnn import MLPClassifier, MLPRegressor, reference  # noqa: E402
 from fastnn.datasets import load_digits, stratified_split  # noqa: E402
-from helpers import assert_same_loss, assert_same_params, assert_same_step, error_scale, make_problem  # noqa: E402
+from helpers import assert_same_loss, assert_same_step, error_scale, make_problem  # noqa: E402
 
 # No check is expected to fail: an entry here would count against the estimator.
 EXPECTED_FAILED_CHECKS = {}
 
 
 @parametrize_with_checks(
-    [MLPClassifier(), MLPClassifier(hidden_layer_sizes=(16, 8), solver="sgd", learning_rate_init=0.05,
-                                    early_stopping=True, max_iter=50)],
+    [MLPClassifier(), MLPRegressor(), MLPClassifier(solver="lbfgs", activation="tanh", max_iter=50),
+     MLPRegressor(hidden_layer_sizes=(16, 8), solver="sgd", activation="logistic", learning_rate_init=0.05)],
     expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
 )
 def test_scikit_learn_estimator_checks(estimator, check):
@@ -51,6 +52,17 @@ def test_two_hidden_layers_learn_the_digits(digits):
     assert clf.validation_scores_ is None and clf.best_validation_score_ is None
 
 
+def glorot_params(layer_units, activation, random_state):
+    """scikit-learn's initialisation, drawn as its _init_coef draws it, as a params dict."""
+    params = {}
+    factor = 2.0 if activation == "logistic" else 6.0
+    for layer, (fan_in, fan_out) in enumerate(zip(layer_units[:-1], layer_units[1:]), 1):
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        params[f"W{layer}"] = random_state.uniform(-bound, bound, (fan_in, fan_out))
+        params[f"b{layer}"] = random_state.uniform(-bound, bound, fan_out)
+    return params
+
+
 def test_one_full_batch_sgd_step_is_the_reference_gradient_step():
     X, y, _ = make_problem(40, 5, 7, 3, seed=1)
     labels = np.array(["cat", "dog", "emu"])[y]  # any label type; classes_ sorts them
@@ -58,11 +70,7 @@ def test_one_full_batch_sgd_step_is_the_reference_gradient_step():
                         learning_rate_init=0.1, max_iter=1, shuffle=False, random_state=0)
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, labels)
-    start = MLPClassifier(hidden_layer_sizes=(7, 4), random_state=0, max_iter=1)
-    start._validate_hyperparameters()
-    start.classes_ = clf.classes_
-    start._initialise(5, np.dtype(np.float64))
-    params = start._params()
+    params = glorot_params([5, 7, 4, 3], "relu", np.random.RandomState(0))
     cost, grads = reference.cost_grad(X, y, params, 0.3)
     ref_params, _ = reference.optimizer_step(params, grads, 0.1, "sgd")
     ref_params = {key: value.ravel() if key.startswith("b") else value for key, value in ref_params.items()}
@@ -79,22 +87,23 @@ def test_one_full_batch_sgd_step_is_the_reference_gradient_step():
 
 def test_partial_fit_epochs_equal_fit_epochs():
     X, y, _ = make_problem(150, 6, 10, 3, seed=2)
-    settings = dict(hidden_layer_sizes=(10, 5), random_state=3, batch_size=32)
+    settings = dict(hidden_layer_sizes=(10, 5), random_state=3, batch_size=32, shuffle=False)
     with pytest.warns(ConvergenceWarning):
         fitted = MLPClassifier(max_iter=3, **settings).fit(X, y)
     streamed = MLPClassifier(**settings)
-    with pytest.raises(ValueError, match="classes must be passed"):
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
         streamed.partial_fit(X, y)
     streamed.partial_fit(X, y, classes=[0, 1, 2])
     streamed.partial_fit(X, y)
     streamed.partial_fit(X, y, classes=[0, 1, 2])
-    assert streamed.n_iter_ == fitted.n_iter_ == 3
+    assert streamed.n_iter_ == 1 and fitted.n_iter_ == 3  # scikit-learn's: the epochs of the last call
+    assert streamed.t_ == fitted.t_ == 450
     assert streamed.loss_curve_ == fitted.loss_curve_
     for a, b in zip(streamed.coefs_ + streamed.intercepts_, fitted.coefs_ + fitted.intercepts_, strict=True):
         np.testing.assert_array_equal(a, b)
-    with pytest.raises(ValueError, match="not in classes_"):
+    with pytest.raises(ValueError, match="`y` has classes not in `self.classes_`"):
         streamed.partial_fit(X, np.where(y == 2, 7, y))
-    with pytest.raises(ValueError, match="differs from the classes"):
+    with pytest.raises(ValueError, match="is not the same as on last call to partial_fit"):
         streamed.partial_fit(X, y, classes=[0, 1, 2, 3])
 
 
@@ -113,7 +122,8 @@ def test_float32_trains_and_predicts_in_float32(digits):
         clf.fit(X.astype(np.float32), y)
     assert all(W.dtype == np.float32 for W in clf.coefs_ + clf.intercepts_)
     assert clf.predict_proba(X_test.astype(np.float32)).dtype == np.float32
-    assert clf.predict_log_proba(X_test).dtype == np.float32  # the coefficients decide
+    assert clf.predict_log_proba(X_test).dtype == np.float64  # as NumPy's float64 X @ float32 W
+    np.testing.assert_allclose(clf.predict_proba(X_test), clf.predict_proba(X_test.astype(np.float32)), rtol=1e-4)
     with pytest.warns(ConvergenceWarning):
         clf64 = clone(clf).fit(X, y)
     assert clf64.coefs_[0].dtype == np.float64
@@ -140,10 +150,11 @@ def test_early_stopping_keeps_the_best_epoch_and_records_validation_loss(digits)
     assert len(clf.validation_scores_) == len(clf.history_["val_loss"]) == len(clf.history_["loss"]) == clf.n_iter_
     assert clf.best_validation_score_ == max(clf.validation_scores_)
     assert all(np.isfinite(clf.history_["val_loss"]))
-    # The held-out rows, drawn as fit draws them: the initialisation first, then the split.
-    rng = np.random.default_rng(0)
-    get_init_params(64, [32], 10, seed=rng)
-    val = stratified_split(np.searchsorted(clf.classes_, y), (0.8, 0.2), seed=rng)[1]
+    # The held-out rows, drawn as fit draws them: the initialisation first, then scikit-learn's split
+    # (not stratified for more than two classes, as scikit-learn's).
+    random_state = np.random.RandomState(0)
+    glorot_params([64, 32, 10], "relu", random_state)
+    val = train_test_split(np.arange(len(y)), random_state=random_state, test_size=0.2)[1]
     assert clf.score(X[val], y[val]) == clf.best_validation_score_  # the best epoch's coefficients
 
 
@@ -154,7 +165,8 @@ def test_warm_start_continues_and_cold_fit_restarts():
     first = [W.copy() for W in clf.coefs_]
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
-    assert clf.n_iter_ == 8 and len(clf.loss_curve_) == 8
+    assert clf.n_iter_ == 4 and len(clf.loss_curve_) == 8 and clf.t_ == 800
+    assert not np.array_equal(clf.coefs_[0], first[0])
     with pytest.warns(ConvergenceWarning):
         clf.set_params(warm_start=False).fit(X, y)
     assert clf.n_iter_ == 4
@@ -162,29 +174,41 @@ def test_warm_start_continues_and_cold_fit_restarts():
 
 
 @pytest.mark.parametrize("settings, message", [
-    (dict(solver="lbfgs"), "solver must be one of"),
-    (dict(hidden_layer_sizes=()), "hidden_layer_sizes"),
-    (dict(hidden_layer_sizes=(5, 0)), "hidden_layer_sizes"),
-    (dict(batch_size=0), "batch_size"),
-    (dict(learning_rate="optimal"), "learning_rate must be one of"),
-    (dict(learning_rate_init=0.0), "learning_rate_init must be > 0"),
-    (dict(momentum=1.5), "momentum"),
-    (dict(alpha=-1.0), "alpha"),
-    (dict(max_iter=0), "max_iter"),
-    (dict(early_stopping=True, validation_fraction=0.0), "validation_fraction"),
+    (dict(solver="newton"), "The 'solver' parameter of MLPClassifier must be a str among"),
+    (dict(hidden_layer_sizes=(5, 0)), r"hidden_layer_sizes must be > 0, got \[5, 0\]"),
+    (dict(batch_size=0), "The 'batch_size' parameter"),
+    (dict(learning_rate="optimal"), "The 'learning_rate' parameter"),
+    (dict(learning_rate_init=0.0), "The 'learning_rate_init' parameter"),
+    (dict(momentum=1.5), "The 'momentum' parameter"),
+    (dict(alpha=-1.0), "The 'alpha' parameter"),
+    (dict(max_iter=0), "The 'max_iter' parameter"),
+    (dict(shuffle="yes"), "The 'shuffle' parameter of MLPClassifier must be an instance of 'bool'"),
+    (dict(warm_start=2), "The 'warm_start' parameter"),
+    (dict(n_iter_no_change=0.5), "The 'n_iter_no_change' parameter"),
+    (dict(hidden_layer_sizes=()), "at least one hidden layer"),
 ])
 def test_bad_hyperparameters_are_named(settings, message):
     X, y, _ = make_problem(20, 3, 4, 2)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message):  # InvalidParameterError is a ValueError (and a TypeError)
         MLPClassifier(**settings).fit(X, y)
 
 
-def test_divergence_warns_and_keeps_finite_coefficients():
+def test_divergence_without_early_stopping_raises_and_keeps_finite_coefficients():
     X, y, _ = make_problem(200, 5, 8, 3, seed=0)
     clf = MLPClassifier(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=1e12, momentum=0, random_state=0)
-    with pytest.warns(RuntimeWarning, match="diverged"):
+    with pytest.warns(RuntimeWarning, match="diverged"), pytest.raises(ValueError, match="non-finite parameter"):
         clf.fit(X * 1e3, y)
     assert all(np.all(np.isfinite(W)) for W in clf.coefs_ + clf.intercepts_)
+
+
+def test_divergence_with_early_stopping_keeps_the_best_epoch():
+    X, y, _ = make_problem(200, 5, 8, 3, seed=0)
+    reg = MLPRegressor(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=1.0, activation="identity",
+                       early_stopping=True, random_state=0)
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        reg.fit(X * 1e3, y.astype(float) * 1e3)
+    assert np.isnan(reg.validation_scores_[-1]) and len(reg.validation_scores_) == reg.n_iter_
+    assert all(np.all(np.isfinite(W)) for W in reg.coefs_ + reg.intercepts_)
 
 
 def test_pipeline_cross_validation_grid_search_clone_and_pickle(digits):
@@ -204,3 +228,116 @@ def test_pipeline_cross_validation_grid_search_clone_and_pickle(digits):
     np.testing.assert_array_equal(restored.predict_proba(X_test), best.predict_proba(X_test))
     fresh = clone(best)
     assert not hasattr(fresh[-1], "coefs_") and fresh.get_params()["mlpclassifier__alpha"] == best[-1].alpha
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_binary_problems_have_one_logistic_output_as_scikit_learn():
+    X, y, _ = make_problem(60, 4, 6, 2, seed=7)
+    clf = MLPClassifier(hidden_layer_sizes=(6,), solver="lbfgs", random_state=0).fit(X, np.array(["no", "yes"])[y])
+    assert clf.out_activation_ == "logistic" and clf.n_outputs_ == 1 and clf.coefs_[-1].shape == (6, 1)
+    proba = clf.predict_proba(X)
+    z = clf._logits(X)[:, 0]
+    np.testing.assert_allclose(proba, np.column_stack([1 / (1 + np.exp(z)), 1 / (1 + np.exp(-z))]), rtol=1e-12)
+    np.testing.assert_array_equal(clf.predict(X), np.where(z > 0, "yes", "no"))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_multilabel_targets_train_one_logistic_output_per_label():
+    X, Y, _ = make_problem(80, 5, 6, 4, seed=8)
+    Y = np.column_stack([Y == 0, Y == 1, Y >= 2]).astype(int)
+    Y[::3, 0] = 1  # rows with two labels
+    clf = MLPClassifier(hidden_layer_sizes=(16,), solver="lbfgs", random_state=0).fit(X, Y)
+    assert clf.out_activation_ == "logistic" and clf.n_outputs_ == 3
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    assert clf.predict(X).shape == (80, 3) and clf.score(X, Y) > 0.9
+    np.testing.assert_array_equal(clf.predict(X), (clf.predict_proba(X) > 0.5).astype(int))
+
+
+def test_lbfgs_follows_scipy_on_the_reference_cost():
+    """fastnn's L-BFGS is scipy's on the compiled cost_grad: the same iterates as scipy on the reference's."""
+    import scipy.optimize
+
+    X, y, _ = make_problem(50, 4, 6, 3, seed=9)
+    clf = MLPClassifier(hidden_layer_sizes=(6,), solver="lbfgs", alpha=0.1, max_iter=15, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="lbfgs failed to converge"):
+        clf.fit(X, y)
+    params = glorot_params([4, 6, 3], "relu", np.random.RandomState(0))
+    keys = ("W1", "W2", "b1", "b2")  # scikit-learn's packing: the weights, then the biases
+
+    def loss_and_gradient(flat):
+        sizes = np.cumsum([params[key].size for key in keys])[:-1]
+        unpacked = {key: part.reshape(params[key].shape) for key, part in zip(keys, np.split(flat, sizes))}
+        cost, grads = reference.cost_grad(X, y, unpacked, 0.1)
+        return cost, np.concatenate([grads[f"d_{key[0].lower()}{key[1:]}"].ravel() for key in keys])
+
+    result = scipy.optimize.minimize(loss_and_gradient, np.concatenate([params[key].ravel() for key in keys]),
+                                     method="L-BFGS-B", jac=True, options={"maxiter": 15, "gtol": 1e-4})
+    assert clf.n_iter_ == result.nit == 15 and not hasattr(clf, "loss_curve_")
+    np.testing.assert_allclose(clf.loss_, result.fun, rtol=1e-9)
+    np.testing.assert_allclose(clf.coefs_[0].ravel(), result.x[:24], rtol=1e-6, atol=1e-9)
+
+
+def test_the_flat_gradient_buffer_holds_the_gradients_cost_grad_returns():
+    from fastnn import _engine
+    from fastnn.params import to_layers
+
+    X, y, params = make_problem(33, 5, 7, 3, seed=10)
+    weights, biases = to_layers(params)
+    flat = np.empty(_engine.n_parameters(weights, biases))
+    _, cost, d_W, d_b = _engine.cost_grad(X, y, weights, biases, 0.2)
+    _, cost_flat, d_W_flat, d_b_flat = _engine.cost_grad(X, y, weights, biases, 0.2, gradient=flat)
+    assert cost_flat == cost
+    np.testing.assert_array_equal(flat, np.concatenate([a.ravel() for a in (*d_W, *d_b)]))
+    assert all(np.shares_memory(view, flat) for view in (*d_W_flat, *d_b_flat))
+    with pytest.raises(ValueError, match="the flat gradient"):
+        _engine.cost_grad(X, y, weights, biases, 0.2, gradient=flat[1:])
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
+def test_integer_sample_weights_equal_repeated_rows(solver):
+    X, y, _ = make_problem(40, 4, 5, 3, seed=11)
+    weights = np.arange(40) % 3  # 0, 1 and 2
+    settings = dict(hidden_layer_sizes=(5,), solver=solver, random_state=0, max_iter=20, shuffle=False,
+                    batch_size=200, momentum=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        weighted = MLPClassifier(**settings).fit(X, y, sample_weight=weights)
+        repeated = MLPClassifier(**settings).fit(np.repeat(X, weights, axis=0), np.repeat(y, weights))
+    for a, b in zip(weighted.coefs_ + weighted.intercepts_, repeated.coefs_ + repeated.intercepts_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss, output", [("squared_error", "identity"), ("poisson", "exp")])
+def test_the_regressor_learns_single_and_multiple_outputs(loss, output):
+    rng = np.random.default_rng(12)
+    X = rng.uniform(-1, 1, (300, 3))
+    Y = np.column_stack([np.exp(X[:, 0] + 0.5 * X[:, 1]), np.exp(np.sin(2 * X[:, 2]))])
+    for targets in (Y[:, 0], Y):
+        reg = MLPRegressor(loss=loss, hidden_layer_sizes=(20,), solver="lbfgs", random_state=0, max_iter=500)
+        reg.fit(X, targets)
+        assert reg.out_activation_ == output and reg.predict(X).shape == targets.shape
+        assert reg.score(X, targets) > 0.95
+
+
+@pytest.mark.parametrize("kind", ["MLPClassifier", "MLPRegressor"])
+def test_to_and_from_scikit_learn_keep_the_predictions(kind):
+    import sklearn.neural_network
+
+    X, y, _ = make_problem(90, 5, 7, 3, seed=13)
+    fastnn_class = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}[kind]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = fastnn_class(hidden_layer_sizes=(7, 5), activation="tanh", max_iter=20, random_state=0).fit(X, y)
+    exported = model.to_sklearn()
+    assert type(exported) is getattr(sklearn.neural_network, kind)
+    np.testing.assert_allclose(exported.predict(X), model.predict(X), rtol=1e-12)
+    if kind == "MLPClassifier":
+        np.testing.assert_allclose(exported.predict_proba(X), model.predict_proba(X), rtol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        exported.partial_fit(X, y)  # scikit-learn trains on from fastnn's state
+    imported = fastnn_class.from_sklearn(exported)
+    np.testing.assert_allclose(imported.predict(X), exported.predict(X), rtol=1e-12)
+    imported.partial_fit(X, y)
+    with pytest.raises(TypeError, match="from_sklearn takes a sklearn.neural_network"):
+        fastnn_class.from_sklearn(model)

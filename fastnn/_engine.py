@@ -25,13 +25,14 @@ import numpy as np
 from ._config import EVAL_CHUNK, PARALLEL_MIN_CORES, PARALLEL_MIN_ROWS, ROW_BLOCK
 from . import _blas_threads, reference
 from ._kernels import activations, blas, outputs
+from ._kernels.inputs import SparseRows
 from ._kernels.network import specialised
 from ._kernels.predict import _loss_and_accuracy, logits_for
 from ._kernels.status import NON_FINITE, OK
 from ._numba_cache import start_threading_layer
 from .params import from_layers
 
-__all__ = ["NON_FINITE", "OK", "Trainer", "blas_name", "cost_grad", "gemm", "layer_views", "logits", "loss_and_accuracy",
+__all__ = ["NON_FINITE", "OK", "CheckedSparse", "Trainer", "as_input", "blas_name", "cost_grad", "gemm", "layer_views", "logits", "loss_and_accuracy",
            "n_parameters"]
 
 _HALF_MAX = {np.dtype(np.float32): float(np.finfo(np.float32).max) / 2,
@@ -131,6 +132,64 @@ def use_parallel(n_rows):
     Never in a fork child where Numba's OpenMP layer cannot run (`_after_fork_in_child`).
     """
     return n_rows >= PARALLEL_MIN_ROWS and numba.get_num_threads() > PARALLEL_MIN_CORES and not _omp_unusable
+
+
+# ---------------------------------------------------------------- inputs: dense or sparse
+
+
+class CheckedSparse:
+    """A CSR matrix whose structure has been checked for the kernels, which index with it.
+
+    data (in the model's dtype), indices and indptr (int64): every index in
+    [0, n_features), indptr non-decreasing from 0 to the number of nonzeros, every value
+    finite. Made from a scipy.sparse CSR or CSC matrix (CSC is converted: a copy of the
+    nonzeros, never a dense array); `take` gives rows of it, checked the same way.
+    """
+
+    def __init__(self, matrix, dtype):
+        csr = matrix.tocsr()
+        self._matrix = csr
+        self.shape, self.dtype = csr.shape, np.dtype(dtype)
+        self.data = np.ascontiguousarray(csr.data, dtype=self.dtype)
+        self.indices = np.ascontiguousarray(csr.indices, dtype=np.int64)
+        self.indptr = np.ascontiguousarray(csr.indptr, dtype=np.int64)
+        nnz = self.data.size
+        if not (self.indptr.shape == (self.shape[0] + 1,) and self.indices.shape == (nnz,) and self.indptr[0] == 0
+                and self.indptr[-1] == nnz and np.all(np.diff(self.indptr) >= 0)):
+            raise ValueError("the sparse matrix's indptr does not describe its nonzeros")
+        if nnz and not (0 <= self.indices.min() and self.indices.max() < self.shape[1]):
+            raise ValueError(f"the sparse matrix has column indices outside [0, {self.shape[1]})")
+        if not np.all(np.isfinite(self.data)):
+            raise ValueError("the sparse matrix holds NaN or inf")
+
+    def take(self, rows):
+        """These rows (an index array), as a new CheckedSparse."""
+        return CheckedSparse(self._matrix[rows], self.dtype)
+
+    def rows(self, rows=None):
+        """The kernels' view of the given rows (int64; all of them by default): no copy of the nonzeros."""
+        rows = np.arange(self.shape[0], dtype=np.int64) if rows is None else rows
+        return SparseRows(self.data, self.indices, self.indptr, rows)
+
+
+def as_input(X, dtype):
+    """X as the kernels take it: a C-contiguous array of `dtype`, or a CheckedSparse of a scipy.sparse matrix."""
+    if hasattr(X, "tocsr") and hasattr(X, "nnz"):
+        return CheckedSparse(X, dtype)
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def _input_fits(X, n_features, dtype):
+    """Whether X is an input the kernels can take for n_features features in dtype."""
+    if isinstance(X, CheckedSparse):
+        return X.dtype == dtype and X.shape[1] == n_features
+    return (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype == dtype and X.flags.c_contiguous
+            and X.shape[1] == n_features)
+
+
+def _kernel_input(X):
+    """What a kernel takes for X: the array itself, or the rows of a CheckedSparse."""
+    return X.rows() if isinstance(X, CheckedSparse) else X
 
 
 # ---------------------------------------------------------------- checks of what kernels write
@@ -305,7 +364,8 @@ def cost_grad(X, y, weights, biases, c, parallel=None, *, activation="relu", out
     dtype = weights[0].dtype
     targets = _kernel_targets(y, output)
     expected = (np.int64, (n, 1)) if output == "softmax" else (dtype, (n, weights[-1].shape[1]))
-    if (targets.dtype, targets.shape) != expected or not targets.flags.c_contiguous or X.shape[1] != weights[0].shape[0]:
+    if ((targets.dtype, targets.shape) != expected or not targets.flags.c_contiguous
+            or not _input_fits(X, weights[0].shape[0], dtype)):
         raise ValueError("cost_grad: X, y and the layers do not fit together")
     if sample_weight is None:
         sample_weight, norm = np.empty(0, dtype), float(n)
@@ -320,7 +380,7 @@ def cost_grad(X, y, weights, biases, c, parallel=None, *, activation="relu", out
     state = _empty_state(dtype, len(weights))
     drivers = specialised(*_codes(activation, output))
     driver = drivers.cost_grad_parallel if parallel else drivers.cost_grad
-    args = (X, targets, sample_weight, norm, weights, biases, c, state, buffers)
+    args = (_kernel_input(X), targets, sample_weight, norm, weights, biases, c, state, buffers)
     # Only a parallel launch needs the workqueue guard; serial calls run side by side.
     with _blas_threads.limited(_flop_per_product(n, weights)):
         status, loss, squares = _run_parallel(driver, *args) if parallel else driver(*args)
@@ -351,12 +411,12 @@ def logits(X, weights, biases, activation="relu"):
     The logits are the output layer's pre-activation (before its softmax, logistic or exp).
     """
     weights, biases = _writable(weights), _writable(biases)  # read, never written
-    if X.shape[1] != weights[0].shape[0] or X.dtype != weights[0].dtype or not X.flags.c_contiguous:
+    if not _input_fits(X, weights[0].shape[0], weights[0].dtype):
         raise ValueError("logits: X does not fit W1")
     out = np.empty((X.shape[0], weights[-1].shape[1]), weights[0].dtype)  # what the kernel writes
     _ready()
     with _blas_threads.limited(_flop_per_product(min(X.shape[0], EVAL_CHUNK), weights)):
-        status = logits_for(activations.CODES[activation])(X, weights, biases, EVAL_CHUNK, out)
+        status = logits_for(activations.CODES[activation])(_kernel_input(X), weights, biases, EVAL_CHUNK, out)
     return status, out
 
 
@@ -424,27 +484,34 @@ class Trainer:
             return np.dtype(np.int64), 1
         return self.dtype, self.weights[-1].shape[1]
 
-    def _check_batch_buffers(self, batch_size, weighted):
+    def _check_batch_buffers(self, batch_size, weighted, sparse):
+        """(X_batch, weights_batch) for batches of batch_size rows, checked with the other buffers.
+
+        A sparse X needs no X_batch (its batches are its rows' nonzeros): it gets an empty one.
+        """
         target_dtype, columns = self._targets_layout()
+        d = self.weights[0].shape[0]
         if batch_size > self._rows:
-            d = self.weights[0].shape[0]
-            self._X_batch = np.empty((batch_size, d), self.dtype)
+            self._X_batch = np.empty((0, d), self.dtype)  # allocated by the first dense epoch
             self._targets_batch = np.empty((batch_size, columns), target_dtype)
             self._weights_batch = np.empty(batch_size, self.dtype)
             self._buffers = step_buffers(batch_size, self.weights, self.biases)
             self._rows = batch_size
-        _check("the batch buffer", self._X_batch, (self._rows, self.weights[0].shape[0]), self.dtype)
+        if not sparse and self._X_batch.shape[0] != self._rows:
+            self._X_batch = np.empty((self._rows, d), self.dtype)
+        X_batch = self._X_batch[:0] if sparse else self._X_batch
+        _check("the batch buffer", X_batch, (0 if sparse else self._rows, d), self.dtype)
         _check("the target buffer", self._targets_batch, (self._rows, columns), target_dtype)
         _check("the weight buffer", self._weights_batch, (self._rows,), self.dtype)
         _check_buffers(self._buffers, batch_size, self.weights)
-        return self._weights_batch if weighted else self._weights_batch[:0]
+        return X_batch, self._weights_batch if weighted else self._weights_batch[:0]
 
     def _fits(self, X, y, sample_weight):
         """Whether validated X, y and sample_weight fit the network and this output."""
         n = X.shape[0]
         target_dtype, columns = self._targets_layout()
-        if not (X.dtype == self.dtype and X.flags.c_contiguous and X.shape[1] == self.weights[0].shape[0]
-                and y.dtype == target_dtype and y.flags.c_contiguous):
+        if not (_input_fits(X, self.weights[0].shape[0], self.dtype) and y.dtype == target_dtype
+                and y.flags.c_contiguous):
             return False
         if sample_weight is not None and not (sample_weight.shape == (n,) and sample_weight.dtype == self.dtype
                                               and sample_weight.flags.c_contiguous):
@@ -467,13 +534,14 @@ class Trainer:
             raise ValueError("run_epoch: X, y, sample_weight, order and batch_size do not fit the network")
         _check_layers(self.weights, self.biases)
         self._check_state()
-        weights_batch = self._check_batch_buffers(batch_size, sample_weight is not None)
+        sparse = isinstance(X, CheckedSparse)
+        X_batch, weights_batch = self._check_batch_buffers(batch_size, sample_weight is not None, sparse)
         _ready()
         with _blas_threads.limited(_flop_per_product(min(batch_size, order.size), self.weights)):
             status, self.step, loss = self._drivers.train_epoch(
-                X, _kernel_targets(y, self.output), np.empty(0, self.dtype) if sample_weight is None else sample_weight,
+                X.rows(order[:0]) if sparse else X, _kernel_targets(y, self.output), np.empty(0, self.dtype) if sample_weight is None else sample_weight,
                 order, batch_size, self.weights, self.biases, self.c, float(lr), self.optimizer.code,
-                self.optimizer.hyper, self.state, self.step, self._X_batch, self._targets_batch, weights_batch,
+                self.optimizer.hyper, self.state, self.step, X_batch, self._targets_batch, weights_batch,
                 self._buffers,
             )
         return status, loss

@@ -115,7 +115,7 @@ class _BaseMLP(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
     # ------------------------------------------------------------ training
@@ -165,16 +165,16 @@ class _BaseMLP(BaseEstimator):
             self._initialize([X.shape[1], *sizes, self.n_outputs_], X.dtype)
         weights, _ = self._layers()  # coefs_ and intercepts_ may have been assigned
         dtype = weights[0].dtype
-        X = np.ascontiguousarray(X, dtype=dtype)
+        X = _engine.as_input(X, dtype)
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
         targets = self._kernel_targets(Y, dtype)
         if not (self.early_stopping and self.solver in STOCHASTIC_SOLVERS):
             return X, y, targets, sample_weight, None
         train, val = self._validation_split(Y if is_classifier(self) else None, X.shape[0])
-        validation = (X[val], _rows(y, val), None if sample_weight is None else sample_weight[val])
-        return X[train], _rows(y, train), targets[train], None if sample_weight is None else sample_weight[train], \
-            validation
+        validation = (_take(X, val), _rows(y, val), None if sample_weight is None else sample_weight[val])
+        return _take(X, train), _rows(y, train), targets[train], \
+            None if sample_weight is None else sample_weight[train], validation
 
     def _initialize(self, layer_units, dtype):
         """Fresh coefficients and bookkeeping for a first fit (or a fit without warm_start).
@@ -452,12 +452,12 @@ class _BaseMLP(BaseEstimator):
     def _logits(self, X):
         """The output layer's pre-activation, in the dtype of X and the coefficients combined (as NumPy would)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32])
         weights, biases = self._layers()
         dtype = np.result_type(X.dtype, weights[0].dtype)
         if weights[0].dtype != dtype:
             weights, biases = tuple(W.astype(dtype) for W in weights), tuple(b.astype(dtype) for b in biases)
-        status, logits = _engine.logits(np.ascontiguousarray(X, dtype=dtype), weights, biases, self.activation)
+        status, logits = _engine.logits(_engine.as_input(X, dtype), weights, biases, self.activation)
         if status != _engine.OK:
             raise FloatingPointError("the logits overflowed (or the coefficients hold NaN or inf)")
         return logits
@@ -797,7 +797,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _validate_input(self, X, y, incremental, reset):
         """(X, y, y binarized) checked; sets or checks classes_ as scikit-learn does."""
-        X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32), reset=reset)
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -925,8 +926,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         pass
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=(np.float64, np.float32),
-                             reset=reset)
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
+                             dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
@@ -950,6 +951,11 @@ def _set_parameters(estimator, values):
     for name, value in values.items():
         if name != "self":
             setattr(estimator, name, value)
+
+
+def _take(X, rows):
+    """The given rows of a validated X (dense, or `fastnn._engine.CheckedSparse`)."""
+    return X.take(rows) if isinstance(X, _engine.CheckedSparse) else X[rows]
 
 
 def _rows(y, rows):

@@ -17,7 +17,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from fastnn import MLPClassifier, MLPRegressor, reference  # noqa: E402
 from fastnn.datasets import load_digits, stratified_split  # noqa: E402
-from helpers import assert_same_loss, assert_same_step, error_scale, make_problem  # noqa: E402
+from helpers import RTOL, assert_same_loss, assert_same_result, assert_same_step, error_scale, make_problem  # noqa: E402,E501
 
 # No check is expected to fail: an entry here would count against the estimator.
 EXPECTED_FAILED_CHECKS = {}
@@ -341,3 +341,91 @@ def test_to_and_from_scikit_learn_keep_the_predictions(kind):
     imported.partial_fit(X, y)
     with pytest.raises(TypeError, match="from_sklearn takes a sklearn.neural_network"):
         fastnn_class.from_sklearn(model)
+
+
+def sparse_problem(n_samples, n_features, density, seed):
+    import scipy.sparse
+
+    rng = np.random.default_rng(seed)
+    X = scipy.sparse.random(n_samples, n_features, density=density, format="csr", random_state=seed)
+    return X, rng.integers(0, 3, n_samples)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["relu", "logistic"])
+def test_sparse_cost_grad_equals_the_dense_one(dtype, activation):
+    import scipy.sparse
+
+    from fastnn import _engine
+    from fastnn.params import to_layers
+
+    X, y, params = make_problem(70, 9, (6, 5), 3, dtype, seed=14)
+    X[X < 0.2] = 0  # exact zeros, and rows without nonzeros
+    X[::7] = 0
+    weights, biases = to_layers(params)
+    scale = error_scale(X, y, params, 0.3, activation=activation)
+
+    def named(result):  # cost_grad's (cost, grads) from the engine's (status, cost, d_W, d_b)
+        status, cost, d_W, d_b = result
+        assert status == _engine.OK
+        grads = {}
+        for layer, (d_w, d_bias) in enumerate(zip(d_W, d_b, strict=True), 1):
+            grads[f"d_w{layer}"], grads[f"d_b{layer}"] = d_w, d_bias.reshape(scale[f"d_b{layer}"].shape)
+        return float(cost), grads
+
+    dense = named(_engine.cost_grad(X, y, weights, biases, 0.3, activation=activation))
+    for matrix in (scipy.sparse.csr_matrix(X), scipy.sparse.csc_array(X)):
+        for parallel in (False, True):
+            sparse = named(_engine.cost_grad(_engine.as_input(matrix, dtype), y, weights, biases, 0.3, parallel,
+                                             activation=activation))
+            assert_same_result(dense, sparse, dtype, scale)
+    _, logits = _engine.logits(_engine.as_input(scipy.sparse.csr_matrix(X), dtype), weights, biases, activation)
+    np.testing.assert_allclose(logits, _engine.logits(X, weights, biases, activation)[1], rtol=RTOL[np.dtype(dtype)])
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd", "adam"])
+def test_sparse_training_follows_dense_training(solver):
+    import scipy.sparse
+
+    X, y = sparse_problem(200, 50, 0.1, seed=15)
+    settings = dict(hidden_layer_sizes=(8, 6), solver=solver, random_state=0, max_iter=10, batch_size=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dense = MLPClassifier(**settings).fit(X.toarray(), y)
+        sparse = MLPClassifier(**settings).fit(X, y, sample_weight=np.ones(200))
+        columns = MLPRegressor(**settings).fit(scipy.sparse.csc_matrix(X), y.astype(float))
+    for a, b in zip(dense.coefs_ + dense.intercepts_, sparse.coefs_ + sparse.intercepts_, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(sparse.predict(X), dense.predict(X.toarray()))
+    assert columns.predict(X).shape == (200,)
+
+
+def test_a_wide_sparse_matrix_is_never_densified():
+    """200,000 features: a dense copy of X would take 1.6 GB, one dense batch 320 MB."""
+    import tracemalloc
+
+    X, y = sparse_problem(1000, 200_000, 5e-5, seed=16)
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    clf.partial_fit(X[:10], y[:10], classes=[0, 1, 2])  # compiles before the measurement
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X, y)
+            clf.predict_proba(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # W1 (200,000 x 4 float64: 6.4 MB), its gradient, Adam's two moments, the initial draw
+    assert peak < 80e6
+
+
+@pytest.mark.parametrize("corruption, message", [
+    (lambda X: X.indices.__setitem__(0, 50), "column indices outside"),
+    (lambda X: X.indptr.__setitem__(-1, X.nnz - 1), "indptr"),
+])
+def test_a_sparse_matrix_with_a_broken_structure_is_refused(corruption, message):
+    X, y = sparse_problem(30, 50, 0.2, seed=17)
+    corruption(X)
+    with pytest.raises(ValueError, match=message):
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=1).fit(X, y)

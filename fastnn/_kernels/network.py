@@ -16,14 +16,15 @@ from .activations import _activate_rows, _backward_rows
 from .blas import _gemm
 from .block import _block_pass, _block_pass_parallel
 from .compile import kernel
+from .inputs import _input_batch, _input_rows, _input_times
 from .status import NON_FINITE, OK
 from .updates import KEEP_GRADIENT, _decay_into, _keep_or_apply_weight_gradient, _optimizer_update
 
 
 @kernel(inline=True)
 def _dense(A, W, b, out, activation):
-    """out = activation(A W + b); True if a pre-activation was NaN or inf."""
-    _gemm(False, False, 1.0, A, W, 0.0, out)
+    """out = activation(A W + b); True if a pre-activation was NaN or inf. A: dense, or the sparse X."""
+    _input_times(A, W, out)
     return _activate_rows(out, b, activation)
 
 
@@ -39,12 +40,17 @@ def _forward(X, W, b, hidden, activation):
 
     hidden[l] gets activation(A W + b) for every hidden layer but the last, which gets
     only its product A W: its bias and activation come in the block pass. Returns True if a
-    pre-activation was NaN or inf.
+    pre-activation was NaN or inf. X: dense or sparse (`fastnn._kernels.inputs`); the
+    first layer is apart from the loop, whose A is always a dense hidden buffer.
     """
-    n, last = X.shape[0], len(W) - 1
+    n, last = _input_rows(X), len(W) - 1
     non_finite = False
-    for l in range(last):
-        A = X if l == 0 else hidden[l - 1][:n]
+    if last == 1:
+        _input_times(X, W[0], hidden[0][:n])
+    else:
+        non_finite |= _dense(X, W[0], b[0], hidden[0][:n], activation)
+    for l in range(1, last):
+        A = hidden[l - 1][:n]
         if l < last - 1:
             non_finite |= _dense(A, W[l], b[l], hidden[l][:n], activation)
         else:
@@ -67,7 +73,7 @@ def _backward_keep_or_apply(X, W, b, decay, optimizer, lr, hyper, state, step, b
     """
     d_W, d_b, hidden, d_hidden, _ = buffers
     v_W, s_W, v_b, s_b = state
-    n, last = X.shape[0], len(W) - 1
+    n, last = _input_rows(X), len(W) - 1
     squares = 0.0
     if optimizer == KEEP_GRADIENT:
         # np.bool_(...), not a literal True: Numba would compile _decay_into once per literal
@@ -100,7 +106,7 @@ def _batch_pass(X, targets, weights, norm, W, b, buffers, activation, output):
     was NaN or inf).
     """
     d_W, d_b, hidden, _, workspace = buffers
-    n, last = X.shape[0], len(W) - 1
+    n, last = _input_rows(X), len(W) - 1
     non_finite = _forward(X, W, b, hidden, activation)
     loss, bad = _block_pass(hidden[last - 1][:n], targets, weights, b[last - 1], W[last], b[last], 1.0 / norm,
                             d_W[last], d_b[last - 1], d_b[last], workspace, activation, output)
@@ -111,7 +117,7 @@ def _batch_pass(X, targets, weights, norm, W, b, buffers, activation, output):
 def _batch_pass_parallel(X, targets, weights, norm, W, b, buffers, activation, output):
     """`_batch_pass` with the block pass on Numba's threads (`_block_pass_parallel`): the same bits."""
     d_W, d_b, hidden, _, _ = buffers
-    n, last = X.shape[0], len(W) - 1
+    n, last = _input_rows(X), len(W) - 1
     non_finite = _forward(X, W, b, hidden, activation)
     loss, bad = _block_pass_parallel(hidden[last - 1][:n], targets, weights, b[last - 1], W[last], b[last], 1.0 / norm,
                                      d_W[last], d_b[last - 1], d_b[last], activation, output)
@@ -142,7 +148,7 @@ def _cost_grad_driver(activation, output, parallel):
     def cost_grad(X, targets, weights, norm, W, b, c, state, buffers):
         """Cost and gradients of an L-layer network on one batch, into buffers.
 
-        X (n, d); targets (n, 1) int64 labels for the softmax output, else (n, k) in X's
+        X (n, d), dense or sparse (`fastnn._kernels.inputs`); targets (n, 1) int64 labels for the softmax output, else (n, k) in X's
         dtype; weights (n,) per-row weights in X's dtype, or empty (every row weighs 1);
         norm, their sum (n if empty). W and b are tuples of the L weight matrices and 1-D
         biases, all C-contiguous and of one float dtype. buffers
@@ -177,7 +183,8 @@ def _train_epoch_driver(activation, output):
         """One epoch of mini-batch training over the rows of X in `order`, in place.
 
         Each batch is gathered into X_batch, targets_batch and weights_batch (reused; X
-        itself is never copied); the last batch may be smaller. weights empty: every row
+        itself is never copied; a sparse X's batch is its rows' nonzeros, X_batch unused);
+        the last batch may be smaller. weights empty: every row
         weighs 1 (weights_batch is then empty too). Each batch: forward, the block pass,
         backward with the optimizer's update (`_backward_keep_or_apply`); weight decay
         c/norm uses the batch's own norm (its rows' weight sum). A batch whose weights
@@ -192,13 +199,12 @@ def _train_epoch_driver(activation, output):
         loss_sum = 0.0
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
-            X_b, targets_b = X_batch[:m], targets_batch[:m]
+            X_b = _input_batch(X, order[start:start + m], X_batch)
+            targets_b = targets_batch[:m]
             weights_b = weights_batch[:m] if weighted else weights_batch
             norm = 0.0 if weighted else np.float64(m)
             for i in range(m):
                 row = order[start + i]
-                for j in range(X.shape[1]):  # not X_b[i] = X[row]: its shape check compiles
-                    X_b[i, j] = X[row, j]     # Numba's string formatting (3 s on a cold cache)
                 for j in range(targets.shape[1]):
                     targets_b[i, j] = targets[row, j]
                 if weighted:

@@ -7,6 +7,7 @@ import numpy as np
 
 from .blas import _gemm
 from .compile import kernel
+from .inputs import _input_chunk, _input_rows
 from .network import _dense, _rows_view
 from .status import NON_FINITE, OK
 
@@ -16,19 +17,22 @@ def _logits_into(X, W, b, chunk, out, activation):
     """out = the logits (the output layer's pre-activation) of X under layers W, b (tuples) and the
     hidden activation (a literal code), chunk rows at a time (memory: 2 chunk x max h).
 
-    Returns the status: NON_FINITE if a pre-activation or a logit was NaN or inf.
+    Returns the status: NON_FINITE if a pre-activation or a logit was NaN or inf. X:
+    dense or sparse (`fastnn._kernels.inputs`).
     """
-    n, last = X.shape[0], len(W) - 1
+    n, last = _input_rows(X), len(W) - 1
     widest = 0
     for l in range(last):
         widest = max(widest, W[l].shape[1])
     rows_max = min(n, chunk)
-    buffers = (np.empty(rows_max * widest, X.dtype), np.empty(rows_max * widest, X.dtype))
+    dtype = W[0].dtype
+    buffers = (np.empty(rows_max * widest, dtype), np.empty(rows_max * widest, dtype))
     non_finite = False
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
-        A = X[start:stop]
-        for l in range(last):
+        A = _rows_view(buffers[0], stop - start, W[0].shape[1])
+        non_finite |= _dense(_input_chunk(X, start, stop), W[0], b[0], A, activation)
+        for l in range(1, last):
             Z = _rows_view(buffers[l % 2], stop - start, W[l].shape[1])
             non_finite |= _dense(A, W[l], b[l], Z, activation)
             A = Z

@@ -7,8 +7,8 @@ step (`fastnn.optim` maps names to them).
 
 import numpy as np
 
-from .blas import _gemm
 from .compile import kernel
+from .inputs import _input_transpose_times
 
 KEEP_GRADIENT, SGD, MOMENTUM, NESTEROV, ADAM = -1, 0, 1, 2, 3
 
@@ -81,19 +81,21 @@ def _optimizer_update(w, grad, decay, lr, optimizer, hyper, velocity, second, st
 def _keep_or_apply_weight_gradient(A, dZ, w, grad, decay, lr, optimizer, hyper, velocity, second, step):
     """The gradient A^T dZ of a weight matrix w, kept (KEEP_GRADIENT) or applied; returns sum(w ** 2) for KEEP_GRADIENT.
 
+    A: a layer's input, dense or the sparse X (`fastnn._kernels.inputs`).
+
     KEEP_GRADIENT: grad = A^T dZ + decay w, the decay written first and the product added
     through beta = 1. SGD: the update is the product itself, w <- (1 - lr decay) w -
     lr A^T dZ, with no gradient array. Other optimizers: grad = A^T dZ, then `_optimizer_update`.
     """
     if optimizer == SGD:
-        _gemm(True, False, -lr, A, dZ, 1.0 - lr * decay, w)
+        _input_transpose_times(-lr, A, dZ, 1.0 - lr * decay, w)
         return 0.0
     squares = 0.0
     beta = 0.0
     if optimizer == KEEP_GRADIENT and decay > 0:
         squares = _decay_into(w, decay, grad, np.bool_(False))  # not a literal: one compilation (network.py)
         beta = 1.0
-    _gemm(True, False, 1.0, A, dZ, beta, grad)
+    _input_transpose_times(1.0, A, dZ, beta, grad)
     if optimizer != KEEP_GRADIENT:
         _optimizer_update(w.ravel(), grad.ravel(), decay, lr, optimizer, hyper, velocity.ravel(), second.ravel(), step)
     return squares

@@ -37,7 +37,7 @@ except ImportError as error:  # pragma: no cover - exercised only without scikit
         "fastnn.MLPClassifier and MLPRegressor need scikit-learn >= 1.6: pip install scikit-learn"
     ) from error
 
-from . import _engine, reference
+from . import _blas_threads, _engine, reference
 from .io import json_number, label_array
 from .optim import Optimizer
 from .params import from_layers, to_layers
@@ -403,8 +403,10 @@ class _BaseMLP(BaseEstimator):
                 return np.inf, np.zeros(size)
             return cost, gradient.astype(np.float64, copy=False)
 
-        result = scipy.optimize.minimize(loss_and_gradient, start, method="L-BFGS-B", jac=True,
-                                         options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
+        with _blas_threads.scipy_blas_on_one_thread():
+            result = scipy.optimize.minimize(loss_and_gradient, start, method="L-BFGS-B", jac=True,
+                                             options={"maxfun": self.max_fun, "maxiter": self.max_iter,
+                                                      "gtol": self.tol})
         self.n_iter_ = min(int(result.nit), self.max_iter)
         self.loss_ = float(result.fun)
         W, b = _engine.layer_views(result.x, weights, biases)

@@ -184,3 +184,32 @@ def test_a_call_that_wants_another_count_waits_for_the_running_ones(quiet):
     first.join()
     second.join()
     assert seen == [before] and blas.get_threads() == before
+
+
+def test_scipys_own_blas_runs_on_one_thread_during_lbfgs_and_is_restored():
+    pytest.importorskip("sklearn")
+    from fastnn import MLPClassifier, _engine
+    from fastnn._kernels import blas
+
+    functions = blas.scipy_thread_functions()
+    if functions is None:
+        pytest.skip("SciPy's BLAS is the one fastnn binds")
+    get, set_ = functions
+    X, y, _ = make_problem(40, 4, 5, 3, seed=0)
+    seen = []
+    original = _engine.cost_grad
+
+    def spy(*args, **kwargs):
+        seen.append(get())
+        return original(*args, **kwargs)
+
+    before = get()
+    set_(2)
+    try:
+        _engine.cost_grad = spy
+        MLPClassifier(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=5).fit(X, y)
+    finally:
+        _engine.cost_grad = original
+        after = get()
+        set_(before)
+    assert seen and set(seen) == {1} and after == 2

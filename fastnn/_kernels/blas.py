@@ -123,6 +123,17 @@ def bind():
     return _bound
 
 
+def scipy_thread_functions():
+    """(get, set) thread-count functions of SciPy's own OpenBLAS when it is not the BLAS fastnn binds, else None.
+
+    SciPy's wheels bundle an OpenBLAS apart from NumPy's: scipy.optimize's L-BFGS-B
+    does its vector work through it, with a thread pool of its own.
+    """
+    if bind() == "SciPy's BLAS":
+        return None
+    return _scipy_openblas_threads()
+
+
 def get_threads():
     """The bound BLAS's thread count, or None if fastnn cannot control it (binding it if needed)."""
     bind()

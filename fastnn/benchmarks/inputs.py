@@ -95,3 +95,39 @@ def mnist_like(n, h=MNIST_SHAPE[1], dtype="float32", seed=0):
     """
     d, _, k = MNIST_SHAPE
     return benchmark_inputs(n, d, h, k, dtype, seed)
+
+
+TFIDF_SHAPE = (20_000, 0.005, 10)  # (features, density, classes) of the sparse benchmark
+
+
+@functools.lru_cache(maxsize=4)
+def tfidf_like(n, d=TFIDF_SHAPE[0], density=TFIDF_SHAPE[1], k=TFIDF_SHAPE[2], dtype="float64", seed=0):
+    """A seeded sparse matrix shaped like TF-IDF features of short documents, and labels.
+
+    Returns
+    -------
+    X : scipy.sparse.csr_matrix (n, d)
+        About density * d nonzeros per row, at columns drawn with Zipf-like frequencies
+        (a few common terms, many rare ones), positive values, rows of unit L2 norm.
+    y : ndarray (n,) of int64 labels in [0, k)
+        Each class prefers its own band of columns, so the labels can be learnt.
+
+    Cached: callers must not modify the arrays.
+    """
+    import scipy.sparse
+
+    rng = np.random.default_rng(seed)
+    per_row = max(1, int(round(density * d)))
+    y = rng.integers(0, k, n)
+    frequency = 1.0 / np.arange(1, d + 1) ** 0.8
+    frequency /= frequency.sum()
+    columns = rng.choice(d, size=(n, per_row), p=frequency)
+    band = rng.integers(0, d // k, (n, per_row // 4)) + y[:, None] * (d // k)  # the class's own terms
+    columns[:, : per_row // 4] = band
+    values = rng.random((n, per_row)) + 0.1
+    X = scipy.sparse.csr_matrix((values.ravel(), columns.ravel(), np.arange(0, n * per_row + 1, per_row)),
+                                shape=(n, d))
+    X.sum_duplicates()
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1))).ravel()
+    X = scipy.sparse.diags(1 / norms) @ X
+    return X.astype(dtype).tocsr(), y

@@ -25,21 +25,26 @@ import time
 import numpy as np
 
 from .contenders import CONTENDERS, DECAY, LEARNING_RATE, build
-from .inputs import MNIST_SHAPE, benchmark_inputs, targets_for
+from .inputs import MNIST_SHAPE, TFIDF_SHAPE, benchmark_inputs, targets_for, tfidf_like
 
 # The estimator mode's (hidden_layer_sizes, solver, batch_size): scikit-learn's default
-# batch with both solvers, a deeper network, and a small batch.
-ESTIMATOR_CONFIGS = (((256,), "adam", 200), ((256,), "sgd", 200), ((256, 128), "adam", 200), ((256,), "adam", 32))
+# batch with every solver (lbfgs takes the whole set: "epochs" are its iterations), a
+# deeper network, and a small batch.
+ESTIMATOR_CONFIGS = (((256,), "adam", 200), ((256,), "sgd", 200), ((256,), "lbfgs", 200), ((256, 128), "adam", 200),
+                     ((256,), "adam", 32))
 # With --digits: the embedded digits (1,797 x 64, k = 10), scikit-learn's default network
-# and batch with both solvers, and a small batch.
-DIGITS_CONFIGS = (((100,), "adam", 200), ((100,), "sgd", 200), ((100,), "adam", 32))
+# and batch with every solver, and a small batch.
+DIGITS_CONFIGS = (((100,), "adam", 200), ((100,), "sgd", 200), ((100,), "lbfgs", 200), ((100,), "adam", 32))
+# With --sparse: TF-IDF-like rows (`tfidf_like`), scikit-learn's default network and batch.
+SPARSE_CONFIGS = (((100,), "adam", 200), ((100,), "sgd", 200), ((100,), "lbfgs", 200))
+SPARSE_SAMPLES = 20000
 
 # Option defaults, and the smaller ones of --quick (an option given explicitly wins).
 DEFAULTS = {"sizes": [32, 1024, 10000], "dtypes": ["float32", "float64"], "repeats": 9, "batch_sizes": [32, 256],
             "samples": 60000, "epoch_dtypes": ["float32"], "epochs": 3}
 QUICK = {"sizes": [32, 1024], "dtypes": ["float32", "float64"], "repeats": 3, "batch_sizes": [256],
          "samples": 6000, "epoch_dtypes": ["float32"], "epochs": 1}
-QUICK_ESTIMATOR_CONFIGS = ESTIMATOR_CONFIGS[:2]
+QUICK_ESTIMATOR_CONFIGS = ESTIMATOR_CONFIGS[:3]
 
 DESCRIPTION = ("Time fastnn side by side with the NumPy reference, PyTorch and scikit-learn (those installed): "
                "cost_grad by default, one training epoch with --epoch, MLPClassifier fits with --estimator. "
@@ -398,7 +403,7 @@ def epoch_chart(rows, path, title=None):
 
 
 def compare_estimators(configs=ESTIMATOR_CONFIGS, n=60000, d=MNIST_SHAPE[0], k=MNIST_SHAPE[2], dtype="float32",
-                       epochs=3, repeats=3, log=None, digits=False):
+                       epochs=3, repeats=3, log=None, digits=False, sparse=False):
     """Seconds per fit of fastnn.MLPClassifier (as it chooses its threads, and on one BLAS
     thread) and scikit-learn's, taken in turn (medians).
 
@@ -417,6 +422,8 @@ def compare_estimators(configs=ESTIMATOR_CONFIGS, n=60000, d=MNIST_SHAPE[0], k=M
         Progress lines, one per round of measurements.
     digits : bool
         Fit the embedded digits (`fastnn.datasets.load_digits`) instead of random data.
+    sparse : bool
+        Fit n TF-IDF-like sparse rows (`fastnn.benchmarks.inputs.tfidf_like`) instead.
 
     Returns
     -------
@@ -436,6 +443,8 @@ def compare_estimators(configs=ESTIMATOR_CONFIGS, n=60000, d=MNIST_SHAPE[0], k=M
 
         X, y = load_digits()
         X = X.astype(dtype)
+    elif sparse:
+        X, y = tfidf_like(n, dtype=dtype)
     else:
         X, y, _ = benchmark_inputs(n, d, 1, k, dtype)
     rows = []
@@ -450,12 +459,13 @@ def compare_estimators(configs=ESTIMATOR_CONFIGS, n=60000, d=MNIST_SHAPE[0], k=M
 
 def format_estimator_table(rows):
     """A Markdown table of `compare_estimators`' rows."""
-    lines = ["| hidden | solver | batch | dtype | epochs | fastnn s | fastnn on 1 BLAS thread s | scikit-learn s "
+    lines = ["| hidden | solver | batch | dtype | epochs or iterations | fastnn s | fastnn on 1 BLAS thread s | scikit-learn s "
              "| fastnn / 1 thread | fastnn speedup vs scikit-learn |",
              "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in rows:
         seconds = row["seconds"]
-        lines.append(f"| {row['hidden']} | {row['solver']} | {row['batch_size']} | {row['dtype']} | {row['epochs']} | "
+        batch = "all" if row["solver"] == "lbfgs" else row["batch_size"]
+        lines.append(f"| {row['hidden']} | {row['solver']} | {batch} | {row['dtype']} | {row['epochs']} | "
                      f"{seconds['fastnn']:.3f} | {seconds['fastnn-1']:.3f} | {seconds['sklearn']:.3f} | "
                      f"{_ratio(seconds, 'fastnn', 'fastnn-1')} | {_ratio(seconds, 'sklearn', 'fastnn')} |")
     return "\n".join(lines)
@@ -512,6 +522,10 @@ def add_arguments(parser):
     parser.add_argument("--digits", action="store_true",
                         help="with --estimator: fit the embedded digits (1,797 x 64) with scikit-learn's default "
                              "network instead of MNIST-shaped random data")
+    parser.add_argument("--sparse", action="store_true",
+                        help=f"with --estimator: fit TF-IDF-like sparse rows ({TFIDF_SHAPE[0]:,} features, density "
+                             f"{TFIDF_SHAPE[1]:g}; {SPARSE_SAMPLES:,} rows unless --samples) with scikit-learn's "
+                             "default network")
     parser.add_argument("--busy", type=int, default=0, metavar="P",
                         help="run beside P CPU-bound processes, as on a busy machine (default: 0)")
     return parser
@@ -533,8 +547,10 @@ def check_options(args):
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {options[name]}")
     if args.busy < 0:
         raise ValueError(f"--busy must be >= 0, got {args.busy}")
-    if args.digits and not args.estimator:
-        raise ValueError("--digits goes with --estimator")
+    if (args.digits or args.sparse) and not args.estimator:
+        raise ValueError("--digits and --sparse go with --estimator")
+    if args.digits and args.sparse:
+        raise ValueError("--digits and --sparse: choose one data set")
     if args.chart and not args.epoch:
         raise ValueError("--chart goes with --epoch")
     if args.chart and importlib.util.find_spec("matplotlib") is None:
@@ -570,16 +586,22 @@ def _run(args, options, log):
     d, h, k = MNIST_SHAPE
     busy = f" beside {args.busy} CPU-bound processes" if args.busy else ""
     if args.estimator:
+        samples = options["samples"]
         if args.digits:
-            configs, data = DIGITS_CONFIGS[:2] if args.quick else DIGITS_CONFIGS, "the digits, 1797 x 64, k = 10"
+            configs, data = DIGITS_CONFIGS[:3] if args.quick else DIGITS_CONFIGS, "the digits, 1797 x 64, k = 10"
+        elif args.sparse:
+            samples = samples if args.samples is not None else SPARSE_SAMPLES
+            configs = SPARSE_CONFIGS
+            data = (f"TF-IDF-like sparse rows, {samples} x {TFIDF_SHAPE[0]}, density {TFIDF_SHAPE[1]:g}, "
+                    f"k = {TFIDF_SHAPE[2]}")
         else:
             configs = QUICK_ESTIMATOR_CONFIGS if args.quick else ESTIMATOR_CONFIGS
             data = f"{options['samples']} x {d}, k = {k}"
         epochs = f"{options['epochs']} epoch{'s' if options['epochs'] > 1 else ''}"
         print(f"MLPClassifier.fit, {data}, {epochs} each, side by side{busy}; {machine_summary()}", flush=True)
         rows = [row for dtype in options["epoch_dtypes"] for row in compare_estimators(
-            configs, options["samples"], d, k, dtype, options["epochs"], min(options["repeats"], 3), log=log,
-            digits=args.digits)]
+            configs, samples, d, k, dtype, options["epochs"], min(options["repeats"], 3), log=log,
+            digits=args.digits, sparse=args.sparse)]
         print(format_estimator_table(rows))
         return
     if args.combinations:

@@ -25,7 +25,13 @@ in order (a batch's, a chunk's, or all of them).
 
 
 def _on_input(name, dense, sparse, position=0):
-    """A function for kernels that runs `dense` or `sparse` by the type of its argument at `position`."""
+    """A function for kernels that runs `dense` or `sparse` by the type of its argument at `position`.
+
+    An ordinary overload, compiled once per signature and linked into its callers (LLVM
+    inlines it), not inlined at Numba's level: Numba's inlining at every call site cost a
+    cold `fastnn train` 1.4 s of compilation; this way it costs none measurable
+    (6.9 to 7.2 s before sparse input, 6.9 to 7.0 s after).
+    """
     signature = inspect.signature(dense)
 
     def choose(*args):
@@ -38,7 +44,7 @@ def _on_input(name, dense, sparse, position=0):
         return dense if isinstance(args[position], types.Array) else sparse
 
     _choose.__signature__ = signature
-    overload(choose, inline="always")(_choose)
+    overload(choose)(_choose)
     return choose
 
 

@@ -252,17 +252,24 @@ def layer_views(flat, weights, biases):
     return tuple(views[:len(weights)]), tuple(views[len(weights):])
 
 
+def _scratch_width(weights):
+    """Columns per row of the flat scratch: the widest inner layer, or the logits' for a network without hidden layers."""
+    if len(weights) == 1:
+        return weights[0].shape[1]
+    return max((W.shape[0] for W in weights[1:-1]), default=0)
+
+
 def step_buffers(n_rows, weights, biases, with_workspace=True, gradient=None):
     """The buffers one batch of up to n_rows rows needs.
 
     (d_W, d_b, hidden, d_hidden, workspace): gradients shaped like the parameters (views
     of `gradient`, a flat buffer of `n_parameters` entries, if given), one (n_rows, h_l)
-    buffer per hidden layer, a flat scratch for the widest inner layer, and the block
-    pass's workspace (for 0 rows if not `with_workspace`: the parallel pass allocates its
-    own).
+    buffer per hidden layer, a flat scratch for the widest inner layer (the logits, for
+    a network without hidden layers), and the block pass's workspace (for 0 rows if not
+    `with_workspace`: the parallel pass allocates its own; empty without hidden layers).
     """
     dtype = weights[0].dtype
-    inner = max((W.shape[0] for W in weights[1:-1]), default=0)
+    inner = _scratch_width(weights)
     if gradient is None:
         d_W, d_b = tuple(np.empty_like(W) for W in weights), tuple(np.empty_like(b) for b in biases)
     else:
@@ -273,8 +280,15 @@ def step_buffers(n_rows, weights, biases, with_workspace=True, gradient=None):
         d_b,
         tuple(np.empty((n_rows, W.shape[1]), dtype) for W in weights[:-1]),
         np.empty(n_rows * inner, dtype),
-        block_workspace(n_rows if with_workspace else 0, weights[-1]),
+        _workspace_for(n_rows if with_workspace else 0, weights),
     )
+
+
+def _workspace_for(n_rows, weights):
+    """The block pass's workspace for these layers: empty ones without hidden layers (no block pass)."""
+    if len(weights) == 1:
+        return block_workspace(0, np.empty((0, 0), weights[0].dtype))
+    return block_workspace(n_rows, weights[-1])
 
 
 def _check_buffers(buffers, n_rows, weights, with_workspace=True):
@@ -286,15 +300,17 @@ def _check_buffers(buffers, n_rows, weights, with_workspace=True):
     for layer, W in enumerate(weights, 1):
         _check(f"d_w{layer}", d_W[layer - 1], W.shape, dtype)
         _check(f"d_b{layer}", d_b[layer - 1], (W.shape[1],), dtype)
-    rows = hidden[0].shape[0] if hidden and hidden[0].ndim == 2 else -1
+    if hidden:
+        rows = hidden[0].shape[0] if hidden[0].ndim == 2 else -1
+    else:  # no hidden layers: the scratch holds the logits
+        rows = d_hidden.size // weights[0].shape[1] if isinstance(d_hidden, np.ndarray) and d_hidden.ndim == 1 else -1
     if rows < n_rows:
         raise ValueError(f"the hidden buffers hold {rows} rows, the batch has {n_rows}")
     for layer, W in enumerate(weights[:-1], 1):
         _check(f"hidden buffer {layer}", hidden[layer - 1], (rows, W.shape[1]), dtype)
-    inner = max((W.shape[0] for W in weights[1:-1]), default=0)
-    _check("the inner scratch", d_hidden, (rows * inner,), dtype)
-    blocks = -(-(rows if with_workspace else 0) // ROW_BLOCK)
-    (h, k) = weights[-1].shape
+    _check("the inner scratch", d_hidden, (rows * _scratch_width(weights),), dtype)
+    blocks = -(-(rows if with_workspace and len(weights) > 1 else 0) // ROW_BLOCK)
+    (h, k) = weights[-1].shape if len(weights) > 1 else (0, 0)
     for name, array, shape, kind in zip(
             ("partial d_w", "partial d_b hidden", "partial d_b out", "block losses", "block flags",
              "block logits", "block d_hidden"), workspace,
@@ -373,12 +389,12 @@ def cost_grad(X, y, weights, biases, c, parallel=None, *, activation="relu", out
         norm = float(np.sum(sample_weight, dtype=np.float64))
         if sample_weight.shape != (n,) or sample_weight.dtype != dtype or not norm > 0:
             raise ValueError("cost_grad: sample_weight does not fit X")
-    parallel = use_parallel(n) if parallel is None else bool(parallel)
+    parallel = (use_parallel(n) if parallel is None else bool(parallel)) and len(weights) > 1  # no block pass in L = 1
     _ready(threads=parallel)
     # What the kernel writes: new buffers, laid out here from the layers' checked shapes.
     buffers = step_buffers(n, weights, biases, with_workspace=not parallel, gradient=gradient)
     state = _empty_state(dtype, len(weights))
-    drivers = specialised(*_codes(activation, output))
+    drivers = specialised(*_codes(activation, output), len(weights) == 1)
     driver = drivers.cost_grad_parallel if parallel else drivers.cost_grad
     args = (_kernel_input(X), targets, sample_weight, norm, weights, biases, c, state, buffers)
     # Only a parallel launch needs the workqueue guard; serial calls run side by side.
@@ -416,7 +432,8 @@ def logits(X, weights, biases, activation="relu"):
     out = np.empty((X.shape[0], weights[-1].shape[1]), weights[0].dtype)  # what the kernel writes
     _ready()
     with _blas_threads.limited(_flop_per_product(min(X.shape[0], EVAL_CHUNK), weights)):
-        status = logits_for(activations.CODES[activation])(_kernel_input(X), weights, biases, EVAL_CHUNK, out)
+        status = logits_for(activations.CODES[activation], len(weights) == 1)(_kernel_input(X), weights, biases,
+                                                                               EVAL_CHUNK, out)
     return status, out
 
 
@@ -456,7 +473,7 @@ class Trainer:
         _check_layers(self.weights, self.biases)
         self.optimizer, self.c = optimizer, c
         self.activation, self.output = activation, output
-        self._drivers = specialised(*_codes(activation, output))
+        self._drivers = specialised(*_codes(activation, output), len(self.weights) == 1)
         self.state = optimizer.init_state(self.weights, self.biases) if state is None else state
         self._check_state()
         if not (isinstance(step, (int, np.integer)) and step >= 0):

@@ -9,7 +9,7 @@ from ._validation import OVERFLOW_MESSAGE, check_cost_grad_args, raise_non_finit
 def cost_grad(X, y, params, c=0.0, *, activation="relu", output="softmax", sample_weight=None):
     """Average loss with L2 weight decay, and its gradients (compiled).
 
-    For L >= 2 layers: A0 = X, A_l = activation(A_{l-1} W_l + b_l) for l < L, the
+    For L >= 1 layers: A0 = X, A_l = activation(A_{l-1} W_l + b_l) for l < L, the
     output's pre-activation Z_L = A_{L-1} W_L + b_L, and
 
         cost = sum_i s_i loss_i / sum_i s_i  +  c / (2 sum_i s_i) sum_l ||W_l||^2,

@@ -282,7 +282,7 @@ def _read_metadata(path, entries):
         described = metadata["arrays"]
         n_layers = metadata["n_layers"]
         # n_layers is bounded by the entries the file has before any key is built from it.
-        if not (isinstance(described, dict) and isinstance(n_layers, int) and 2 <= n_layers <= len(described) // 2
+        if not (isinstance(described, dict) and isinstance(n_layers, int) and 1 <= n_layers <= len(described) // 2
                 and all(key in described for key in param_keys(n_layers))):
             raise KeyError
         for want in described.values():

@@ -143,9 +143,6 @@ class _BaseMLP(BaseEstimator):
         training part, and the held-out (X, y, sample_weight) with early stopping, else None.
         """
         sizes = self._hidden_sizes()
-        if not sizes:
-            raise ValueError("fastnn's networks have at least one hidden layer: hidden_layer_sizes=() (a linear "
-                             "model) is not supported; use sklearn.linear_model instead")
         if np.any(np.array(sizes) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         if self.early_stopping and incremental and self.solver in STOCHASTIC_SOLVERS:
@@ -645,7 +642,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     Parameters
     ----------
     hidden_layer_sizes : int or array_like of int, default (100,)
-        The width of each hidden layer (at least one layer).
+        The width of each hidden layer; () gives a network without hidden layers (a
+        multinomial or binary logistic regression).
     activation : {"identity", "logistic", "tanh", "relu"}, default "relu"
         The hidden layers' activation.
     solver : {"lbfgs", "sgd", "adam"}, default "adam"

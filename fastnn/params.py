@@ -1,7 +1,7 @@
 """The parameter vocabulary: keys, initialisation, and conversions between a params dict and
 the layer tuples the kernels take.
 
-A network of L >= 2 layers has params W1 (d, h1), b1, ..., WL (h_{L-1}, k), bL (each bias
+A network of L >= 1 layers has params W1 (d, h1), b1, ..., WL (h_{L-1}, k), bL (each bias
 of shape (width,) or (1, width)) and gradients d_w1, d_b1, ..., d_wL, d_bL.
 """
 
@@ -43,13 +43,13 @@ def count_layers(params):
     Raises ValueError naming unexpected keys (not W<l> or b<l>) or missing ones. The work
     and the message are bounded by the number of keys given, whatever their numbers say.
     """
-    n_layers = max(len(params) // 2, 2)
+    n_layers = max(len(params) // 2, 1)
     if params.keys() == set(param_keys(n_layers)):  # the common case, decided quickly
         return n_layers
     unexpected = [key for key in params if not (isinstance(key, str) and _LAYER_KEY.fullmatch(key))]
     if unexpected:
         raise ValueError(f"params has unexpected keys {_named(map(str, unexpected))}; it holds W1, b1, ..., WL, bL")
-    top = max([int(key[1:]) for key in params] + [2])
+    top = max([int(key[1:]) for key in params] + [1])
     n_missing = 2 * top - len(params)
     missing = []
     for layer in range(1, top + 1):  # stops after MAX_NAMED: never builds all 2 * top keys

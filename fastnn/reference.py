@@ -172,7 +172,7 @@ def cost_grad(X, y, params, c=0.0, *, activation="relu", output="softmax", sampl
         output column (binary), (n, k) for k (multilabel). identity: real targets, (n,)
         for one output or (n, k). exp: counts >= 0, (n,) or (n, k).
     params : dict
-        W1 (d, h1), b1, W2 (h1, h2), b2, ..., WL (h_{L-1}, k), bL, for L >= 2; each bias
+        W1 (d, h1), b1, W2 (h1, h2), b2, ..., WL (h_{L-1}, k), bL, for L >= 1; each bias
         of shape (width,) or (1, width); all float32 or all float64.
     c : float, default 0.0
         Weight decay, >= 0.

@@ -32,14 +32,14 @@ FAST = [("relu", "softmax"), ("tanh", "logistic"), ("logistic", "identity"), ("i
 _GROUP = {pair: pytest.mark.xdist_group(f"{pair[0]}-{pair[1]}") for pair in ALL}
 COMBINATIONS = [pytest.param(*pair, marks=[_GROUP[pair]] + ([] if pair in FAST else [pytest.mark.slow]))
                 for pair in ALL]
-DEPTHS = {"depth2": 7, "depth3": (9, 5), "depth4": (6, 8, 4)}
+DEPTHS = {"depth1": (), "depth2": 7, "depth3": (9, 5), "depth4": (6, 8, 4)}
 # Each depth and dtype is a compilation of its own (the layers reach the kernels as
-# tuples): the fast tier takes the FAST pairs at depth 2 in both dtypes and at depth 3 in
-# float64; the slow tier every pair at every depth in both dtypes.
+# tuples): the fast tier takes the FAST pairs at depth 2 in both dtypes and at depths 1
+# (no hidden layer) and 3 in float64; the slow tier every pair at every depth in both dtypes.
 NETWORKS = [
     pytest.param(activation, output, dtype, DEPTHS[depth], id=f"{activation}-{output}-{dtype.__name__}-{depth}",
                  marks=[_GROUP[activation, output]] + (
-                     [] if (activation, output) in FAST and (depth == "depth2" or depth == "depth3"
+                     [] if (activation, output) in FAST and (depth == "depth2" or depth in ("depth1", "depth3")
                                                              and dtype == np.float64) else [pytest.mark.slow]))
     for activation, output in ALL for dtype in DTYPES for depth in DEPTHS]
 

@@ -158,7 +158,8 @@ def _markdown_rows(text):
     ("cost_grad", ["--sizes", "8", "16", "--dtypes", "float32"], 2),
     ("epoch", ["--epoch", "--samples", "128", "--batch-sizes", "64"], 1),
     ("estimator", ["--estimator", "--samples", "200"], len(runner.QUICK_ESTIMATOR_CONFIGS)),
-    ("estimator", ["--estimator", "--digits", "--epochs", "2"], 2),
+    ("estimator", ["--estimator", "--digits", "--epochs", "2"], 3),
+    ("estimator", ["--estimator", "--sparse", "--samples", "300", "--epochs", "2"], len(runner.SPARSE_CONFIGS)),
 ])
 def test_runner_times_every_installed_contender(capsys, task, options, n_rows):
     """--quick prints a table with a row per measurement, timing every installed contender."""

@@ -185,7 +185,6 @@ def test_warm_start_continues_and_cold_fit_restarts():
     (dict(shuffle="yes"), "The 'shuffle' parameter of MLPClassifier must be an instance of 'bool'"),
     (dict(warm_start=2), "The 'warm_start' parameter"),
     (dict(n_iter_no_change=0.5), "The 'n_iter_no_change' parameter"),
-    (dict(hidden_layer_sizes=()), "at least one hidden layer"),
 ])
 def test_bad_hyperparameters_are_named(settings, message):
     X, y, _ = make_problem(20, 3, 4, 2)
@@ -434,3 +433,37 @@ def test_a_sparse_matrix_with_a_broken_structure_is_refused(corruption, message)
     corruption(X)
     with pytest.raises(ValueError, match=message):
         MLPClassifier(hidden_layer_sizes=(4,), max_iter=1).fit(X, y)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_no_hidden_layers_follows_scikit_learns_mlp(sparse):
+    """hidden_layer_sizes=(): one layer, softmax or logistic (a logistic regression), L-BFGS as scikit-learn's."""
+    import scipy.sparse
+    from sklearn.neural_network import MLPClassifier as ScikitLearnMLP
+
+    X, y = load_digits()
+    X = X[:400]
+    for labels in (y[:400], y[:400] == 3):
+        settings = dict(hidden_layer_sizes=(), solver="lbfgs", alpha=1.0, tol=1e-10, max_iter=2000, random_state=0)
+        ours = MLPClassifier(**settings).fit(scipy.sparse.csr_matrix(X) if sparse else X, labels)
+        theirs = ScikitLearnMLP(**settings).fit(X, labels)
+        assert ours.n_layers_ == theirs.n_layers_ == 2 and ours.coefs_[0].shape == theirs.coefs_[0].shape
+        assert ours.n_iter_ == theirs.n_iter_  # the same iterates, from the same initial coefficients
+        np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=1e-10)
+        np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=0, atol=1e-7)
+
+
+def test_no_hidden_layers_trains_with_every_solver_and_saves(tmp_path):
+    import fastnn
+
+    X, y, _ = make_problem(120, 6, 4, 3, seed=18)
+    for solver in ("sgd", "adam"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = MLPClassifier(hidden_layer_sizes=(), solver=solver, learning_rate_init=0.05, random_state=0)
+            clf.fit(X, y)
+        assert clf.score(X, y) > 0.5 and len(clf.loss_curve_) == clf.n_iter_
+        fastnn.save(tmp_path / "linear.npz", clf)
+        np.testing.assert_array_equal(fastnn.load(tmp_path / "linear.npz").predict_proba(X), clf.predict_proba(X))
+    reg = MLPRegressor(hidden_layer_sizes=(), solver="lbfgs").fit(X, X @ np.arange(6.0) + 1)
+    assert reg.score(X, X @ np.arange(6.0) + 1) > 0.999

@@ -25,7 +25,7 @@ def numerical_gradient(f, x):
 
 @pytest.mark.parametrize("c", [0.0, 0.7])
 @pytest.mark.parametrize("bias_shape", ["1d", "2d"])
-@pytest.mark.parametrize("hidden", [6, (6, 5), (6, 5, 4)], ids=["depth2", "depth3", "depth4"])
+@pytest.mark.parametrize("hidden", [(), 6, (6, 5), (6, 5, 4)], ids=["depth1", "depth2", "depth3", "depth4"])
 def test_gradient_matches_finite_differences(c, bias_shape, hidden):
     X, y, params = make_problem(n=9, d=4, h=hidden, k=3, seed=1, bias_shape=bias_shape)
     _, grads = reference.cost_grad(X, y, params, c)

@@ -17,6 +17,7 @@ from .blas import _gemm
 from .block import _block_pass, _block_pass_parallel
 from .compile import kernel
 from .inputs import _input_batch, _input_rows, _input_times
+from .outputs import _output_rows
 from .status import NON_FINITE, OK
 from .updates import KEEP_GRADIENT, _decay_into, _keep_or_apply_weight_gradient, _optimizer_update
 
@@ -99,6 +100,38 @@ def _backward_keep_or_apply(X, W, b, decay, optimizer, lr, hyper, state, step, b
 
 
 @kernel(inline=True)
+def _linear_pass(X, targets, weights, norm, W, b, buffers, output):
+    """`_batch_pass` of a network without hidden layers (L = 1, a linear or logistic model).
+
+    The logits X W1 go into the flat scratch (`fastnn._engine.step_buffers` sizes it for
+    them), which the output pass turns into dZ in place; d_b1 gets its sums. Returns
+    (the weighted mean loss, True if a logit or an output was NaN or inf).
+    """
+    d_W, d_b, hidden, d_hidden, _ = buffers
+    n = targets.shape[0]
+    logits = _rows_view(d_hidden, n, W[0].shape[1])
+    _input_times(X, W[0], logits)
+    d_b[0][:] = 0
+    loss, bad = _output_rows(logits, b[0], targets, weights, 1.0 / norm, d_b[0], output)
+    return loss / norm, bad
+
+
+@kernel(inline=True)
+def _linear_backward(X, n, W, b, decay, optimizer, lr, hyper, state, step, buffers):
+    """`_backward_keep_or_apply` of a network without hidden layers: W1's gradient X^T dZ kept or applied.
+
+    Returns ||W1||^2 for KEEP_GRADIENT with decay > 0, else 0.
+    """
+    d_W, d_b, _, d_hidden, _ = buffers
+    v_W, s_W, v_b, s_b = state
+    dZ = _rows_view(d_hidden, n, W[0].shape[1])
+    squares = _keep_or_apply_weight_gradient(X, dZ, W[0], d_W[0], decay, lr, optimizer, hyper, v_W[0], s_W[0], step)
+    if optimizer != KEEP_GRADIENT:
+        _optimizer_update(b[0], d_b[0], 0.0, lr, optimizer, hyper, v_b[0], s_b[0], step)
+    return squares
+
+
+@kernel(inline=True)
 def _batch_pass(X, targets, weights, norm, W, b, buffers, activation, output):
     """`_forward`, then the serial block pass around the output layer.
 
@@ -130,8 +163,11 @@ Drivers = collections.namedtuple("Drivers", "cost_grad cost_grad_parallel train_
 
 
 @functools.lru_cache(maxsize=None)
-def specialised(activation, output):
+def specialised(activation, output, linear=False):
     """The drivers for one hidden activation and one output (codes of `activations` and `outputs`).
+
+    linear: the drivers of a network without hidden layers (one weight matrix), whose
+    passes are `_linear_pass` and `_linear_backward`.
 
     Each driver is a kernel of its own, made here, in which the codes are compile-time
     constants: it compiles (or loads from the cache) on its first call, with only the
@@ -139,11 +175,11 @@ def specialised(activation, output):
     cost_grad_parallel on Numba's threads (the same bits): only the one called is
     compiled. Twins: `fastnn.reference.cost_grad` and `fastnn.reference.train_epoch`.
     """
-    return Drivers(_cost_grad_driver(activation, output, False), _cost_grad_driver(activation, output, True),
-                   _train_epoch_driver(activation, output))
+    return Drivers(_cost_grad_driver(activation, output, False, linear),
+                   _cost_grad_driver(activation, output, True, linear), _train_epoch_driver(activation, output, linear))
 
 
-def _cost_grad_driver(activation, output, parallel):
+def _cost_grad_driver(activation, output, parallel, linear):
     @kernel
     def cost_grad(X, targets, weights, norm, W, b, c, state, buffers):
         """Cost and gradients of an L-layer network on one batch, into buffers.
@@ -163,20 +199,27 @@ def _cost_grad_driver(activation, output, parallel):
         fastmath could reassociate it into c * sum, which overflows for a huge c where
         the cost itself does not.
         """
-        if parallel:  # a constant here: Numba compiles only the branch taken
+        # linear and parallel are constants here: Numba compiles only the branches taken
+        if linear:
+            loss, bad = _linear_pass(X, targets, weights, norm, W, b, buffers, output)
+        elif parallel:
             loss, bad = _batch_pass_parallel(X, targets, weights, norm, W, b, buffers, activation, output)
         else:
             loss, bad = _batch_pass(X, targets, weights, norm, W, b, buffers, activation, output)
         if bad:
             return NON_FINITE, np.nan, np.nan
-        squares = _backward_keep_or_apply(X, W, b, c / norm, np.int64(KEEP_GRADIENT), 0.0, (0.0, 0.0, 0.0, 0.0),
-                                          state, np.int64(0), buffers, activation)
+        if linear:
+            squares = _linear_backward(X, targets.shape[0], W, b, c / norm, np.int64(KEEP_GRADIENT), 0.0,
+                                       (0.0, 0.0, 0.0, 0.0), state, np.int64(0), buffers)
+        else:
+            squares = _backward_keep_or_apply(X, W, b, c / norm, np.int64(KEEP_GRADIENT), 0.0, (0.0, 0.0, 0.0, 0.0),
+                                              state, np.int64(0), buffers, activation)
         return OK, loss, squares
 
     return cost_grad
 
 
-def _train_epoch_driver(activation, output):
+def _train_epoch_driver(activation, output, linear):
     @kernel
     def train_epoch(X, targets, weights, order, batch_size, W, b, c, lr, optimizer, hyper, state, step,
                     X_batch, targets_batch, weights_batch, buffers):
@@ -213,10 +256,16 @@ def _train_epoch_driver(activation, output):
             if norm == 0:
                 continue
             step += 1
-            loss, bad = _batch_pass(X_b, targets_b, weights_b, norm, W, b, buffers, activation, output)
+            if linear:  # a constant here: Numba compiles only the branch taken
+                loss, bad = _linear_pass(X_b, targets_b, weights_b, norm, W, b, buffers, output)
+            else:
+                loss, bad = _batch_pass(X_b, targets_b, weights_b, norm, W, b, buffers, activation, output)
             if bad:
                 return NON_FINITE, step, np.nan
-            _backward_keep_or_apply(X_b, W, b, c / norm, optimizer, lr, hyper, state, step, buffers, activation)
+            if linear:
+                _linear_backward(X_b, m, W, b, c / norm, optimizer, lr, hyper, state, step, buffers)
+            else:
+                _backward_keep_or_apply(X_b, W, b, c / norm, optimizer, lr, hyper, state, step, buffers, activation)
             loss_sum += loss * m
         return OK, step, loss_sum / n
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from .blas import _gemm
 from .compile import kernel
-from .inputs import _input_chunk, _input_rows
+from .inputs import _input_chunk, _input_rows, _input_times
 from .network import _dense, _rows_view
 from .status import NON_FINITE, OK
 
@@ -45,6 +45,22 @@ def _logits_into(X, W, b, chunk, out, activation):
     return NON_FINITE if non_finite else OK
 
 
+@kernel(inline=True)
+def _linear_logits_into(X, W, b, chunk, out):
+    """`_logits_into` of a network without hidden layers: out = X W1 + b1, chunk rows at a time."""
+    n = _input_rows(X)
+    non_finite = False
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        logits = out[start:stop]
+        _input_times(_input_chunk(X, start, stop), W[0], logits)
+        for i in range(logits.shape[0]):
+            for c in range(logits.shape[1]):
+                logits[i, c] += b[0][c]
+                non_finite |= logits[i, c] - logits[i, c] != 0
+    return NON_FINITE if non_finite else OK
+
+
 @kernel
 def _loss_and_accuracy(logits, y):
     """Mean cross-entropy (float64, stable log-softmax) and the fraction of rows whose argmax is y."""
@@ -67,10 +83,13 @@ def _loss_and_accuracy(logits, y):
 
 
 @functools.lru_cache(maxsize=None)
-def logits_for(activation):
-    """`_logits_into` specialised for one hidden activation (see `network.specialised`)."""
+def logits_for(activation, linear=False):
+    """`_logits_into` specialised for one hidden activation (see `network.specialised`), or
+    `_linear_logits_into` for a network without hidden layers (linear)."""
     @kernel
     def logits_into(X, W, b, chunk, out):
+        if linear:  # a constant here: Numba compiles only the branch taken
+            return _linear_logits_into(X, W, b, chunk, out)
         return _logits_into(X, W, b, chunk, out, activation)
 
     return logits_into

@@ -467,3 +467,13 @@ def test_no_hidden_layers_trains_with_every_solver_and_saves(tmp_path):
         np.testing.assert_array_equal(fastnn.load(tmp_path / "linear.npz").predict_proba(X), clf.predict_proba(X))
     reg = MLPRegressor(hidden_layer_sizes=(), solver="lbfgs").fit(X, X @ np.arange(6.0) + 1)
     assert reg.score(X, X @ np.arange(6.0) + 1) > 0.999
+
+
+def test_a_warm_started_refit_of_a_stopped_model_runs_one_epoch():
+    """scikit-learn keeps the no-improvement count across warm starts: a stopped model stops again at once."""
+    X, y, _ = make_problem(100, 5, 6, 3, seed=19)
+    clf = MLPClassifier(hidden_layer_sizes=(6,), solver="sgd", tol=10.0, n_iter_no_change=2, warm_start=True,
+                        random_state=0).fit(X, y)
+    assert clf.n_iter_ == 4 and clf._no_improvement_count == 3  # the first epoch, then 3 > 2 without progress
+    clf.fit(X, y)
+    assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 5 and clf._no_improvement_count == 4

@@ -15,6 +15,7 @@ gradient is the gradient of the loss reported (scikit-learn's is k times larger 
 outputs), and float32 input trains in float32 with L-BFGS too.
 """
 
+import copy
 import numbers
 import warnings
 
@@ -474,6 +475,8 @@ class _BaseMLP(BaseEstimator):
         import sklearn.neural_network
 
         estimator = getattr(sklearn.neural_network, type(self).__name__)(**self.get_params())
+        if is_classifier(self):
+            self._binarizer()  # a model loaded from a file builds its LabelBinarizer here
         for name, value in self._fitted_state().items():
             setattr(estimator, name, value)
         return estimator
@@ -503,19 +506,12 @@ class _BaseMLP(BaseEstimator):
         return model
 
     def _fitted_state(self):
-        """The fitted attributes scikit-learn's estimators have (copies of the arrays)."""
-        names = ("n_iter_", "t_", "loss_", "n_features_in_", "n_layers_", "n_outputs_", "out_activation_",
-                 "feature_names_in_", "classes_", "_label_binarizer", "loss_curve_", "best_loss_",
+        """Copies of the fitted attributes scikit-learn's estimators have (of self, fastnn's or scikit-learn's
+        estimator): the two models share nothing."""
+        names = ("coefs_", "intercepts_", "n_iter_", "t_", "loss_", "n_features_in_", "n_layers_", "n_outputs_",
+                 "out_activation_", "feature_names_in_", "classes_", "_label_binarizer", "loss_curve_", "best_loss_",
                  "validation_scores_", "best_validation_score_", "_no_improvement_count")
-        state = {name: getattr(self, name) for name in names if hasattr(self, name)}
-        state["coefs_"] = [np.array(W) for W in self.coefs_]
-        state["intercepts_"] = [np.array(b) for b in self.intercepts_]
-        for name in ("loss_curve_", "validation_scores_"):
-            if state.get(name) is not None:
-                state[name] = list(state[name])
-        if is_classifier(self) and "_label_binarizer" not in state and hasattr(self, "classes_"):
-            state["_label_binarizer"] = _binarizer_for(self.classes_, self.out_activation_, self.n_outputs_)
-        return state
+        return {name: copy.deepcopy(getattr(self, name)) for name in names if hasattr(self, name)}
 
     # ------------------------------------------------------------ saving (fastnn.io)
 

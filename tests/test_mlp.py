@@ -477,3 +477,17 @@ def test_a_warm_started_refit_of_a_stopped_model_runs_one_epoch():
     assert clf.n_iter_ == 4 and clf._no_improvement_count == 3  # the first epoch, then 3 > 2 without progress
     clf.fit(X, y)
     assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 5 and clf._no_improvement_count == 4
+
+
+def test_a_loaded_model_exports_to_scikit_learn(tmp_path):
+    import fastnn
+
+    X, y, _ = make_problem(60, 4, 5, 3, seed=20)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), solver="lbfgs", random_state=0, max_iter=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, np.array(["a", "b", "c"])[y])
+    fastnn.save(tmp_path / "m.npz", clf)
+    exported = fastnn.load(tmp_path / "m.npz").to_sklearn()
+    np.testing.assert_array_equal(exported.predict(X), clf.predict(X))
+    assert not np.shares_memory(exported.coefs_[0], clf.coefs_[0])

@@ -153,7 +153,8 @@ class _BaseMLP(BaseEstimator):
             self._first_partial_fit_call(y, classes)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+            # Negative weights make a weighted mean meaningless (scikit-learn accepts them).
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
         if first_pass:
             self.out_activation_ = self._output_activation()
         Y = self._encode(y)

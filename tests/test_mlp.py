@@ -491,3 +491,13 @@ def test_a_loaded_model_exports_to_scikit_learn(tmp_path):
     exported = fastnn.load(tmp_path / "m.npz").to_sklearn()
     np.testing.assert_array_equal(exported.predict(X), clf.predict(X))
     assert not np.shares_memory(exported.coefs_[0], clf.coefs_[0])
+
+
+@pytest.mark.parametrize("weights, message", [(np.zeros(30), "at least one non-zero"),
+                                              (-np.ones(30), "Negative values"),
+                                              (np.r_[np.ones(29), np.nan], "NaN")])
+def test_bad_sample_weights_are_refused_by_every_solver(weights, message):
+    X, y, _ = make_problem(30, 4, 3, 3, seed=21)
+    for solver in ("lbfgs", "sgd"):
+        with pytest.raises(ValueError, match=message):
+            MLPClassifier(hidden_layer_sizes=(3,), solver=solver, max_iter=2).fit(X, y, sample_weight=weights)

@@ -112,7 +112,7 @@ class _BaseMLP(BaseEstimator):
     def history_(self):
         """Per epoch: "loss" (loss_curve_), and with early_stopping "val_loss" and the validation score."""
         return {"loss": list(getattr(self, "loss_curve_", [])), "val_loss": list(getattr(self, "_val_losses", [])),
-                self._score_name: list(getattr(self, "validation_scores_", None) or [])}
+                self._score_name: list(self._validation_scores())}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -171,8 +171,8 @@ class _BaseMLP(BaseEstimator):
         if not (self.early_stopping and self.solver in STOCHASTIC_SOLVERS):
             return X, y, targets, sample_weight, None
         train, val = self._validation_split(Y if is_classifier(self) else None, X.shape[0])
-        validation = (_take(X, val), _rows(y, val), None if sample_weight is None else sample_weight[val])
-        return _take(X, train), _rows(y, train), targets[train], \
+        validation = (_take(X, val), y[val], None if sample_weight is None else sample_weight[val])
+        return _take(X, train), y[train], targets[train], \
             None if sample_weight is None else sample_weight[train], validation
 
     def _initialize(self, layer_units, dtype):
@@ -554,6 +554,7 @@ class _BaseMLP(BaseEstimator):
         return self._params(), arrays, {"hyperparameters": hyperparameters, "fitted": fitted}
 
     def _validation_scores(self):
+        """validation_scores_, or [] where there are none (no early stopping, lbfgs)."""
         return getattr(self, "validation_scores_", None) or []
 
     @classmethod
@@ -569,7 +570,7 @@ class _BaseMLP(BaseEstimator):
         weights, biases = to_layers(params)
         n_outputs = weights[-1].shape[1]
         out_activation = fitted.get("out_activation", "softmax")  # files before 0.8 had softmax outputs
-        if out_activation not in model._output_activations(n_outputs):
+        if out_activation not in model._OUTPUT_ACTIVATIONS:
             raise ValueError(f"out_activation {out_activation!r} does not fit a {cls.__name__} with {n_outputs} "
                              "outputs")
         if is_classifier(model):
@@ -707,6 +708,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     """
 
     _score_name = "val_accuracy"
+    _OUTPUT_ACTIVATIONS = ("softmax", "logistic")
     _file_kind = "MLPClassifier"
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
@@ -828,9 +830,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _output_activation(self):
         return "softmax" if self._binarizer().y_type_ == "multiclass" else "logistic"
 
-    @staticmethod
-    def _output_activations(n_outputs):
-        return ("softmax", "logistic")
 
     def _kernel_targets(self, Y, dtype):
         """Softmax: the labels' indices (int64); logistic: the 0/1 indicators in the model's dtype."""
@@ -883,6 +882,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     _parameter_constraints: dict = {**_BaseMLP._parameter_constraints,
                                     "loss": [StrOptions({"squared_error", "poisson"})]}
     _score_name = "val_r2"
+    _OUTPUT_ACTIVATIONS = ("identity", "exp")
     _file_kind = "MLPRegressor"
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
@@ -935,9 +935,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _output_activation(self):
         return "exp" if self.loss == "poisson" else "identity"
 
-    @staticmethod
-    def _output_activations(n_outputs):
-        return ("identity", "exp")
 
     def _kernel_targets(self, Y, dtype):
         return np.ascontiguousarray(Y, dtype=dtype)
@@ -955,14 +952,9 @@ def _take(X, rows):
     return X.take(rows) if isinstance(X, _engine.CheckedSparse) else X[rows]
 
 
-def _rows(y, rows):
-    """The given rows of y (labels, an indicator matrix or targets)."""
-    return np.asarray(y)[rows]
-
-
 def _binarizer_for(classes, out_activation, n_outputs):
     """A fitted LabelBinarizer that encodes and decodes these classes as the model's outputs do."""
     binarizer = LabelBinarizer()
     if out_activation == "logistic" and n_outputs > 1:  # multilabel: one indicator column per label
-        return binarizer.fit(np.eye(n_outputs, dtype=int)[: max(n_outputs, 2)])
+        return binarizer.fit(np.eye(n_outputs, dtype=int))
     return binarizer.fit(classes)

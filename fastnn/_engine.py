@@ -27,13 +27,14 @@ from . import _blas_threads, reference
 from ._kernels import activations, blas, outputs
 from ._kernels.inputs import SparseRows
 from ._kernels.network import specialised
+from ._kernels.outputs import EXACT_LOSS_RANGE, clipped_loss_range
 from ._kernels.predict import _loss_and_accuracy, logits_for
 from ._kernels.status import NON_FINITE, OK
 from ._numba_cache import start_threading_layer
 from .params import from_layers
 
-__all__ = ["NON_FINITE", "OK", "CheckedSparse", "Trainer", "as_input", "blas_name", "cost_grad", "gemm", "layer_views", "logits", "loss_and_accuracy",
-           "n_parameters"]
+__all__ = ["EXACT_LOSS_RANGE", "NON_FINITE", "OK", "CheckedSparse", "Trainer", "as_input", "blas_name",
+           "clipped_loss_range", "cost_grad", "gemm", "layer_views", "logits", "loss_and_accuracy", "n_parameters"]
 
 _HALF_MAX = {np.dtype(np.float32): float(np.finfo(np.float32).max) / 2,
              np.dtype(np.float64): float(np.finfo(np.float64).max) / 2}
@@ -363,7 +364,7 @@ def _kernel_targets(y, output):
 
 
 def cost_grad(X, y, weights, biases, c, parallel=None, *, activation="relu", output="softmax", sample_weight=None,
-              gradient=None):
+              gradient=None, loss_range=EXACT_LOSS_RANGE):
     """(status, cost, d_W, d_b) of one batch: the compiled cost_grad.
 
     X (n, d), y and sample_weight validated (`fastnn._validation.check_cost_grad_args`:
@@ -374,6 +375,8 @@ def cost_grad(X, y, weights, biases, c, parallel=None, *, activation="relu", out
     None decides by `use_parallel`. Both give the same bits. gradient: a flat buffer of
     `n_parameters` entries in the layers' dtype; the gradients are then written into it
     (`layer_views`: every weight gradient, then every bias gradient), as L-BFGS takes them.
+    loss_range: (low, high) clips each row's (softmax) or output's (logistic) cross-entropy
+    in the cost, not in the gradients (`fastnn._kernels.outputs`); the default clips nothing.
     """
     n = X.shape[0]
     weights, biases = _writable(weights), _writable(biases)  # read, never written: shapes checked by to_layers
@@ -396,7 +399,7 @@ def cost_grad(X, y, weights, biases, c, parallel=None, *, activation="relu", out
     state = _empty_state(dtype, len(weights))
     drivers = specialised(*_codes(activation, output), len(weights) == 1)
     driver = drivers.cost_grad_parallel if parallel else drivers.cost_grad
-    args = (_kernel_input(X), targets, sample_weight, norm, weights, biases, c, state, buffers)
+    args = (_kernel_input(X), targets, sample_weight, norm, weights, biases, c, _as_range(loss_range), state, buffers)
     # Only a parallel launch needs the workqueue guard; serial calls run side by side.
     with _blas_threads.limited(_flop_per_product(n, weights)):
         status, loss, squares = _run_parallel(driver, *args) if parallel else driver(*args)
@@ -404,6 +407,14 @@ def cost_grad(X, y, weights, biases, c, parallel=None, *, activation="relu", out
     if status == OK and not _finite_after_decay(cost, c / norm, squares, dtype, buffers[0]):
         status = NON_FINITE
     return status, cost, buffers[0], buffers[1]
+
+
+def _as_range(loss_range):
+    """A loss range as the kernels take it: two float64s, low <= high."""
+    low, high = (float(value) for value in loss_range)
+    if not low <= high:
+        raise ValueError(f"loss_range must be (low, high) with low <= high, got {loss_range!r}")
+    return low, high
 
 
 def _finite_after_decay(cost, decay, squares, dtype, d_W):
@@ -465,14 +476,18 @@ class Trainer:
     activation, output : str
         The hidden activation and the output (with its loss), as `fastnn.cost_grad`
         names them.
+    loss_range : (float, float)
+        Clips the loss the epochs report, as `cost_grad` does; the default clips nothing.
     """
 
-    def __init__(self, weights, biases, optimizer, c, state=None, step=0, activation="relu", output="softmax"):
+    def __init__(self, weights, biases, optimizer, c, state=None, step=0, activation="relu", output="softmax",
+                 loss_range=EXACT_LOSS_RANGE):
         self.weights = tuple(np.array(W, copy=True) for W in weights)
         self.biases = tuple(np.array(b, copy=True) for b in biases)
         _check_layers(self.weights, self.biases)
         self.optimizer, self.c = optimizer, c
         self.activation, self.output = activation, output
+        self.loss_range = _as_range(loss_range)
         self._drivers = specialised(*_codes(activation, output), len(self.weights) == 1)
         self.state = optimizer.init_state(self.weights, self.biases) if state is None else state
         self._check_state()
@@ -538,12 +553,15 @@ class Trainer:
         return y.shape == (n, columns)
 
     def run_epoch(self, X, y, order, batch_size, lr, sample_weight=None):
-        """(status, loss) of one compiled epoch over X[order] in batches, in place.
+        """(status, loss, penalty) of one compiled epoch over X[order] in batches, in place.
 
         y and sample_weight as `cost_grad` takes them. The loss is each batch's weighted
         mean loss (before its update), averaged over the rows; it leaves out the
-        weight-decay term. NaN, with status NON_FINITE, if training met NaN or inf (the
-        parameters are then partly updated).
+        weight-decay term. penalty is the same average of each batch's
+        sum_l ||W_l||^2 / (its weight sum), with the weights before its update (0 if c
+        is 0): each batch's decay term averaged over the rows is c/2 times it. Both NaN,
+        with status NON_FINITE, if training met NaN or inf (the parameters are then
+        partly updated).
         """
         n = X.shape[0]
         if not (self._fits(X, y, sample_weight) and order.ndim == 1 and order.dtype == np.int64
@@ -555,13 +573,13 @@ class Trainer:
         X_batch, weights_batch = self._check_batch_buffers(batch_size, sample_weight is not None, sparse)
         _ready()
         with _blas_threads.limited(_flop_per_product(min(batch_size, order.size), self.weights)):
-            status, self.step, loss = self._drivers.train_epoch(
-                X.rows(order[:0]) if sparse else X, _kernel_targets(y, self.output), np.empty(0, self.dtype) if sample_weight is None else sample_weight,
-                order, batch_size, self.weights, self.biases, self.c, float(lr), self.optimizer.code,
-                self.optimizer.hyper, self.state, self.step, X_batch, self._targets_batch, weights_batch,
-                self._buffers,
+            status, self.step, loss, penalty = self._drivers.train_epoch(
+                X.rows(order[:0]) if sparse else X, _kernel_targets(y, self.output),
+                np.empty(0, self.dtype) if sample_weight is None else sample_weight, order, batch_size, self.weights,
+                self.biases, self.c, self.loss_range, float(lr), self.optimizer.code, self.optimizer.hyper,
+                self.state, self.step, X_batch, self._targets_batch, weights_batch, self._buffers,
             )
-        return status, loss
+        return status, loss, penalty
 
     def logits(self, X):
         """(status, logits of X) under the current parameters; X validated already."""
@@ -588,10 +606,6 @@ class Trainer:
         else:
             return (OK if np.isfinite(loss) else NON_FINITE), loss, np.nan
         return (OK if np.isfinite(loss) else NON_FINITE), loss, float(np.average(hits, weights=sample_weight))
-
-    def squared_weights(self):
-        """sum_l ||W_l||^2 in float64, for the weight-decay term of a loss."""
-        return float(sum(np.sum(np.square(W, dtype=np.float64)) for W in self.weights))
 
     def params(self):
         """A copy of the current parameters as a dict (biases 1-D)."""

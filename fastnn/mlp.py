@@ -213,12 +213,13 @@ class _BaseMLP(BaseEstimator):
         optimizer = self._optimizer()
         state, step = self._optimizer_state_for(optimizer, weights, biases)
         trainer = _engine.Trainer(weights, biases, optimizer, float(self.alpha), state, step,
-                                  activation=self.activation, output=self.out_activation_)
+                                  activation=self.activation, output=self.out_activation_,
+                                  loss_range=_engine.clipped_loss_range(weights[0].dtype))
         schedule = self._schedule()
         batch_size = self._batch_size(X.shape[0])
         loop = TrainingLoop(
             trainer, X, targets, batch_size, schedule, self._monitor(validation is not None),
-            self._measure(validation, X.shape[0], batch_size, sample_weight), self._random_state, self.shuffle,
+            self._measure(validation), self._random_state, self.shuffle,
             report=self._report, report_stall=self._report_stall(validation is not None, schedule),
             lr_name="learning_rate_init", samples_before=getattr(self, "t_", 0), sample_weight=sample_weight)
         try:
@@ -322,17 +323,15 @@ class _BaseMLP(BaseEstimator):
         return Monitor("loss", "min", self.tol, patience, rule="best", keep="last",
                        best=self.best_loss_, count=self._no_improvement_count)
 
-    def _measure(self, validation, n_samples, batch_size, sample_weight):
+    def _measure(self, validation):
         """The epoch's loss (with scikit-learn's L2 term) and, with validation data, its loss and score."""
-        n_batches = -(-n_samples // batch_size)
-        total_weight = n_samples if sample_weight is None else float(np.sum(sample_weight, dtype=np.float64))
 
-        def measure(trainer, batch_loss):
-            # The L2 term scikit-learn adds per batch, alpha/(2 sum of the batch's weights)
-            # sum ||W||^2, averaged over the rows, with the weights at the end of the epoch.
+        def measure(trainer, batch_loss, penalty):
+            # scikit-learn's loss_curve_: each batch's clipped loss plus its L2 term
+            # alpha/(2 sum of the batch's weights) sum ||W||^2, with the weights before the
+            # batch's update, averaged over the rows.
             with np.errstate(over="ignore", invalid="ignore"):
-                metrics = {"loss": float(batch_loss + self.alpha * n_batches * trainer.squared_weights()
-                                         / (2 * total_weight))}
+                metrics = {"loss": float(batch_loss + 0.5 * self.alpha * penalty)}
             if validation is not None:
                 X_val, y_val, weight_val = validation
                 status, logits = trainer.logits(X_val)
@@ -388,6 +387,7 @@ class _BaseMLP(BaseEstimator):
             view[...] = array
         scratch = None if dtype == np.float64 else np.empty(size, dtype)
         alpha = float(self.alpha)
+        loss_range = _engine.clipped_loss_range(dtype)  # scikit-learn's objective: the clipped log-loss
 
         def loss_and_gradient(flat):
             if scratch is not None:
@@ -397,7 +397,7 @@ class _BaseMLP(BaseEstimator):
             gradient = np.empty(size, dtype)
             status, cost, _, _ = _engine.cost_grad(X, targets, W, b, alpha, activation=self.activation,
                                                    output=self.out_activation_, sample_weight=sample_weight,
-                                                   gradient=gradient)
+                                                   gradient=gradient, loss_range=loss_range)
             if status != _engine.OK:  # L-BFGS-B's line search backs off from an infinite cost
                 return np.inf, np.zeros(size)
             return cost, gradient.astype(np.float64, copy=False)
@@ -413,11 +413,12 @@ class _BaseMLP(BaseEstimator):
         self.intercepts_ = [v.astype(dtype) for v in b]
         if self.verbose:
             print(f"L-BFGS-B: {result.nit} iterations, {result.nfev} evaluations, loss = {self.loss_:.8f}")
-        if result.status != 0:
+        if result.status != 0:  # scikit-learn's message (sklearn.utils.optimize._check_optimize_result)
             message = result.message.decode() if isinstance(result.message, bytes) else result.message
+            advice = (f"\nIncrease the number of iterations to improve the convergence (max_iter={self.max_iter})."
+                      if self.n_iter_ == self.max_iter else "")
             warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s) (status={result.status}):\n"
-                          f"{message}.\n\nIncrease the number of iterations to improve the convergence "
-                          f"(max_iter={self.max_iter}).\nYou might also want to scale the data as shown in:\n"
+                          f"{message}\n{advice}\nYou might also want to scale the data as shown in:\n"
                           "    https://scikit-learn.org/stable/modules/preprocessing.html",
                           ConvergenceWarning, stacklevel=4)
         if not np.isfinite(self.loss_):

@@ -272,10 +272,11 @@ class _FitData:
             self.y_val = check_y(y_val, self.X_val.shape[0], k)
             raise_non_finite(self.X_val, weights, biases)
 
-    def measure(self, trainer, batch_loss, train=True):
+    def measure(self, trainer, batch_loss, penalty, train=True):
         """The hand-in's history: loss and accuracy on the full sets after the epoch; None on NaN or inf.
 
-        Without `train`, the validation set's only.
+        Without `train`, the validation set's only. batch_loss and penalty are unused
+        (the epoch's running figures, `fastnn.training.TrainingLoop`).
         """
         splits = ([("train", self.X, self.y)] if train else []) + (
             [("val", self.X_val, self.y_val)] if self.has_val else [])
@@ -287,7 +288,8 @@ class _FitData:
             metrics[f"{split}_loss"], metrics[f"{split}_acc"] = loss, accuracy
         return metrics
 
-    def measure_running(self, trainer, batch_loss):
-        """The running training loss (the epoch's mean batch loss) and the validation set's metrics."""
-        validation = self.measure(trainer, batch_loss, train=False)
+    def measure_running(self, trainer, batch_loss, penalty):
+        """The running training loss (the epoch's mean batch loss, without weight decay) and the validation set's
+        metrics."""
+        validation = self.measure(trainer, batch_loss, penalty, train=False)
         return None if validation is None else {"train_loss": float(batch_loss), **validation}

@@ -112,19 +112,23 @@ def output_value(Z, output):
     return Z
 
 
-def output_loss(Z, y, output):
+def output_loss(Z, y, output, loss_range=None):
     """Each row's loss (n,) in float64, from the pre-activation Z (n, k) and the targets.
 
     softmax: -log softmax(Z)[y] for labels y (n,). logistic: binary cross-entropy summed
     over the outputs, max(z, 0) - y z + log(1 + exp(-|z|)), for 0/1 targets y (n, k).
     identity: half the squared error, averaged over the outputs. exp: Poisson deviance
     summed over the outputs, y log(y / exp(z)) - y + exp(z) with 0 log 0 = 0.
+    loss_range: (low, high) clips each cross-entropy (softmax: the row's; logistic: each
+    output's) into that range, as scikit-learn's loss from probabilities clipped to
+    [eps, 1 - eps] is; None (the default) clips nothing.
     """
+    low, high = (-np.inf, np.inf) if loss_range is None else loss_range
     if output == "softmax":  # in Z's dtype, as the compiled pass computes it
-        return -log_softmax(Z)[np.arange(Z.shape[0]), y].astype(np.float64)
+        return np.clip(-log_softmax(Z)[np.arange(Z.shape[0]), y].astype(np.float64), low, high)
     Z, T = Z.astype(np.float64), np.asarray(y, np.float64)
     if output == "logistic":
-        return (np.maximum(Z, 0) - T * Z + np.log1p(np.exp(-np.abs(Z)))).sum(axis=1)
+        return np.clip(np.maximum(Z, 0) - T * Z + np.log1p(np.exp(-np.abs(Z))), low, high).sum(axis=1)
     if output == "identity":
         return 0.5 * ((Z - T) ** 2).mean(axis=1)
     y_log_y = np.where(T > 0, T * np.log(np.where(T > 0, T, 1)), 0)
@@ -332,10 +336,14 @@ def train_epoch(X, y, params, order, batch_size, lr, c=0.0, optimizer="sgd", sta
         The batches' weighted mean losses before their updates, without the decay term,
         each counted once per row and averaged over the epoch's rows (scikit-learn's
         loss_curve_ does the same).
+    penalty : float
+        The same average of each batch's sum_l ||W_l||^2 / (its weight sum), with the
+        weights before its update; 0 if c is 0. scikit-learn's loss_curve_ adds c/2 times
+        it to the loss.
     """
     order = np.asarray(order)
     X, y = np.asarray(X), np.asarray(y)
-    loss_sum = 0.0
+    loss_sum = penalty_sum = 0.0
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
         weights = None if sample_weight is None else np.asarray(sample_weight)[rows]
@@ -346,6 +354,8 @@ def train_epoch(X, y, params, order, batch_size, lr, c=0.0, optimizer="sgd", sta
         norm = len(rows) if weights is None else np.sum(weights.astype(params["W1"].dtype), dtype=np.float64)
         squares = sum(np.sum(np.square(params[f"W{l}"], dtype=np.float64)) for l in range(1, len(params) // 2 + 1))
         loss_sum += (cost - c / (2 * norm) * squares) * len(rows)
+        if c > 0:
+            penalty_sum += squares / norm * len(rows)
         step += 1
         params, state = optimizer_step(params, grads, lr, optimizer, state, step, **hyper)
-    return params, state, step, loss_sum / len(order)
+    return params, state, step, loss_sum / len(order), penalty_sum / len(order)

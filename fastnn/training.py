@@ -1,7 +1,7 @@
 """The one training loop behind every estimator.
 
-Each epoch runs in compiled code (`fastnn._engine.Trainer.run_epoch`); this loop draws
-the shuffle, asks the schedule for the rate, has the estimator measure the epoch, lets
+Each epoch runs in compiled code (`fastnn._engine.Trainer.run_epoch`); this loop
+shuffles the row order, asks the schedule for the rate, has the estimator measure the epoch, lets
 the monitor decide what is best and whether progress stalls, and keeps the parameters
 to end with. Its policies hold for every estimator:
 
@@ -43,8 +43,9 @@ class Monitor:
     rule : {"reference", "best"}
         "reference" (Keras' EarlyStopping): progress means beating the value of the last
         epoch that made progress by more than tol. "best" (scikit-learn's MLP): progress
-        means beating the best value so far by tol, and the stall count starts after
-        more than `patience` such epochs.
+        means reaching the best value so far improved by tol (an epoch that equals the
+        best counts when tol is 0), and training stalls after more than `patience` epochs
+        without it.
     keep : {"best", "last"}
         The parameters a run ends with: the best epoch's (the last epoch's if no epoch
         was best) or the last completed epoch's.
@@ -63,11 +64,14 @@ class Monitor:
     def _better(self, value, than, margin=0.0):
         return value < than - margin if self.mode == "min" else value > than + margin
 
+    def _at_least(self, value, than, margin):
+        return value <= than - margin if self.mode == "min" else value >= than + margin
+
     def update(self, metrics):
         """Record one epoch's metrics; return True if it is the best epoch so far."""
         value = metrics[self.key]
         if self.rule == "best":
-            progress = self._better(value, self.best, self.tol)
+            progress = self._at_least(value, self.best, self.tol)
         else:
             progress = self._better(value, self.reference, self.tol)
             if progress:
@@ -103,11 +107,15 @@ class TrainingLoop:
     schedule : a schedule of `fastnn.schedules`
     monitor : Monitor
     measure : callable
-        measure(trainer, batch_loss) -> dict of the epoch's metrics (floats), or None if
-        they met NaN or inf. batch_loss is the epoch's mean batch cross-entropy.
-    rng : numpy Generator
+        measure(trainer, batch_loss, penalty) -> dict of the epoch's metrics (floats), or
+        None if they met NaN or inf. batch_loss is the epoch's mean batch loss, penalty
+        the same mean of each batch's weight-decay sums (`fastnn._engine.Trainer.run_epoch`).
+    rng : numpy Generator or RandomState
         Draws the shuffles.
     shuffle : bool
+        Shuffle the rows before each epoch: each epoch permutes the previous epoch's
+        order (the run starts from the rows' own order), as scikit-learn's MLPs do, so
+        the same random state gives scikit-learn's batches.
     callback : callable or None
         callback(epoch, loop) after each epoch; True stops training.
     report : callable or None
@@ -137,6 +145,7 @@ class TrainingLoop:
         self.samples_before = samples_before
         self.progress = progress
         self.stop_reason = None
+        self._order = np.arange(X.shape[0], dtype=np.int64)
         start = trainer.params()
         # A monitor that continues an earlier run starts with that run's best value: the
         # parameters the run starts from are the best until an epoch beats it.
@@ -202,10 +211,10 @@ class TrainingLoop:
         started = time.perf_counter()
         self.schedule.begin(epoch)
         lr = self.schedule.lr
-        n = self.X.shape[0]
-        order = self.rng.permutation(n).astype(np.int64, copy=False) if self.shuffle else np.arange(n, dtype=np.int64)
-        status, batch_loss = self._run_epoch(order, lr)
-        metrics = self.measure(self.trainer, batch_loss) if status == OK else None
+        if self.shuffle:
+            self._order = self._order[self.rng.permutation(len(self._order))]
+        status, batch_loss, penalty = self._run_epoch(self._order, lr)
+        metrics = self.measure(self.trainer, batch_loss, penalty) if status == OK else None
         if metrics is None or not all(np.isfinite(value) for value in metrics.values()):
             self.stop_reason = "diverged"
             return False
@@ -232,21 +241,24 @@ class TrainingLoop:
         return True
 
     def _run_epoch(self, order, lr):
-        """(status, mean batch loss) of one epoch, in chunks of whole batches when progress is reported."""
+        """(status, mean batch loss, penalty) of one epoch (`Trainer.run_epoch`), in chunks of whole batches
+        when progress is reported."""
         if self.progress is None:
             return self.trainer.run_epoch(self.X, self.y, order, self.batch_size, lr, self.sample_weight)
         n = len(order)
         batches = -(-n // self.batch_size)
         chunk = max(1, -(-batches // PROGRESS_STEPS)) * self.batch_size
-        loss_sum = 0.0
+        loss_sum = penalty_sum = 0.0
         for start in range(0, n, chunk):
             rows = order[start:start + chunk]
-            status, loss = self.trainer.run_epoch(self.X, self.y, rows, self.batch_size, lr, self.sample_weight)
+            status, loss, penalty = self.trainer.run_epoch(self.X, self.y, rows, self.batch_size, lr,
+                                                           self.sample_weight)
             if status != OK:
-                return status, loss
+                return status, loss, penalty
             loss_sum += loss * len(rows)
+            penalty_sum += penalty * len(rows)
             self.progress(start + len(rows), n)
-        return OK, loss_sum / n
+        return OK, loss_sum / n, penalty_sum / n
 
     def samples_seen(self):
         """Training rows processed by earlier runs and this run's completed epochs."""

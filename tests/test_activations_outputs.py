@@ -320,25 +320,28 @@ def _epochs(dtype, activation, output, optimizer, weighted):
     if weighted:
         weights[order[40:60]] = 0  # the third batch weighs 0: skipped by both
     kwargs = dict(activation=activation, output=output, sample_weight=weights)
-    ref_params, _, ref_step, ref_loss = reference.train_epoch(X, y, params, order, 20, 0.05, 0.1, optimizer, **kwargs)
+    ref_params, _, ref_step, ref_loss, ref_penalty = reference.train_epoch(X, y, params, order, 20, 0.05, 0.1, optimizer,
+                                                                           **kwargs)
     X_, y_, s_, (W, b), _ = fastnn._validation.check_cost_grad_args(X, y, params, 0.1, **kwargs)
     trainer = _engine.Trainer(W, b, Optimizer(optimizer), 0.1, activation=activation, output=output)
-    status, loss = trainer.run_epoch(X_, y_, order.astype(np.int64), 20, 0.05, sample_weight=s_)
+    status, loss, penalty = trainer.run_epoch(X_, y_, order.astype(np.int64), 20, 0.05, sample_weight=s_)
     assert status == _engine.OK
-    return ref_params, trainer.params(), (ref_step, trainer.step), (ref_loss, loss)
+    return ref_params, trainer.params(), (ref_step, trainer.step), (ref_loss, loss), (ref_penalty, penalty)
 
 
 @pytest.mark.parametrize("activation, output", COMBINATIONS)
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 def test_one_epoch_equals_the_reference_loop(activation, output, optimizer, weighted):
-    ref64, comp64, steps, losses = _epochs(np.float64, activation, output, optimizer, weighted)
+    ref64, comp64, steps, losses, penalties = _epochs(np.float64, activation, output, optimizer, weighted)
     assert steps[0] == steps[1] == (7 if weighted else 8)
     assert losses[1] == pytest.approx(losses[0], rel=1e-12)
+    assert penalties[0] > 0 and penalties[1] == pytest.approx(penalties[0], rel=1e-12)
     assert_same_params(ref64, comp64, np.float64)
-    ref32, comp32, steps, losses = _epochs(np.float32, activation, output, optimizer, weighted)
+    ref32, comp32, steps, losses, penalties = _epochs(np.float32, activation, output, optimizer, weighted)
     assert steps[0] == steps[1]
     assert losses[1] == pytest.approx(losses[0], rel=1e-4)
+    assert penalties[1] == pytest.approx(penalties[0], rel=1e-5)
     assert_as_accurate(ref32, comp32, ref64, np.float32)
 
 

@@ -118,7 +118,7 @@ def test_epoch_contender(benchmark, name, dtype, case):
             assert product.dtype == np.dtype(dtype) and product.shape == ref.shape
             assert np.all(np.abs(product - ref) <= RTOL[np.dtype(dtype)] * scale)
         return
-    ref_params, _, _, ref_running_loss = reference.train_epoch(X, y, params, epoch_order(n, SEED), batch_size,
+    ref_params, _, _, ref_running_loss, _ = reference.train_epoch(X, y, params, epoch_order(n, SEED), batch_size,
                                                                LEARNING_RATE, DECAY, optimizer="sgd")
     assert_same_params(ref_params, comp.params, dtype)
     running = contender.make(X, y, params, batch_size, LEARNING_RATE, DECAY, SEED, "running")()

@@ -25,7 +25,7 @@ def test_one_epoch_equals_the_reference_loop(dtype, optimizer, hidden):
     clf = fastnn.NetClassifier()
     clf.fit(X, y, None, None, params, batch_size=32, lr=lr, c=0.3, epochs=1, seed=seed, optimizer=optimizer, **HYPER)
     order = np.random.default_rng(seed).permutation(len(X))
-    ref_params, _, _, _ = reference.train_epoch(X, y, params, order, 32, lr, 0.3, optimizer, **HYPER)
+    ref_params, _, _, _, _ = reference.train_epoch(X, y, params, order, 32, lr, 0.3, optimizer, **HYPER)
     assert_same_params(ref_params, clf.params, dtype)
 
 
@@ -36,7 +36,7 @@ def test_three_epochs_without_shuffle_equal_the_reference_loop(dtype):
     clf.fit(X, y, None, None, params, batch_size=16, lr=0.2, c=1e-2, epochs=3, shuffle=False)
     ref_params, state, step = params, None, 0
     for _ in range(3):  # each epoch starts where the last one ended
-        ref_params, state, step, _ = reference.train_epoch(X, y, ref_params, np.arange(100), 16, 0.2, 1e-2,
+        ref_params, state, step, _, _ = reference.train_epoch(X, y, ref_params, np.arange(100), 16, 0.2, 1e-2,
                                                            state=state, step=step)
     assert step == 3 * 7
     assert_same_params(ref_params, clf.params, dtype)
@@ -208,10 +208,11 @@ def test_running_metrics_train_the_same_and_record_the_batch_losses(dtype):
     np.testing.assert_array_equal(full["val_loss"], running["val_loss"])
     np.testing.assert_array_equal(full["val_acc"], running["val_acc"])
     assert running["train_acc"].size == 0 and full["train_acc"].size == 3
-    rng, ref_params, state, losses = np.random.default_rng(5), params, None, []
-    for _ in range(3):
-        ref_params, state, _, loss = reference.train_epoch(X[:150], y[:150], ref_params, rng.permutation(150), 32, 0.1,
-                                                           0.3, state=state)
+    rng, ref_params, state, losses, order = np.random.default_rng(5), params, None, [], np.arange(150)
+    for _ in range(3):  # each epoch shuffles the previous epoch's order
+        order = order[rng.permutation(150)]
+        ref_params, state, _, loss, _ = reference.train_epoch(X[:150], y[:150], ref_params, order, 32, 0.1, 0.3,
+                                                              state=state)
         losses.append(loss)
     assert_same_loss(np.array(losses), running["train_loss"], dtype)
     assert not np.allclose(running["train_loss"], full["train_loss"])
@@ -279,6 +280,6 @@ def test_a_schedule_sets_each_epochs_learning_rate():
     cosine = make_schedule("cosine", 0.1, 3, lr_min=0.01)
     ref_params, state, step = params, None, 0
     for epoch in range(3):
-        ref_params, state, step, _ = reference.train_epoch(X, y, ref_params, np.arange(40), 16, cosine(epoch), 1e-3,
+        ref_params, state, step, _, _ = reference.train_epoch(X, y, ref_params, np.arange(40), 16, cosine(epoch), 1e-3,
                                                            state=state, step=step)
     assert_same_params(ref_params, clf.params, np.float64)

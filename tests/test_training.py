@@ -53,7 +53,7 @@ def test_monitor_rules(rule, values, counts):
 
 def test_monitor_stalls_after_patience():
     reference = Monitor("loss", patience=2, rule="reference")
-    best = Monitor("loss", patience=2, rule="best")
+    best = Monitor("loss", tol=0.1, patience=2, rule="best")
     for monitor in (reference, best):
         for _ in range(3):
             monitor.update({"loss": 1.0})
@@ -61,6 +61,23 @@ def test_monitor_stalls_after_patience():
     assert not best.stalled()  # scikit-learn stops when the count exceeds n_iter_no_change
     best.update({"loss": 1.0})
     assert best.stalled()
+
+
+def test_the_best_rule_counts_reaching_the_best_improved_by_tol_as_progress():
+    """scikit-learn's rule: loss <= best - tol (score >= best + tol) is progress, so with tol = 0 an epoch
+    that equals the best resets the count (Keras' rule needs a strict improvement)."""
+    for mode, values in (("min", [1.0, 0.9, 0.9, 0.9, 0.9]), ("max", [0.5, 0.6, 0.6, 0.6, 0.6])):
+        best = Monitor("value", mode, tol=0.0, patience=1, rule="best")
+        reference = Monitor("value", mode, tol=0.0, patience=1, rule="reference")
+        for value in values:
+            best.update({"value": value})
+            reference.update({"value": value})
+        assert best.count == 0 and not best.stalled()
+        assert reference.count == 3 and reference.stalled()
+        tolerant = Monitor("value", mode, tol=0.05, patience=1, rule="best")
+        for value in values:
+            tolerant.update({"value": value})
+        assert tolerant.count == 3  # 0.9 is not 0.9 - 0.05: no progress after the second epoch
 
 
 def _interrupt_after(epochs):

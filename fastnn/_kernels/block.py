@@ -27,7 +27,7 @@ def _n_blocks(n_rows):
 
 
 @kernel(inline=True)
-def _one_block(hidden, targets, weights, b_hidden, W_out, b_out, inv_norm,
+def _one_block(hidden, targets, weights, b_hidden, W_out, b_out, inv_norm, loss_range,
                d_w_out_partial, d_b_hidden_partial, d_b_out_partial, logits, d_hidden, activation, output):
     """From the last hidden layer's pre-activation to its gradient, for one block of rows.
 
@@ -45,7 +45,7 @@ def _one_block(hidden, targets, weights, b_hidden, W_out, b_out, inv_norm,
     logits, d_hidden = logits[:rows], d_hidden[:rows]
     non_finite = _activate_rows(hidden, b_hidden, activation)
     _gemm(False, False, 1.0, hidden, W_out, 0.0, logits)
-    loss, bad_logits = _output_rows(logits, b_out, targets, weights, inv_norm, d_b_out_partial, output)
+    loss, bad_logits = _output_rows(logits, b_out, targets, weights, inv_norm, loss_range, d_b_out_partial, output)
     _gemm(True, False, 1.0, hidden, logits, 0.0, d_w_out_partial)
     _gemm(False, True, 1.0, logits, W_out, 0.0, d_hidden)
     _backward_rows(d_hidden, hidden, d_b_hidden_partial, activation)
@@ -71,8 +71,8 @@ def _reduce_block_partials(n_blocks, workspace, d_w_out, d_b_hidden, d_b_out):
 
 
 @kernel
-def _block_pass(hidden, targets, weights, b_hidden, W_out, b_out, inv_norm, d_w_out, d_b_hidden, d_b_out, workspace,
-                activation, output):
+def _block_pass(hidden, targets, weights, b_hidden, W_out, b_out, inv_norm, loss_range, d_w_out, d_b_hidden, d_b_out,
+                workspace, activation, output):
     """Run `_one_block` over fixed row blocks, one after another.
 
     Writes d_w_out (without weight decay), d_b_hidden and d_b_out; returns (the rows'
@@ -88,13 +88,13 @@ def _block_pass(hidden, targets, weights, b_hidden, W_out, b_out, inv_norm, d_w_
     for blk in range(n_blocks):
         rows = slice(blk * ROW_BLOCK, min((blk + 1) * ROW_BLOCK, n))
         losses[blk], flags[blk] = _one_block(
-            hidden[rows], targets[rows], weights[rows], b_hidden, W_out, b_out, inv_norm,
+            hidden[rows], targets[rows], weights[rows], b_hidden, W_out, b_out, inv_norm, loss_range,
             d_w_out_partial[blk], d_b_hidden_partial[blk], d_b_out_partial[blk], logits, d_hidden, activation, output)
     return _reduce_block_partials(n_blocks, workspace, d_w_out, d_b_hidden, d_b_out)
 
 
 @kernel
-def _block_with_own_buffers(hidden, targets, weights, b_hidden, W_out, b_out, inv_norm,
+def _block_with_own_buffers(hidden, targets, weights, b_hidden, W_out, b_out, inv_norm, loss_range,
                             d_w_out_partial, d_b_hidden_partial, d_b_out_partial, activation, output):
     """`_one_block` with work buffers of its own.
 
@@ -103,13 +103,14 @@ def _block_with_own_buffers(hidden, targets, weights, b_hidden, W_out, b_out, in
     """
     rows, h = hidden.shape
     return _one_block(
-        hidden, targets, weights, b_hidden, W_out, b_out, inv_norm, d_w_out_partial, d_b_hidden_partial, d_b_out_partial,
-        np.empty((rows, W_out.shape[1]), hidden.dtype), np.empty((rows, h), hidden.dtype), activation, output)
+        hidden, targets, weights, b_hidden, W_out, b_out, inv_norm, loss_range, d_w_out_partial, d_b_hidden_partial,
+        d_b_out_partial, np.empty((rows, W_out.shape[1]), hidden.dtype), np.empty((rows, h), hidden.dtype), activation,
+        output)
 
 
 @kernel(parallel=True)
-def _block_pass_parallel(hidden, targets, weights, b_hidden, W_out, b_out, inv_norm, d_w_out, d_b_hidden, d_b_out,
-                         activation, output):
+def _block_pass_parallel(hidden, targets, weights, b_hidden, W_out, b_out, inv_norm, loss_range, d_w_out, d_b_hidden,
+                         d_b_out, activation, output):
     """`_block_pass` with the blocks spread over Numba's threads; the same bits.
 
     Allocates its own partials, and each block its own work buffers
@@ -126,7 +127,7 @@ def _block_pass_parallel(hidden, targets, weights, b_hidden, W_out, b_out, inv_n
     for blk in prange(n_blocks):
         rows = slice(blk * ROW_BLOCK, min((blk + 1) * ROW_BLOCK, n))
         losses[blk], flags[blk] = _block_with_own_buffers(
-            hidden[rows], targets[rows], weights[rows], b_hidden, W_out, b_out, inv_norm,
+            hidden[rows], targets[rows], weights[rows], b_hidden, W_out, b_out, inv_norm, loss_range,
             d_w_out_partial[blk], d_b_hidden_partial[blk], d_b_out_partial[blk], activation, output)
     workspace = (d_w_out_partial, d_b_hidden_partial, d_b_out_partial, losses, flags)
     return _reduce_block_partials(n_blocks, workspace, d_w_out, d_b_hidden, d_b_out)

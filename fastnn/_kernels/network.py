@@ -68,9 +68,8 @@ def _backward_keep_or_apply(X, W, b, decay, optimizer, lr, hyper, state, step, b
     whole-batch products, layer by layer. Each is then kept (optimizer KEEP_GRADIENT: d_W
     and d_b hold it, weight decay `decay` W included, decay = c / (sum of the row
     weights)) or applied by the optimizer (state = (v_W, s_W, v_b, s_b), see
-    `fastnn.optim`). Returns sum_l ||W_l||^2 for KEEP_GRADIENT with decay > 0 (what
-    the decay term needs; with decay = 0 only the last layer's is summed, and the term
-    is 0), else 0.
+    `fastnn.optim`). Returns sum_l ||W_l||^2 of the weights before any update when
+    decay > 0 (what the decay term needs), else 0.
     """
     d_W, d_b, hidden, d_hidden, _ = buffers
     v_W, s_W, v_b, s_b = state
@@ -80,8 +79,8 @@ def _backward_keep_or_apply(X, W, b, decay, optimizer, lr, hyper, state, step, b
         # np.bool_(...), not a literal True: Numba would compile _decay_into once per literal
         squares += _decay_into(W[last], decay, d_W[last], np.bool_(True))
     else:
-        _optimizer_update(W[last].ravel(), d_W[last].ravel(), decay, lr, optimizer, hyper, v_W[last].ravel(),
-                          s_W[last].ravel(), step)
+        squares += _optimizer_update(W[last].ravel(), d_W[last].ravel(), decay, lr, optimizer, hyper,
+                                     v_W[last].ravel(), s_W[last].ravel(), step)
     for l in range(last - 1, -1, -1):  # hidden[l] holds dZ of layer l + 1
         dZ = hidden[l][:n]
         if l == 0:
@@ -96,23 +95,24 @@ def _backward_keep_or_apply(X, W, b, decay, optimizer, lr, hyper, state, step, b
     if optimizer != KEEP_GRADIENT:
         for l in range(last + 1):
             _optimizer_update(b[l], d_b[l], 0.0, lr, optimizer, hyper, v_b[l], s_b[l], step)
-    return squares
+    return squares if decay > 0 else 0.0
 
 
 @kernel(inline=True)
-def _linear_pass(X, targets, weights, norm, W, b, buffers, output):
+def _linear_pass(X, targets, weights, norm, W, b, buffers, loss_range, output):
     """`_batch_pass` of a network without hidden layers (L = 1, a linear or logistic model).
 
     The logits X W1 go into the flat scratch (`fastnn._engine.step_buffers` sizes it for
     them), which the output pass turns into dZ in place; d_b1 gets its sums. Returns
-    (the weighted mean loss, True if a logit or an output was NaN or inf).
+    (the weighted mean loss, True if a logit or an output was NaN or inf). loss_range:
+    see `outputs`.
     """
     d_W, d_b, hidden, d_hidden, _ = buffers
     n = targets.shape[0]
     logits = _rows_view(d_hidden, n, W[0].shape[1])
     _input_times(X, W[0], logits)
     d_b[0][:] = 0
-    loss, bad = _output_rows(logits, b[0], targets, weights, 1.0 / norm, d_b[0], output)
+    loss, bad = _output_rows(logits, b[0], targets, weights, 1.0 / norm, loss_range, d_b[0], output)
     return loss / norm, bad
 
 
@@ -120,7 +120,7 @@ def _linear_pass(X, targets, weights, norm, W, b, buffers, output):
 def _linear_backward(X, n, W, b, decay, optimizer, lr, hyper, state, step, buffers):
     """`_backward_keep_or_apply` of a network without hidden layers: W1's gradient X^T dZ kept or applied.
 
-    Returns ||W1||^2 for KEEP_GRADIENT with decay > 0, else 0.
+    Returns ||W1||^2 before the update when decay > 0, else 0.
     """
     d_W, d_b, _, d_hidden, _ = buffers
     v_W, s_W, v_b, s_b = state
@@ -132,28 +132,28 @@ def _linear_backward(X, n, W, b, decay, optimizer, lr, hyper, state, step, buffe
 
 
 @kernel(inline=True)
-def _batch_pass(X, targets, weights, norm, W, b, buffers, activation, output):
+def _batch_pass(X, targets, weights, norm, W, b, buffers, loss_range, activation, output):
     """`_forward`, then the serial block pass around the output layer.
 
     Returns (the weighted mean loss, True if a parameter, a pre-activation or an output
-    was NaN or inf).
+    was NaN or inf). loss_range: see `outputs`.
     """
     d_W, d_b, hidden, _, workspace = buffers
     n, last = _input_rows(X), len(W) - 1
     non_finite = _forward(X, W, b, hidden, activation)
     loss, bad = _block_pass(hidden[last - 1][:n], targets, weights, b[last - 1], W[last], b[last], 1.0 / norm,
-                            d_W[last], d_b[last - 1], d_b[last], workspace, activation, output)
+                            loss_range, d_W[last], d_b[last - 1], d_b[last], workspace, activation, output)
     return loss / norm, non_finite or bad
 
 
 @kernel(inline=True)
-def _batch_pass_parallel(X, targets, weights, norm, W, b, buffers, activation, output):
+def _batch_pass_parallel(X, targets, weights, norm, W, b, buffers, loss_range, activation, output):
     """`_batch_pass` with the block pass on Numba's threads (`_block_pass_parallel`): the same bits."""
     d_W, d_b, hidden, _, _ = buffers
     n, last = _input_rows(X), len(W) - 1
     non_finite = _forward(X, W, b, hidden, activation)
     loss, bad = _block_pass_parallel(hidden[last - 1][:n], targets, weights, b[last - 1], W[last], b[last], 1.0 / norm,
-                                     d_W[last], d_b[last - 1], d_b[last], activation, output)
+                                     loss_range, d_W[last], d_b[last - 1], d_b[last], activation, output)
     return loss / norm, non_finite or bad
 
 
@@ -181,13 +181,14 @@ def specialised(activation, output, linear=False):
 
 def _cost_grad_driver(activation, output, parallel, linear):
     @kernel
-    def cost_grad(X, targets, weights, norm, W, b, c, state, buffers):
+    def cost_grad(X, targets, weights, norm, W, b, c, loss_range, state, buffers):
         """Cost and gradients of an L-layer network on one batch, into buffers.
 
         X (n, d), dense or sparse (`fastnn._kernels.inputs`); targets (n, 1) int64 labels for the softmax output, else (n, k) in X's
         dtype; weights (n,) per-row weights in X's dtype, or empty (every row weighs 1);
         norm, their sum (n if empty). W and b are tuples of the L weight matrices and 1-D
-        biases, all C-contiguous and of one float dtype. buffers
+        biases, all C-contiguous and of one float dtype. loss_range clips the loss
+        (`outputs`; (-inf, inf): the exact loss). buffers
         (`fastnn._engine.step_buffers`, for n rows): gradients d_W, d_b; one (rows, h_l)
         buffer per hidden layer; a flat scratch; the workspace of `_block_pass`. state:
         the empty optimizer state of KEEP_GRADIENT (`_backward_keep_or_apply` has one
@@ -201,11 +202,11 @@ def _cost_grad_driver(activation, output, parallel, linear):
         """
         # linear and parallel are constants here: Numba compiles only the branches taken
         if linear:
-            loss, bad = _linear_pass(X, targets, weights, norm, W, b, buffers, output)
+            loss, bad = _linear_pass(X, targets, weights, norm, W, b, buffers, loss_range, output)
         elif parallel:
-            loss, bad = _batch_pass_parallel(X, targets, weights, norm, W, b, buffers, activation, output)
+            loss, bad = _batch_pass_parallel(X, targets, weights, norm, W, b, buffers, loss_range, activation, output)
         else:
-            loss, bad = _batch_pass(X, targets, weights, norm, W, b, buffers, activation, output)
+            loss, bad = _batch_pass(X, targets, weights, norm, W, b, buffers, loss_range, activation, output)
         if bad:
             return NON_FINITE, np.nan, np.nan
         if linear:
@@ -221,7 +222,7 @@ def _cost_grad_driver(activation, output, parallel, linear):
 
 def _train_epoch_driver(activation, output, linear):
     @kernel
-    def train_epoch(X, targets, weights, order, batch_size, W, b, c, lr, optimizer, hyper, state, step,
+    def train_epoch(X, targets, weights, order, batch_size, W, b, c, loss_range, lr, optimizer, hyper, state, step,
                     X_batch, targets_batch, weights_batch, buffers):
         """One epoch of mini-batch training over the rows of X in `order`, in place.
 
@@ -233,13 +234,16 @@ def _train_epoch_driver(activation, output, linear):
         c/norm uses the batch's own norm (its rows' weight sum). A batch whose weights
         are all 0 carries no information: it is skipped (no step; its loss counts as 0).
         Returns (status, optimizer steps taken so far, the batches' weighted mean losses
-        averaged over the epoch's rows, as scikit-learn's loss_curve_ does): status is
-        NON_FINITE if a batch met NaN or inf (nothing of that batch is updated), and
-        training should stop.
+        averaged over the epoch's rows, as scikit-learn's loss_curve_ does, and the same
+        average of each batch's sum_l ||W_l||^2 / norm before its update, 0 if c = 0: the
+        decay term of that loss_curve_ is c/2 times it): status is NON_FINITE if a batch
+        met NaN or inf (nothing of that batch is updated), and training should stop.
+        loss_range clips the loss (`outputs`).
         """
         n = order.shape[0]
         weighted = weights.size > 0
         loss_sum = 0.0
+        penalty_sum = 0.0
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
             X_b = _input_batch(X, order[start:start + m], X_batch)
@@ -257,16 +261,18 @@ def _train_epoch_driver(activation, output, linear):
                 continue
             step += 1
             if linear:  # a constant here: Numba compiles only the branch taken
-                loss, bad = _linear_pass(X_b, targets_b, weights_b, norm, W, b, buffers, output)
+                loss, bad = _linear_pass(X_b, targets_b, weights_b, norm, W, b, buffers, loss_range, output)
             else:
-                loss, bad = _batch_pass(X_b, targets_b, weights_b, norm, W, b, buffers, activation, output)
+                loss, bad = _batch_pass(X_b, targets_b, weights_b, norm, W, b, buffers, loss_range, activation, output)
             if bad:
-                return NON_FINITE, step, np.nan
+                return NON_FINITE, step, np.nan, np.nan
             if linear:
-                _linear_backward(X_b, m, W, b, c / norm, optimizer, lr, hyper, state, step, buffers)
+                squares = _linear_backward(X_b, m, W, b, c / norm, optimizer, lr, hyper, state, step, buffers)
             else:
-                _backward_keep_or_apply(X_b, W, b, c / norm, optimizer, lr, hyper, state, step, buffers, activation)
+                squares = _backward_keep_or_apply(X_b, W, b, c / norm, optimizer, lr, hyper, state, step, buffers,
+                                                  activation)
             loss_sum += loss * m
-        return OK, step, loss_sum / n
+            penalty_sum += squares / norm * m
+        return OK, step, loss_sum / n, penalty_sum / n
 
     return train_epoch

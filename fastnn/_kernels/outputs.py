@@ -10,6 +10,12 @@ activation(z) - target. Rows are weighted by per-row sample weights (none: all 1
 the gradient is scaled by inv_norm = 1 / (sum of the weights). The output is a literal
 code (`by_code`). Twin: `fastnn.reference.output_loss` and `fastnn.reference.output_delta`.
 
+loss_range = (low, high) clips each row's cross-entropy (softmax) or each output's binary
+cross-entropy (logistic) into [low, high] before it is weighted and summed: (-inf, inf)
+gives the exact loss; `clipped_loss_range` gives scikit-learn's, which computes the loss
+from probabilities clipped to [eps, 1 - eps]. The gradient is never clipped (scikit-learn's
+is activation(z) - target too). The squared error and the Poisson deviance are not clipped.
+
 Losses are computed stably for any finite z: the log-softmax subtracts the row maximum,
 the binary cross-entropy is max(z, 0) - t z + log1p(exp(-|z|)) (never log 0), and the
 Poisson deviance uses log(exp(z)) = z.
@@ -24,8 +30,21 @@ SOFTMAX, LOGISTIC, IDENTITY, EXP = 0, 1, 2, 3
 CODES = {"softmax": SOFTMAX, "logistic": LOGISTIC, "identity": IDENTITY, "exp": EXP}
 
 
+def clipped_loss_range(dtype):
+    """(low, high): the cross-entropies of probabilities 1 - eps and eps, eps the dtype's machine epsilon.
+
+    A probability clipped to [eps, 1 - eps] (scikit-learn's `log_loss`) has a
+    cross-entropy -log(p) in exactly this range.
+    """
+    eps = float(np.finfo(dtype).eps)
+    return -np.log1p(-eps), -np.log(eps)
+
+
+EXACT_LOSS_RANGE = (-np.inf, np.inf)  # clips nothing
+
+
 @kernel
-def _softmax_rows(logits, b_out, targets, weights, inv_norm, d_b_out_partial, code):
+def _softmax_rows(logits, b_out, targets, weights, inv_norm, loss_range, d_b_out_partial, code):
     """logits (before b_out) -> G = w (softmax - onehot) inv_norm in place; adds G's rows into d_b_out_partial.
 
     targets (rows, 1) holds the labels. Returns (the rows' cross-entropies times their
@@ -52,7 +71,8 @@ def _softmax_rows(logits, b_out, targets, weights, inv_norm, d_b_out_partial, co
             row[c] = np.exp(row[c] - top)
             total += row[c]
         log_total = np.log(total)
-        loss += weight * (np.float64(log_total) - shifted_target)
+        row_loss = np.float64(log_total) - shifted_target
+        loss += weight * min(max(row_loss, loss_range[0]), loss_range[1])
         row_scale = dtype(inv_norm * weight)
         scale = row_scale / total
         for c in range(k):
@@ -99,7 +119,7 @@ _loss_and_residual = by_code("_loss_and_residual", {
 
 
 @kernel
-def _elementwise_rows(logits, b_out, targets, weights, inv_norm, d_b_out_partial, code):
+def _elementwise_rows(logits, b_out, targets, weights, inv_norm, loss_range, d_b_out_partial, code):
     """`_softmax_rows` for outputs applied to each column on its own (logistic, identity, exp).
 
     targets (rows, k) holds the targets in the logits' dtype. The squared error is
@@ -120,6 +140,8 @@ def _elementwise_rows(logits, b_out, targets, weights, inv_norm, d_b_out_partial
             z = row[c] + b_out[c]
             element_loss, residual = _loss_and_residual(z, targets[i, c], code)
             non_finite |= (z - z != 0) | (residual - residual != 0)
+            if code == LOGISTIC:
+                element_loss = min(max(element_loss, loss_range[0]), loss_range[1])
             row_loss += element_loss
             g = residual * scale
             row[c] = g

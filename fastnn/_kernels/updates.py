@@ -17,6 +17,8 @@ KEEP_GRADIENT, SGD, MOMENTUM, NESTEROV, ADAM = -1, 0, 1, 2, 3
 def _decay_into(w, scale, out, accumulate):
     """out = scale * w (or out += scale * w if accumulate), C-contiguous; returns sum(w ** 2) in float64.
 
+    out may be w itself (each entry is read before it is written).
+
     One pass: the memory traffic, not the arithmetic, is the cost (a W1 of 784 x 256).
     """
     scale = w.dtype.type(scale)
@@ -44,7 +46,9 @@ def _optimizer_update(w, grad, decay, lr, optimizer, hyper, velocity, second, st
     w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(s) + eps). hyper = (mu, b1, b2, eps);
     velocity holds v or m, second holds s (both unused by sgd); step is t >= 1.
     The arrays are flat (C-contiguous views of a weight matrix or a bias): one
-    compilation serves both.
+    compilation serves both. Returns sum(w ** 2) before the step, in float64, summed in
+    the loop that reads w anyway (scikit-learn's loss_curve_ adds each batch's decay term
+    with the weights before its update).
     """
     dtype = w.dtype.type
     momentum, beta1, beta2, eps = dtype(hyper[0]), dtype(hyper[1]), dtype(hyper[2]), dtype(hyper[3])
@@ -52,50 +56,66 @@ def _optimizer_update(w, grad, decay, lr, optimizer, hyper, velocity, second, st
     if optimizer == ADAM:
         lr = lr * np.sqrt(1 - hyper[2] ** step) / (1 - hyper[1] ** step)
     lr, decay = dtype(lr), dtype(decay)
+    squares = 0.0
     # One loop per optimizer, with no branch inside, so that each loop vectorises.
     if optimizer == SGD:
         for i in range(w.size):
-            w[i] -= lr * (grad[i] + decay * w[i])
+            x = w[i]
+            squares += np.float64(x) * x
+            w[i] = x - lr * (grad[i] + decay * x)
     elif optimizer == MOMENTUM:
         for i in range(w.size):
-            v = momentum * velocity[i] - lr * (grad[i] + decay * w[i])
+            x = w[i]
+            squares += np.float64(x) * x
+            v = momentum * velocity[i] - lr * (grad[i] + decay * x)
             velocity[i] = v
-            w[i] += v
+            w[i] = x + v
     elif optimizer == NESTEROV:
         for i in range(w.size):
-            g = grad[i] + decay * w[i]
+            x = w[i]
+            squares += np.float64(x) * x
+            g = grad[i] + decay * x
             v = momentum * velocity[i] - lr * g
             velocity[i] = v
-            w[i] += momentum * v - lr * g
+            w[i] = x + (momentum * v - lr * g)
     else:
         for i in range(w.size):
-            g = grad[i] + decay * w[i]
+            x = w[i]
+            squares += np.float64(x) * x
+            g = grad[i] + decay * x
             m = beta1 * velocity[i] + (one - beta1) * g
             s = beta2 * second[i] + (one - beta2) * g * g
             velocity[i] = m
             second[i] = s
-            w[i] -= lr * m / (np.sqrt(s) + eps)
+            w[i] = x - lr * m / (np.sqrt(s) + eps)
+    return squares
 
 
 @kernel(inline=True)
 def _keep_or_apply_weight_gradient(A, dZ, w, grad, decay, lr, optimizer, hyper, velocity, second, step):
-    """The gradient A^T dZ of a weight matrix w, kept (KEEP_GRADIENT) or applied; returns sum(w ** 2) for KEEP_GRADIENT.
+    """The gradient A^T dZ of a weight matrix w, kept (KEEP_GRADIENT) or applied.
 
-    A: a layer's input, dense or the sparse X (`fastnn._kernels.inputs`).
+    A: a layer's input, dense or the sparse X (`fastnn._kernels.inputs`). Returns
+    sum(w ** 2) before any update when decay > 0 (0 otherwise), from a pass that reads w
+    anyway.
 
     KEEP_GRADIENT: grad = A^T dZ + decay w, the decay written first and the product added
     through beta = 1. SGD: the update is the product itself, w <- (1 - lr decay) w -
-    lr A^T dZ, with no gradient array. Other optimizers: grad = A^T dZ, then `_optimizer_update`.
+    lr A^T dZ, with no gradient array; the decay scales w first, in the pass BLAS would
+    make for beta != 1. Other optimizers: grad = A^T dZ, then `_optimizer_update`.
     """
+    # np.bool_(False), not a literal: Numba would compile _decay_into once per literal
     if optimizer == SGD:
-        _input_transpose_times(-lr, A, dZ, 1.0 - lr * decay, w)
-        return 0.0
+        squares = _decay_into(w, 1.0 - lr * decay, w, np.bool_(False)) if decay > 0 else 0.0
+        _input_transpose_times(-lr, A, dZ, 1.0, w)
+        return squares
     squares = 0.0
     beta = 0.0
     if optimizer == KEEP_GRADIENT and decay > 0:
-        squares = _decay_into(w, decay, grad, np.bool_(False))  # not a literal: one compilation (network.py)
+        squares = _decay_into(w, decay, grad, np.bool_(False))
         beta = 1.0
     _input_transpose_times(1.0, A, dZ, beta, grad)
     if optimizer != KEEP_GRADIENT:
-        _optimizer_update(w.ravel(), grad.ravel(), decay, lr, optimizer, hyper, velocity.ravel(), second.ravel(), step)
-    return squares
+        squares = _optimizer_update(w.ravel(), grad.ravel(), decay, lr, optimizer, hyper, velocity.ravel(),
+                                    second.ravel(), step)
+    return squares if decay > 0 else 0.0

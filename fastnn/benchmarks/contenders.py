@@ -313,7 +313,7 @@ def _numpy_epoch(X, y, params, batch_size, lr, c, seed, metrics="full"):
     rows = np.arange(X.shape[0])
 
     def run():
-        trained, _, _, running_loss = reference.train_epoch(X, y, params, order, batch_size, lr, c, optimizer="sgd")
+        trained, _, _, running_loss, _ = reference.train_epoch(X, y, params, order, batch_size, lr, c, optimizer="sgd")
         if metrics == "running":
             return EpochResult(trained, float(running_loss), np.nan)
         log_probs = reference.log_softmax(reference.logits(X, trained))

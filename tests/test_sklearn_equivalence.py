@@ -123,7 +123,6 @@ CHUNKS, PER_CHUNK = 8, 40  # 320 configurations
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("sklearn_equivalence")
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 def test_random_configurations_give_scikit_learns_model(chunk):
     """Every configuration: the same errors, warnings, epochs, curves, coefficients and predictions as

@@ -17,8 +17,6 @@ KEEP_GRADIENT, SGD, MOMENTUM, NESTEROV, ADAM = -1, 0, 1, 2, 3
 def _decay_into(w, scale, out, accumulate):
     """out = scale * w (or out += scale * w if accumulate), C-contiguous; returns sum(w ** 2) in float64.
 
-    out may be w itself (each entry is read before it is written).
-
     One pass: the memory traffic, not the arithmetic, is the cost (a W1 of 784 x 256).
     """
     scale = w.dtype.type(scale)
@@ -34,6 +32,23 @@ def _decay_into(w, scale, out, accumulate):
             v = flat[i]
             flat_out[i] = scale * v
             total += np.float64(v) * v
+    return total
+
+
+@kernel
+def _scale_in_place(w, scale):
+    """w *= scale, C-contiguous; returns sum(w ** 2) before the scaling, in float64.
+
+    One array read and written in place (an out argument that may alias w would keep the
+    loop from vectorising).
+    """
+    scale = w.dtype.type(scale)
+    flat = w.ravel()
+    total = 0.0
+    for i in range(flat.size):
+        v = flat[i]
+        total += np.float64(v) * v
+        flat[i] = scale * v
     return total
 
 
@@ -104,15 +119,14 @@ def _keep_or_apply_weight_gradient(A, dZ, w, grad, decay, lr, optimizer, hyper, 
     lr A^T dZ, with no gradient array; the decay scales w first, in the pass BLAS would
     make for beta != 1. Other optimizers: grad = A^T dZ, then `_optimizer_update`.
     """
-    # np.bool_(False), not a literal: Numba would compile _decay_into once per literal
     if optimizer == SGD:
-        squares = _decay_into(w, 1.0 - lr * decay, w, np.bool_(False)) if decay > 0 else 0.0
+        squares = _scale_in_place(w, 1.0 - lr * decay) if decay > 0 else 0.0
         _input_transpose_times(-lr, A, dZ, 1.0, w)
         return squares
     squares = 0.0
     beta = 0.0
     if optimizer == KEEP_GRADIENT and decay > 0:
-        squares = _decay_into(w, decay, grad, np.bool_(False))
+        squares = _decay_into(w, decay, grad, np.bool_(False))  # not a literal: one compilation (network.py)
         beta = 1.0
     _input_transpose_times(1.0, A, dZ, beta, grad)
     if optimizer != KEEP_GRADIENT:

@@ -21,7 +21,9 @@ make them independent of the load. Overlapping calls never change each other's c
 
 import contextlib
 import glob
+import _signal
 import os
+import signal
 import threading
 import time
 
@@ -40,9 +42,9 @@ def _own_running_threads():
         try:
             with open(path) as file:
                 stat = file.read()
-        except OSError:  # the thread ended meanwhile
+            count += stat[stat.rindex(")") + 2] == "R"  # the state follows the parenthesised name
+        except (OSError, ValueError, IndexError):  # the thread ended meanwhile, or a stat file of another form
             continue
-        count += stat[stat.rindex(")") + 2] == "R"  # the state follows the parenthesised name
     return count
 
 
@@ -92,21 +94,110 @@ def threads_for(flop, allowed):
     return max(1, min(allowed, _CORES - busy_cores()))
 
 
+_SIGINT = int(signal.SIGINT)
+_holding = []  # the _InterruptsDeferred holding SIGINT now, outermost first
+
+
+class _InterruptsDeferred:
+    """``with _InterruptsDeferred() as deferred:`` holds a SIGINT that arrives in the block
+    (main thread only; signals reach no other) and delivers it when the block ends.
+
+    The thread policy's bookkeeping is Python code: a KeyboardInterrupt between two of its
+    lines would leave the user's BLAS count lowered or the count of running calls wrong
+    (and the next call waiting forever). Inside the block `deferred.pending` says that one
+    arrived, so that a long wait can give up.
+    """
+
+    __slots__ = ("previous", "pending")
+
+    # _signal, not signal: the latter's wrappers convert to enums and cost 10x more (about
+    # 4 us a call); this is entered twice around every compiled call.
+    def __enter__(self):
+        self.pending = False
+        self.previous = None
+        if threading.main_thread() is threading.current_thread():
+            previous = _signal.getsignal(_SIGINT)
+            if previous is not None:  # None: a handler installed from C, left alone
+                _signal.signal(_SIGINT, self._hold)
+                self.previous = previous
+                _holding.append(self)
+        return self
+
+    def _hold(self, signum, frame):
+        self.pending = True
+
+    def __exit__(self, *exception):
+        previous, self.previous = self.previous, None  # once only, however it is reached
+        if previous is not None:
+            _signal.signal(_SIGINT, previous)
+            _holding.remove(self)
+            if self.pending:  # delivered to the handler it was meant for
+                _signal.raise_signal(_SIGINT)
+
+
+class _Held:
+    """A change of process-wide state made for a block, with SIGINT held from before the change
+    until after its undoing, so that a Ctrl-C never finds it half-made or half-undone.
+
+    Subclasses give `_enter(deferred)` (the change; False if it made none, as a wait does
+    when a Ctrl-C is held) and `_leave()` (its undoing). A Ctrl-C that arrives in between
+    is delivered when the block ends, or, for a long block, where the block calls
+    `raise_if_interrupted`. Before the holding starts, and after it ends, there is nothing
+    half-done.
+    """
+
+    __slots__ = ("active", "deferred")
+
+    def __enter__(self):
+        deferred = self.deferred = _InterruptsDeferred()
+        deferred.__enter__()
+        try:
+            self.active = self._enter(deferred)
+            if not self.active or deferred.pending:  # a Ctrl-C held while entering: undone, then delivered
+                self._leave_once()
+                deferred.__exit__()
+            return self
+        except BaseException:  # an error of the change itself: nothing stays held or half-made
+            self._leave_once()
+            deferred.__exit__()
+            raise
+
+    def __exit__(self, *exception):
+        self._leave_once()
+        self.deferred.__exit__()  # delivers a Ctrl-C that came during the block
+
+    def raise_if_interrupted(self):
+        """Raise KeyboardInterrupt if a Ctrl-C came during the block (it is then not delivered again)."""
+        if self.deferred.pending:
+            self.deferred.pending = False
+            raise KeyboardInterrupt
+
+    def _leave_once(self):
+        if self.active:
+            self.active = False
+            self._leave()
+
+
 _condition = threading.Condition()
 _users = 0  # compiled calls inside `limited` now, in every Python thread
+_waiting = 0  # calls waiting for the running ones to leave
 _saved = None  # the user's count, restored when the last call leaves
 _current = None  # the count those calls run on
+_WAIT_SECONDS = 0.05  # how often a waiting call looks for a held Ctrl-C
 
 
-class limited:
+class limited(_Held):
     """``with limited(flop):`` runs the products of one compiled call on exactly
     `threads_for(flop)` BLAS threads, then restores the user's count.
 
     The count is process-wide, and a product's bits can depend on it, so calls that
     overlap in Python threads share one count: a call that wants another waits until
-    the calls running leave (the last to leave restores the user's count). A class
-    rather than a generator: it is entered around every compiled call, and costs about
-    2 us.
+    the calls running leave (the last to leave restores the user's count, unless someone
+    else, a threadpoolctl limit ending say, changed it meanwhile). While a call waits, no
+    new call joins the running ones, so a stream of calls cannot keep a waiting one out.
+    SIGINT is held from before the change to after its undoing (`_Held`): the compiled
+    call cannot be interrupted anyway, and a Ctrl-C during it comes when it returns. A
+    class rather than a generator: it is entered around every compiled call.
     """
 
     __slots__ = ("flop",)
@@ -115,35 +206,53 @@ class limited:
         self.flop = flop
 
     def __enter__(self):
-        global _users, _saved, _current
         if self.flop >= BLAS_THREADS_MIN_FLOP:
             busy_cores()  # a fresh reading may take a few ms: not while holding the lock
+        return super().__enter__()
+
+    def _enter(self, deferred):
+        """Join the running calls, or wait for them to leave; False if a Ctrl-C came while waiting."""
+        global _users, _waiting, _saved, _current
         with _condition:
+            newcomer = True
             while True:
                 allowed = _saved if _users else blas.get_threads()
                 wanted = None if allowed is None else threads_for(self.flop, allowed)
-                if _users == 0 or wanted == _current:
+                if (not newcomer or _waiting == 0) and (_users == 0 or wanted == _current):
                     break
-                _condition.wait()
+                if deferred.pending:
+                    return False
+                _waiting += 1
+                try:
+                    _condition.wait(_WAIT_SECONDS)
+                finally:
+                    _waiting -= 1
+                newcomer = False
             if _users == 0:
                 _saved, _current = allowed, wanted
                 if wanted is not None and wanted != allowed:
                     blas.set_threads(wanted)
             _users += 1
+            return True
 
-    def __exit__(self, *exception):
+    def _leave(self):
         global _users
         with _condition:
             _users -= 1
             if _users == 0:
-                if _saved is not None and blas.get_threads() != _saved:
+                # Restore only the count fastnn set: a count someone else set meanwhile stays.
+                if _saved is not None and _current != _saved and blas.get_threads() == _current:
                     blas.set_threads(_saved)
                 _condition.notify_all()
 
 
 @contextlib.contextmanager
 def pinned(count):
-    """Run the block with the bound BLAS on `count` threads (fastnn's own choice can only lower it), then restore."""
+    """Run the block with the bound BLAS on `count` threads (fastnn's own choice can only lower it), then restore.
+
+    For a whole command (the command line's --threads): a Ctrl-C during the block is not
+    held, so that it stops training at once.
+    """
     before = blas.get_threads()
     if before is None:
         raise RuntimeError("fastnn cannot set the thread count of the BLAS it calls (it exports no thread functions)")
@@ -159,40 +268,54 @@ _scipy_users = 0
 _scipy_saved = None
 
 
-@contextlib.contextmanager
-def scipy_blas_on_one_thread():
-    """Run the block with SciPy's own OpenBLAS on one thread (where it is apart from fastnn's), then restore.
+class scipy_blas_on_one_thread(_Held):
+    """``with scipy_blas_on_one_thread():`` runs the block with SciPy's own OpenBLAS on one thread
+    (where it is apart from fastnn's), then restores its count.
 
     scipy.optimize's L-BFGS-B does its vector work (a few passes over the parameters per
     iteration) through SciPy's OpenBLAS; its threads, spinning between its calls, fought
     the threads of fastnn's products for the cores. On the 2-core machine, 30 L-BFGS
     iterations on the digits took 0.39 s with both pools on 2 threads, 0.030 s with
     SciPy's on one (scikit-learn's MLP: 0.34 to 0.38 s). Overlapping blocks, in any
-    thread, restore the count when the last one leaves.
+    thread, restore the count when the last one leaves, unless someone else changed it
+    meanwhile. SIGINT is held through the block (`_Held`): the block calls
+    `raise_if_interrupted` where it can stop (L-BFGS: at each evaluation of the loss).
     """
-    global _scipy_users, _scipy_saved
-    functions = blas.scipy_thread_functions()
-    if functions is None:
-        yield
-        return
-    get, set_ = functions
-    with _scipy_lock:
-        if _scipy_users == 0:
-            _scipy_saved = get()
-            set_(1)
-        _scipy_users += 1
-    try:
-        yield
-    finally:
+
+    __slots__ = ("functions",)
+
+    def __init__(self):
+        self.functions = blas.scipy_thread_functions()
+
+    def _enter(self, deferred):
+        global _scipy_users, _scipy_saved
+        if self.functions is None:
+            return False
+        get, set_ = self.functions
+        with _scipy_lock:
+            if _scipy_users == 0:
+                _scipy_saved = get()
+                set_(1)
+            _scipy_users += 1
+        return True
+
+    def _leave(self):
+        global _scipy_users
+        get, set_ = self.functions
         with _scipy_lock:
             _scipy_users -= 1
-            if _scipy_users == 0:
+            if _scipy_users == 0 and get() == 1:  # a count someone else set meanwhile stays
                 set_(_scipy_saved)
 
 
 def _after_fork_in_child():
-    """A fork child starts with no compiled call running: restore a count its parent had lowered."""
-    global _condition, _users, _scipy_lock, _scipy_users
+    """A fork child starts with no compiled call running: restore a count its parent had lowered, and
+    SIGINT's handler if the parent held it."""
+    global _condition, _users, _waiting, _scipy_lock, _scipy_users
+    if _holding:
+        signal.signal(signal.SIGINT, _holding[0].previous)
+        _holding.clear()
+    _waiting = 0
     _condition = threading.Condition()  # another thread of the parent may have held it
     if _users and _saved is not None:
         blas.set_threads(_saved)

@@ -151,9 +151,11 @@ class CheckedSparse:
         csr = matrix.tocsr()
         self._matrix = csr
         self.shape, self.dtype = csr.shape, np.dtype(dtype)
-        self.data = np.ascontiguousarray(csr.data, dtype=self.dtype)
-        self.indices = np.ascontiguousarray(csr.indices, dtype=np.int64)
-        self.indptr = np.ascontiguousarray(csr.indptr, dtype=np.int64)
+        # Copies, always: the kernels index with indices and indptr, so what was checked
+        # must be what they read, whatever another thread does to the user's matrix.
+        self.data = np.array(csr.data, dtype=self.dtype)
+        self.indices = np.array(csr.indices, dtype=np.int64)
+        self.indptr = np.array(csr.indptr, dtype=np.int64)
         nnz = self.data.size
         if not (self.indptr.shape == (self.shape[0] + 1,) and self.indices.shape == (nnz,) and self.indptr[0] == 0
                 and self.indptr[-1] == nnz and np.all(np.diff(self.indptr) >= 0)):
@@ -418,12 +420,12 @@ def _as_range(loss_range):
 
 
 def _finite_after_decay(cost, decay, squares, dtype, d_W):
-    """Whether the cost and the weight gradients are finite, given finite intermediates.
+    """Whether the cost and the weight gradients are finite, given finite intermediates and products.
 
-    The decay term may overflow where nothing else did: each |decay W| <= decay ||W||,
-    so below half the dtype's largest value it needs no look. (A weight gradient's
-    product A^T dZ can also overflow when the activations and the weights are both
-    astronomically large, ~1e150 times 1e100; that is not detected here.)
+    The kernel has checked the gradients without the decay term (each product A^T dZ
+    below half the dtype's largest value, or looked at). The decay term may overflow
+    where nothing else did: each |decay W| <= decay ||W||, so below that half too it
+    needs no look, and the two halves add up finite.
     """
     if not math.isfinite(cost):
         return False

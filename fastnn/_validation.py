@@ -12,8 +12,8 @@ import numpy as np
 
 from .params import param_keys, to_layers
 
-OVERFLOW_MESSAGE = ("the hidden pre-activations, the logits, the loss or the weight-decay term overflowed although "
-                    "X, params and c are finite")
+OVERFLOW_MESSAGE = ("the hidden pre-activations, the logits, the loss, a gradient or the weight-decay term overflowed "
+                    "although X, params and c are finite")
 
 # Every hyper-parameter's bounds, in one table: (integer?, low, high, closed ends among "[]").
 # Each estimator checks its own names against these (NetClassifier's lr, MLPClassifier's

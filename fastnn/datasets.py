@@ -196,6 +196,18 @@ def load_csv(path, label="label", dtype=np.float64, has_header=None):
         are not finite integers (the row is named).
     """
     path = os.fspath(path)
+    try:
+        return _load_csv(path, label, dtype, has_header)
+    except csv.Error as error:  # e.g. a field over the csv module's size limit
+        raise ValueError(f"{path}: not a readable CSV file ({_short(error)})") from None
+
+
+def _short(value, limit=200):
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _load_csv(path, label, dtype, has_header):
     with open(path, encoding="utf-8", newline="") as file:
         first = next(csv.reader(file, skipinitialspace=True), None)
     if not first or not any(field.strip() for field in first):
@@ -219,6 +231,10 @@ def load_csv(path, label="label", dtype=np.float64, has_header=None):
             raise ValueError(f"{path}: every cell but the labels must be numeric")
         y = _read_column(path, has_header, column)
     else:
+        if table.shape[0] == 0:
+            raise ValueError(f"{path}: the file has a header but no rows")
+        if table.shape[1] != len(names):
+            raise ValueError(f"{path}: the first row has {len(names)} columns but the others have {table.shape[1]}")
         X, y = np.delete(table, column, axis=1), table[:, column]
     if X.shape[0] == 0:
         raise ValueError(f"{path}: the file has a header but no rows")
@@ -290,4 +306,10 @@ def _as_dataset(X, y, source, dtype, first_row=0):
         raise ValueError(f"{source}: X must be 2-D and y 1-D of the same length, got {X.shape} and {y.shape}")
     if len(y) == 0:
         raise ValueError(f"{source}: there are no rows")
-    return X.astype(dtype), check_labels(y, source, first_row)
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = X.astype(dtype)
+    if not np.all(np.isfinite(X)):
+        row, column = (int(index) for index in np.argwhere(~np.isfinite(X))[0])
+        raise ValueError(f"{source}: a value is NaN or inf in {np.dtype(dtype).name} (row {row + first_row}, "
+                         f"feature column {column}); a value beyond {np.finfo(dtype).max:.3g} needs scaling or float64")
+    return X, check_labels(y, source, first_row)

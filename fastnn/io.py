@@ -47,6 +47,8 @@ FORMAT = "fastnn"
 MAX_ENTRIES = 100_000  # entries in one file: far more than any network has
 MAX_INFLATION = 100  # fastnn stores its arrays; a deflated entry may shrink at most this much
 MAX_METADATA_BYTES = 1 << 20
+# The only entries that may hold other than floats: labels and feature names.
+LABEL_ENTRIES = ("classes", "feature_names_in")
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 # The model types a file may hold, by kind: where the class lives (imported on load, so
@@ -138,6 +140,9 @@ def load(path):
     metadata = _read_metadata(path, entries)
     del entries["metadata"]
     _check_entries(path, entries, metadata["arrays"])
+    for name, array in entries.items():
+        if name not in LABEL_ENTRIES and array.dtype.kind != "f":
+            raise ValueError(f"{path}: {_short(name, 60)} is {array.dtype}; it must hold floats")
     n_layers = metadata["n_layers"]
     params = {key: entries.pop(key) for key in param_keys(n_layers)}
     for key, array in params.items():
@@ -194,7 +199,7 @@ def _read_entries(path):
                 read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                                else np.lib.format.read_array_header_2_0)
                 shape, _, dtype = read_header(entry)
-                if dtype.hasobject or dtype.kind not in "biufU":
+                if dtype.hasobject or dtype.kind not in "biufU" or dtype.itemsize == 0:
                     raise _Refused(f"its entry {_short(name, 60)!r} has dtype {dtype} (not a plain array)")
                 if int(np.prod(shape, dtype=object)) * dtype.itemsize > info.file_size:
                     raise _Refused(f"its entry {_short(name, 60)!r} declares shape {_short(shape, 60)}, more "
@@ -213,6 +218,14 @@ def _describe(model):
         raise TypeError(f"save takes a params dict, a NetClassifier, an MLPClassifier or an MLPRegressor, got "
                         f"{type(model).__name__}")
     return (kind, *model._file_contents())
+
+
+def curve_entry(arrays, name):
+    """A per-epoch curve of a model file (checked floats by `load`) as a float64 1-D array, or ValueError."""
+    array = arrays[name]
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {_short(array.shape, 60)}")
+    return array.astype(np.float64)
 
 
 def label_array(labels):

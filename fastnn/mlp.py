@@ -39,9 +39,9 @@ except ImportError as error:  # pragma: no cover - exercised only without scikit
     ) from error
 
 from . import _blas_threads, _engine, reference
-from .io import json_number, label_array
+from .io import curve_entry, json_number, label_array
 from .optim import Optimizer
-from .params import from_layers, to_layers
+from .params import check_depth, from_layers, to_layers
 from .schedules import Adaptive, Constant, InvScaling
 from .training import Monitor, TrainingLoop
 
@@ -146,6 +146,7 @@ class _BaseMLP(BaseEstimator):
         sizes = self._hidden_sizes()
         if np.any(np.array(sizes) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        check_depth(len(sizes) + 1)
         if self.early_stopping and incremental and self.solver in STOCHASTIC_SOLVERS:
             raise ValueError("partial_fit does not support early_stopping=True")
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
@@ -390,6 +391,7 @@ class _BaseMLP(BaseEstimator):
         loss_range = _engine.clipped_loss_range(dtype)  # scikit-learn's objective: the clipped log-loss
 
         def loss_and_gradient(flat):
+            scipy_blas.raise_if_interrupted()  # Ctrl-C is held by scipy_blas_on_one_thread
             if scratch is not None:
                 scratch[:] = flat
                 flat = scratch
@@ -402,7 +404,7 @@ class _BaseMLP(BaseEstimator):
                 return np.inf, np.zeros(size)
             return cost, gradient.astype(np.float64, copy=False)
 
-        with _blas_threads.scipy_blas_on_one_thread():
+        with _blas_threads.scipy_blas_on_one_thread() as scipy_blas:
             result = scipy.optimize.minimize(loss_and_gradient, start, method="L-BFGS-B", jac=True,
                                              options={"maxfun": self.max_fun, "maxiter": self.max_iter,
                                                       "gtol": self.tol})
@@ -578,10 +580,6 @@ class _BaseMLP(BaseEstimator):
             model._restore_classes(arrays["classes"], out_activation, n_outputs)
         if fitted["n_features_in_"] != weights[0].shape[0]:
             raise ValueError(f"n_features_in_ is {fitted['n_features_in_']} but W1 has {weights[0].shape[0]} rows")
-        widths = [W.shape[1] for W in weights[:-1]]
-        if widths != list(model._hidden_sizes()):
-            raise ValueError(f"hidden_layer_sizes {hyperparameters['hidden_layer_sizes']} disagree with the "
-                             f"coefficients' widths {widths}")
         for name in ("loss_", "best_loss_", "best_validation_score_"):
             if not (fitted[name] is None or isinstance(fitted[name], (int, float))):
                 raise TypeError(f"{name} must be a number or null")
@@ -597,10 +595,10 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError("feature_names_in does not name every feature")
             model.feature_names_in_ = arrays["feature_names_in"].astype(object)
         if fitted.get("has_loss_curve", True):
-            model.loss_curve_ = arrays["loss_curve"].tolist()
-            model.validation_scores_ = (arrays["validation_scores"].tolist() if fitted["has_validation_scores"]
-                                        else None)
-            model._val_losses = arrays["val_losses"].tolist()
+            model.loss_curve_ = curve_entry(arrays, "loss_curve").tolist()
+            model.validation_scores_ = (curve_entry(arrays, "validation_scores").tolist()
+                                        if fitted["has_validation_scores"] else None)
+            model._val_losses = curve_entry(arrays, "val_losses").tolist()
             model._no_improvement_count = int(fitted["no_improvement_count"])
         else:
             for name in ("best_loss_", "best_validation_score_"):

@@ -200,9 +200,11 @@ class NetClassifier:
     @classmethod
     def _from_file_contents(cls, params, arrays, metadata):
         """A NetClassifier from what `_file_contents` gave, checked by `fastnn.io.load`."""
+        from .io import curve_entry
+
         model = cls()
         model.params = params
-        model.hist = {key: arrays[f"hist_{key}"].astype(np.float64) for key in HISTORY_KEYS}
+        model.hist = {key: curve_entry(arrays, f"hist_{key}") for key in HISTORY_KEYS}
         stop_reason = metadata.get("stop_reason")
         if not (stop_reason is None or isinstance(stop_reason, str)):
             raise TypeError(f"stop_reason must be a string, got {type(stop_reason).__name__}")

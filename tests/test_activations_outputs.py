@@ -203,12 +203,27 @@ def test_vectorised_elementary_functions_are_within_3_ulp(elementary, dtype, nam
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_vectorised_elementary_functions_saturate(elementary, dtype):
-    tiny = np.finfo(dtype).tiny
     x = np.array([np.nan, np.inf, -np.inf, 1e4, -1e4, 0.0], dtype)
     np.testing.assert_array_equal(elementary(x, "tanh"), [np.nan, 1, -1, 1, -1, 0])
-    logistic = elementary(x, "logistic")
-    np.testing.assert_array_equal(logistic[[0, 1, 3, 5]], [np.nan, 1, 1, 0.5])
-    assert np.all((0 < logistic[[2, 4]]) & (logistic[[2, 4]] < 2 * tiny))  # the smallest normal numbers, not 0
+    # Exactly 0 where e^-x overflows, as NumPy's 1 / (1 + exp(-x)): its derivative is then 0 too.
+    np.testing.assert_array_equal(elementary(x, "logistic"), [np.nan, 1, 0, 1, 0, 0.5])
+    np.testing.assert_array_equal(elementary(x, "exp"), [np.nan, np.inf, 0, np.inf, 0, 1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_saturated_logistic_units_pass_no_gradient(dtype):
+    """Units saturated at 0 or 1 have a derivative of exactly 0, so huge inputs multiply 0, not a tiny
+    number (which X = 1e30 would turn into gradients of 1e20 where the reference's are 1e-6)."""
+    rng = np.random.default_rng(7)
+    X = (rng.standard_normal((12, 3)) * 1e30).astype(dtype)
+    X[:, 2] = rng.standard_normal(12)  # one ordinary feature: some gradient to compare
+    params = {"W1": rng.standard_normal((3, 4)).astype(dtype), "b1": np.zeros(4, dtype),
+              "W2": rng.standard_normal((4, 3)).astype(dtype), "b2": np.zeros(3, dtype)}
+    y = rng.integers(0, 3, 12)
+    ref_ = reference.cost_grad(X, y, params, 0.1, activation="logistic")
+    comp = fastnn.cost_grad(X, y, params, 0.1, activation="logistic")
+    assert_same_result(ref_, comp, dtype, error_scale(X, y, params, 0.1, activation="logistic"))
+    assert np.abs(comp[1]["d_w1"]).max() < 1e3
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

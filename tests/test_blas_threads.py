@@ -18,6 +18,14 @@ from helpers import make_problem
 controllable = pytest.mark.skipif(blas.get_threads() is None, reason="the bound BLAS exports no thread functions")
 
 
+@pytest.fixture(autouse=True)
+def _restore_the_count():
+    before = blas.get_threads()
+    yield
+    if before is not None:
+        blas.set_threads(before)
+
+
 @pytest.fixture
 def quiet(monkeypatch):
     monkeypatch.setattr(_blas_threads, "busy_cores", lambda: 0)
@@ -213,3 +221,213 @@ def test_scipys_own_blas_runs_on_one_thread_during_lbfgs_and_is_restored():
         after = get()
         set_(before)
     assert seen and set(seen) == {1} and after == 2
+
+
+# ---------------------------------------------------------------- Ctrl-C, starvation, stale counts
+
+
+def _policy_uses():
+    """Each way into the thread policy, as a function that enters and leaves it once."""
+
+    def limited():
+        with _blas_threads.limited(10):  # a small product: the count is lowered to 1
+            pass
+
+    def scipy_one_thread():
+        with _blas_threads.scipy_blas_on_one_thread():
+            pass
+
+    return {"limited": limited, "scipy_blas_on_one_thread": scipy_one_thread}
+
+
+def _interrupt_at_line_event(target, event_number):
+    """Run target() with a real SIGINT raised at the event_number-th line executed in _blas_threads.py.
+
+    Returns (whether a KeyboardInterrupt came, the number of line events seen).
+    """
+    import signal
+
+    source = _blas_threads.__file__
+    seen = 0
+
+    def trace(frame, event, arg):
+        nonlocal seen
+        if frame.f_code.co_filename != source:
+            return None
+        if event == "line":
+            seen += 1
+            if seen == event_number:
+                signal.raise_signal(signal.SIGINT)
+        return trace
+
+    sys.settrace(trace)
+    try:
+        target()
+    except KeyboardInterrupt:
+        return True, seen
+    finally:
+        sys.settrace(None)
+    return False, seen
+
+
+@controllable
+@pytest.mark.parametrize("use", ["limited", "scipy_blas_on_one_thread"])
+def test_ctrl_c_at_any_point_of_the_thread_policy_leaves_it_as_it_was(quiet, use):
+    """A KeyboardInterrupt delivered at each line the policy executes: the user's counts come back, no call
+    stays counted as running, and the interrupt still reaches the program."""
+    target = _policy_uses()[use]
+    scipy_functions = blas.scipy_thread_functions()
+    before = blas.get_threads(), scipy_functions[0]() if scipy_functions else None
+    _, lines = _interrupt_at_line_event(target, 0)  # a clean run: how many line events there are
+    assert lines > 5
+    for event_number in range(1, lines + 1):
+        interrupted, _ = _interrupt_at_line_event(target, event_number)
+        assert interrupted, f"the interrupt at line event {event_number} was lost"
+        assert (blas.get_threads(), scipy_functions[0]() if scipy_functions else None) == before, event_number
+        assert _blas_threads._users == _blas_threads._waiting == _blas_threads._scipy_users == 0, event_number
+    # The policy still works: a call wanting another count gets in at once.
+    with _blas_threads.limited(10**9):
+        assert blas.get_threads() == before[0]
+
+
+@controllable
+def test_a_waiting_call_is_not_kept_out_by_a_stream_of_calls(quiet, monkeypatch):
+    """Calls that want the running count do not join while another call waits for the count to change."""
+    blas.set_threads(2)
+    monkeypatch.setattr(_blas_threads, "_CORES", 2)
+    release, entered = threading.Event(), []
+
+    def hold_small():  # a running call on one thread
+        with _blas_threads.limited(10):
+            entered.append("first small")
+            release.wait(30)
+
+    def large():
+        with _blas_threads.limited(10**9):  # wants two threads: must wait for the small call
+            entered.append("large")
+
+    def small():
+        with _blas_threads.limited(10):
+            entered.append("later small")
+
+    threads = [threading.Thread(target=hold_small)]
+    threads[0].start()
+    _wait_for(lambda: entered == ["first small"])
+    threads.append(threading.Thread(target=large))
+    threads[1].start()
+    _wait_for(lambda: _blas_threads._waiting == 1)
+    threads.append(threading.Thread(target=small))
+    threads[2].start()
+    _wait_for(lambda: _blas_threads._waiting == 2)  # the later small call waits too
+    assert entered == ["first small"]  # the later small call did not join the running one
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert entered[0] == "first small" and sorted(entered[1:]) == ["large", "later small"]
+    assert _blas_threads._users == _blas_threads._waiting == 0
+
+
+def _wait_for(condition, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+@controllable
+def test_a_count_someone_else_sets_during_a_call_is_not_overwritten(quiet):
+    """A threadpoolctl limit in another thread that ends while a fastnn call runs restores its own count;
+    fastnn must not put back the stale one it saw when the call began."""
+    blas.set_threads(1)  # the other thread's limit is in force
+    with _blas_threads.limited(10**9):
+        blas.set_threads(2)  # the limit ends
+    assert blas.get_threads() == 2
+    with _blas_threads.limited(10):  # lowered to 1 by fastnn, then set by someone else
+        blas.set_threads(3)
+    assert blas.get_threads() == 3
+    blas.set_threads(2)
+
+
+@controllable
+def test_ctrl_c_during_lbfgs_stops_the_fit_and_restores_scipys_count(monkeypatch):
+    """SIGINT is held while SciPy's BLAS runs on one thread; L-BFGS's loss evaluations deliver it."""
+    import signal
+
+    pytest.importorskip("sklearn")
+    from fastnn import MLPClassifier
+
+    functions = blas.scipy_thread_functions()
+    before = functions[0]() if functions else None
+    real, calls = _engine.cost_grad, []
+
+    def interrupted_on_the_third_call(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_engine, "cost_grad", interrupted_on_the_third_call)
+    X, y, _ = make_problem(60, 4, 5, 3, seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        MLPClassifier(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=50).fit(X, y)
+    assert len(calls) == 3  # stopped at the next evaluation
+    assert (functions[0]() if functions else None) == before
+    assert _blas_threads._scipy_users == 0
+
+
+STRESS = """
+import os, random, signal, sys, threading, time
+import numpy as np
+import fastnn
+from fastnn import _blas_threads
+from fastnn._kernels import blas
+
+before = blas.get_threads()
+X = np.ones((40, 30)); y = np.zeros(40, int); params = fastnn.get_init_params(30, 20, 3, seed=0)
+fastnn.cost_grad(X, y, params, 0.1)
+
+def interrupter():  # 1,500 SIGINTs, 0.2 to 3 ms apart
+    rng = random.Random(0)
+    for _ in range(1500):
+        time.sleep(rng.uniform(0.0002, 0.003))
+        os.kill(os.getpid(), signal.SIGINT)
+
+thread = threading.Thread(target=interrupter)
+thread.start()
+interrupts = calls = 0
+done = False
+while not done:  # an interrupt anywhere in the loop, inside fastnn or not, is counted and the loop goes on
+    try:
+        while thread.is_alive():
+            try:
+                fastnn.cost_grad(X, y, params, 0.1)
+                calls += 1
+            except KeyboardInterrupt:
+                interrupts += 1
+        done = True
+    except KeyboardInterrupt:
+        interrupts += 1
+ok = blas.get_threads() == before and _blas_threads._users == 0 and _blas_threads._waiting == 0
+with _blas_threads.limited(10**9):  # a call wanting another count gets in
+    pass
+print(interrupts, calls, ok)
+sys.exit(0 if ok else 1)
+"""
+
+
+@controllable
+@pytest.mark.slow
+def test_random_ctrl_c_during_many_calls_never_changes_the_count_or_hangs():
+    from helpers import run_python
+
+    run = run_python("-c", STRESS, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+
+
+def test_a_thread_stat_file_of_another_form_is_skipped(monkeypatch, tmp_path):
+    """A /proc/self/task/*/stat without the ')' that ends the thread's name must not make every call raise."""
+    odd, running = tmp_path / "odd", tmp_path / "running"
+    odd.write_text("1234 no-parenthesis R 1")
+    running.write_text("1235 (python) R 1 2 3")
+    monkeypatch.setattr(_blas_threads.glob, "glob", lambda pattern: [str(odd), str(running)])
+    assert _blas_threads._own_running_threads() == 1

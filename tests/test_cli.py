@@ -278,3 +278,25 @@ def test_model_and_data_that_do_not_fit(tmp_path):
     (tmp_path / "broken.npz").write_bytes(b"not a zip")
     run = fastnn("predict", "--model", tmp_path / "broken.npz", "--data", "digits")
     assert run.returncode == 2 and "not a readable fastnn model file" in run.stderr
+
+
+@pytest.mark.parametrize("content, message", [
+    ("a,b,label\n", "has a header but no rows"),
+    ("a,b,c,d,label\n1,2,3\n4,5,6\n", "the first row has 5 columns but the others have 3"),
+    ("a,label\n1," + "x" * 200_000 + "\n", "not a readable CSV file"),
+    ("label,a\n" + "0,1e39\n1,2\n" * 20, "is NaN or inf in float32 (row 2, feature column 0)"),
+], ids=["header-only", "header-wider-than-rows", "huge-field", "overflows-float32"])
+@pytest.mark.parametrize("command", ["train", "predict"])
+def test_hostile_csv_files_are_one_line_and_exit_code_2(capsys, monkeypatch, tmp_path, content, message, command):
+    from fastnn import _engine
+
+    monkeypatch.setattr(_engine, "training_kernels_cached", lambda: True)  # no compile notice on a cold cache
+    (tmp_path / "data.csv").write_text(content)
+    args = ["--data", tmp_path / "data.csv"]
+    if command == "predict":
+        package.save(tmp_path / "m.npz", package.get_init_params(1, 4, 2, seed=0, dtype=np.float32))
+        args += ["--model", tmp_path / "m.npz"]
+    code, _, err = _main(capsys, command, *args)
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

@@ -233,3 +233,48 @@ def test_key_parsing_is_bounded_whatever_the_keys_say():
             fastnn.cost_grad(X, y, {**params, stray: np.ones((1, 1))})
         assert time.perf_counter() - started < 1 and len(str(error.value)) < 300
     assert param_keys.cache_info().maxsize <= 64  # no cache that keeps what untrusted input asked for
+
+
+@pytest.mark.parametrize("activation, X_scale, y_value", [
+    ("relu", 1e10, 1e30), ("identity", 1e10, 1e30), ("relu", 1e20, 1.0), ("identity", 1e20, 1.0)])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_a_gradient_that_overflows_in_float32_is_the_documented_error(activation, X_scale, y_value, sparse):
+    """Finite inputs whose weight gradients (A^T dZ) overflow: the reference raises FloatingPointError, and so
+    must the compiled path, however large its pre-activations, losses and cost stay finite."""
+    import scipy.sparse
+
+    rng = np.random.default_rng(1)
+    X = (rng.standard_normal((30, 4)) * X_scale).astype(np.float32)
+    params = fastnn.get_init_params(4, 5, 2, seed=0, dtype=np.float32)
+    y, output = np.full((30, 2), y_value, np.float32), "identity"
+    with pytest.raises(FloatingPointError):
+        fastnn.reference.cost_grad(X, y, params, 0.1, activation=activation, output=output)
+    if not sparse:
+        with pytest.raises(FloatingPointError, match="a gradient"):
+            fastnn.cost_grad(X, y, params, 0.1, activation=activation, output=output)
+        return
+    from fastnn import _engine
+    from fastnn.params import to_layers
+
+    weights, biases = to_layers(params)  # the estimators' door: sparse X, status codes
+    status, _, _, _ = _engine.cost_grad(_engine.as_input(scipy.sparse.csr_matrix(X), np.float32), y, weights, biases,
+                                        0.1, activation=activation, output=output)
+    assert status == _engine.NON_FINITE
+
+
+def test_the_checked_sparse_input_is_a_copy_another_thread_cannot_change():
+    """The kernels index with the sparse matrix's indices: what was checked must be what they read."""
+    import scipy.sparse
+
+    from fastnn import _engine
+
+    for index_dtype in (np.int32, np.int64):
+        matrix = scipy.sparse.random(20, 6, density=0.5, format="csr", random_state=0)
+        matrix.indices = matrix.indices.astype(index_dtype)
+        matrix.indptr = matrix.indptr.astype(index_dtype)
+        checked = _engine.as_input(matrix, np.float64)
+        indices, indptr = checked.indices.copy(), checked.indptr.copy()
+        matrix.indices[:] = 10**6  # a user's thread rewriting its matrix during fit
+        matrix.indptr[-1] = 10**6
+        np.testing.assert_array_equal(checked.indices, indices)
+        np.testing.assert_array_equal(checked.indptr, indptr)

@@ -246,3 +246,25 @@ def test_an_unfitted_mlp_classifier_is_not_saved(tmp_path, mlp_data):
     with pytest.raises(ValueError, match="MLPClassifier is not fitted"):
         fastnn.save(tmp_path / "m.npz", fastnn.MLPClassifier())
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("change", ["set_params", "from_sklearn"])
+def test_a_model_whose_hidden_layer_sizes_changed_after_fitting_saves_and_loads(tmp_path, mlp_data, change):
+    """hidden_layer_sizes set after fitting describes the next fit; the coefficients describe this model.
+    Saved and loaded, both come back, as pickle keeps them."""
+    from fastnn import MLPClassifier
+
+    X, y = mlp_data[:2]
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    with pytest.warns(Warning):
+        clf.fit(X, y)
+    if change == "set_params":
+        clf.set_params(hidden_layer_sizes=(4,))
+    else:
+        exported = clf.to_sklearn().set_params(hidden_layer_sizes=(4,))
+        clf = MLPClassifier.from_sklearn(exported)
+    fastnn.save(tmp_path / "model.npz", clf)
+    loaded = fastnn.load(tmp_path / "model.npz")
+    assert loaded.get_params()["hidden_layer_sizes"] == (4,)
+    assert [W.shape[1] for W in loaded.coefs_[:-1]] == [8]
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))

@@ -149,3 +149,81 @@ def test_saved_files_follow_the_umask_and_keep_an_existing_mode(tmp_path):
     finally:
         os.umask(old)
     assert sorted(os.listdir(tmp_path)) == ["new.npz", "shared.npz"]
+
+
+def _with_entry(entries, name, array):
+    """The entries with `name` replaced by array, described so in the metadata."""
+    metadata = json.loads(entries["metadata"].tobytes())
+    metadata["arrays"][name] = {"dtype": array.dtype.str, "shape": list(array.shape)}
+    return {**entries, name: array, "metadata": np.frombuffer(json.dumps(metadata).encode(), np.uint8)}
+
+
+@pytest.mark.parametrize("entry", [
+    np.ndarray((10**8,), "<U0"),  # zero bytes per entry: a count no byte bound catches
+    np.arange(3, dtype=np.int64),  # a curve of integers
+    np.array(["0.5", "0.4"]),  # a curve of strings
+], ids=["zero-width", "int64", "strings"])
+def test_entries_of_no_width_or_the_wrong_kind_are_refused(tmp_path, good_file, entry):
+    entries = _with_entry(_entries(good_file[0]), "hist_train_loss", entry)
+    path = tmp_path / "bad.npz"
+    _write(path, entries)
+    _refused_quickly(path, "not a plain array|must hold floats")
+
+
+def test_a_curve_of_two_dimensions_is_refused(tmp_path, good_file):
+    entries = _with_entry(_entries(good_file[0]), "hist_train_loss", np.zeros((2, 2)))
+    path = tmp_path / "bad.npz"
+    _write(path, entries)
+    _refused_quickly(path, "must be 1-D")
+
+
+def test_a_network_deeper_than_fastnn_compiles_for_is_refused_before_compiling(tmp_path):
+    from fastnn.params import MAX_LAYERS
+
+    rng = np.random.default_rng(0)
+    params = {}
+    for layer in range(1, MAX_LAYERS + 2):
+        params[f"W{layer}"], params[f"b{layer}"] = rng.standard_normal((2, 2)), np.zeros(2)
+    path = tmp_path / "deep.npz"
+    with pytest.raises(ValueError, match=f"at most {MAX_LAYERS} layers"):
+        fastnn.save(path, params)
+    assert not path.exists()
+    # A file written by hand with that many layers: refused by load, not compiled by predict.
+    shallow = {key: value for key, value in params.items() if int(key[1:]) <= 2}
+    fastnn.save(path, shallow)
+    entries = _entries(path)
+    metadata = json.loads(entries["metadata"].tobytes())
+    for key, value in params.items():
+        entries[key] = value
+        metadata["arrays"][key] = {"dtype": value.dtype.str, "shape": list(value.shape)}
+    metadata["n_layers"] = MAX_LAYERS + 1
+    entries["metadata"] = np.frombuffer(json.dumps(metadata).encode(), np.uint8)
+    _write(path, entries)
+    _refused_quickly(path, f"at most {MAX_LAYERS} layers")
+
+
+def test_entries_replaced_by_arrays_of_any_kind_load_or_raise_value_error(tmp_path, good_file):
+    """A structured fuzz: any entry swapped for an array of another kind, width or shape (described so in
+    the metadata, as a forger would): the file loads as a valid model or is one ValueError, quickly."""
+    path = good_file[0]
+    original = _entries(path)
+    names = [name for name in original if name != "metadata"]
+    kinds = ["<U0", "<U3", "|S0", "<i8", "|b1", "<f4", "<f8", "<c16"]
+    shapes = [(), (0,), (3,), (10**7,), (4, 0), (2, 3)]
+    rng = np.random.default_rng(1)
+    for trial in range(120):
+        name = names[rng.integers(len(names))]
+        dtype, shape = np.dtype(kinds[rng.integers(len(kinds))]), shapes[rng.integers(len(shapes))]
+        if dtype.itemsize and np.prod(shape) * dtype.itemsize > 10**6:
+            shape = (3,)  # a real array of that size would be a large file, not a forgery
+        array = np.zeros(shape, dtype)
+        target = tmp_path / f"kind{trial}.npz"
+        _write(target, _with_entry(original, name, array))
+        started = time.perf_counter()
+        try:
+            model = fastnn.load(target)
+        except ValueError:
+            assert time.perf_counter() - started < 5
+            continue
+        assert isinstance(model, fastnn.NetClassifier)  # what loads is a model that works
+        model.predict(np.zeros((2, 64)))

@@ -499,3 +499,31 @@ def test_bad_sample_weights_are_refused_by_every_solver(weights, message):
     for solver in ("lbfgs", "sgd"):
         with pytest.raises(ValueError, match=message):
             MLPClassifier(hidden_layer_sizes=(3,), solver=solver, max_iter=2).fit(X, y, sample_weight=weights)
+
+
+def test_a_float32_lbfgs_fit_whose_gradients_overflow_keeps_finite_coefficients():
+    """Gradients that overflow in float32 are non-finite for L-BFGS's line search, never a step: the fit
+    ends with finite coefficients (and scikit-learn's error), so the model can still be saved."""
+    rng = np.random.default_rng(0)
+    X = (rng.standard_normal((40, 3)) * 1e10).astype(np.float32)
+    y = np.full(40, 1e30, np.float32)
+    reg = MLPRegressor(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.raises(ValueError, match="non-finite parameter weights"):
+            reg.fit(X, y)
+    assert all(np.all(np.isfinite(W)) for W in reg.coefs_ + reg.intercepts_)
+
+
+def test_depth_is_bounded_before_anything_compiles():
+    """Each depth compiles its own kernels (100 layers took minutes): deeper than MAX_LAYERS is refused at once."""
+    import fastnn
+    from fastnn.params import MAX_LAYERS
+
+    X, y, _ = make_problem(20, 3, 4, 2, seed=20)
+    with pytest.raises(ValueError, match=f"at most {MAX_LAYERS} layers"):
+        MLPClassifier(hidden_layer_sizes=(2,) * MAX_LAYERS).fit(X, y)
+    with pytest.raises(ValueError, match=f"at most {MAX_LAYERS} layers"):
+        fastnn.get_init_params(3, [2] * MAX_LAYERS, 2)
+    params = fastnn.get_init_params(3, [2] * (MAX_LAYERS - 1), 2, seed=0)  # the deepest accepted
+    assert len(params) == 2 * MAX_LAYERS

@@ -173,3 +173,14 @@ def test_a_failed_compilation_resumes_the_garbage_collector():
         assert gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_an_unusable_numba_cache_dir_is_named_in_a_warning(tmp_path):
+    """Numba falls back to another cache folder when NUMBA_CACHE_DIR cannot be used; fastnn says so."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    run = run_python("-c", "import fastnn", env={"NUMBA_CACHE_DIR": blocker / "cache"})
+    assert run.returncode == 0, run.stderr
+    assert f"NUMBA_CACHE_DIR={blocker / 'cache'} cannot be used" in run.stderr
+    run = run_python("-W", "error::RuntimeWarning", "-c", "import fastnn", env={"NUMBA_CACHE_DIR": tmp_path / "ok"})
+    assert run.returncode == 0, run.stderr

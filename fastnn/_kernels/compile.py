@@ -22,6 +22,7 @@ import inspect
 import os
 import warnings
 
+import numba
 import numpy as np
 from numba import njit, types
 from numba.core import event
@@ -107,7 +108,24 @@ def kernel(function=None, *, parallel=False, inline=False):
         _warn_no_cache(error)
         return njit(**dict(options, cache=False))(function)
     make_race_free(dispatcher, SOURCE_DIGEST)
+    _warn_if_cache_moved(dispatcher)
     return dispatcher
+
+
+_warned_cache_moved = False
+
+
+def _warn_if_cache_moved(dispatcher):
+    """Warn once when NUMBA_CACHE_DIR is set but Numba could not use it and cached elsewhere."""
+    global _warned_cache_moved
+    wanted = numba.config.CACHE_DIR
+    path = getattr(getattr(dispatcher, "_cache", None), "_cache_path", None)
+    if _warned_cache_moved or not wanted or path is None:
+        return
+    if not os.path.abspath(path).startswith(os.path.abspath(wanted)):
+        _warned_cache_moved = True
+        warnings.warn(f"NUMBA_CACHE_DIR={wanted} cannot be used (not a writable folder); fastnn's compiled kernels "
+                      f"are cached in {path} instead", RuntimeWarning, stacklevel=4)
 
 
 def _warn_no_cache(error):
@@ -158,6 +176,17 @@ def one_like(z):
 def _one_like(z):
     one = np.dtype(str(z)).type(1)
     return lambda z: one
+
+
+def half_largest_like(z):
+    """Half the largest finite value of the scalar z's type, for kernels: two finite terms below it add up finite."""
+    raise TypeError("half_largest_like can only be called from inside Numba kernels")
+
+
+@overload(half_largest_like)
+def _half_largest_like(z):
+    half = float(np.finfo(np.dtype(str(z))).max) / 2
+    return lambda z: half
 
 
 def cast_like(z, value):

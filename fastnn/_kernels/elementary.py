@@ -70,7 +70,12 @@ def _exp_parts(x):
 
 
 def fast_exp(x):
-    """e^x, saturating (instead of overflowing) at the ends of `_EXP_RANGE`. Kernels only."""
+    """e^x; inf above `_EXP_RANGE` and 0 below it, as the result overflows or underflows
+    (no subnormal results); NaN stays NaN. Kernels only.
+
+    An exact 0 below the range keeps the saturated logistic function and its derivative
+    exactly 0, as the reference's are.
+    """
     raise TypeError("fast_exp can only be called from inside Numba kernels")
 
 
@@ -78,10 +83,14 @@ def fast_exp(x):
 def _fast_exp(x):
     bits, dtype, _ = _constants(x)
     low, high = dtype(_EXP_RANGE[bits][0]), dtype(_EXP_RANGE[bits][1])
+    zero, infinity = dtype(0), dtype(np.inf)
 
     def implementation(x):
         scale, e_r_minus_1 = exp_parts(min(max(x, low), high))
-        return scale + scale * e_r_minus_1
+        value = scale + scale * e_r_minus_1
+        # Selects, not branches around the work: the loops that inline this still vectorise.
+        value = zero if x < low else value
+        return infinity if x > high else value
 
     return implementation
 
@@ -108,7 +117,7 @@ def _fast_tanh(x):
 
 
 def fast_logistic(x):
-    """1 / (1 + e^-x), finite for every x. Kernels only."""
+    """1 / (1 + e^-x), in [0, 1] for every x: exactly 0 where e^-x overflows. Kernels only."""
     raise TypeError("fast_logistic can only be called from inside Numba kernels")
 
 

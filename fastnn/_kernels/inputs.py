@@ -10,6 +10,8 @@ Twin: scipy.sparse's products (`fastnn.reference.cost_grad` takes a sparse X as 
 import collections
 import inspect
 
+import numpy as np
+
 from numba import types
 from numba.extending import overload
 
@@ -102,6 +104,29 @@ def _sparse_transpose_times(alpha, X, dZ, beta, out):
 
 _input_transpose_times = _on_input("_input_transpose_times", _dense_transpose_times, _sparse_transpose_times, 1)
 _input_transpose_times.__doc__ = "out = alpha X^T dZ + beta out (out: a C-contiguous (X's columns, dZ's columns) matrix)."
+
+
+def _dense_squares(X):
+    total = 0.0
+    for i in range(X.shape[0]):
+        for j in range(X.shape[1]):
+            v = np.float64(X[i, j])
+            total += v * v
+    return total
+
+
+def _sparse_squares(X):
+    total = 0.0
+    for i in range(X.rows.shape[0]):
+        row = X.rows[i]
+        for p in range(X.indptr[row], X.indptr[row + 1]):
+            v = np.float64(X.data[p])
+            total += v * v
+    return total
+
+
+_input_squares = _on_input("_input_squares", _dense_squares, _sparse_squares)
+_input_squares.__doc__ = "The sum of the squares of X's entries (its rows'), in float64."
 
 
 def _dense_batch(X, rows, X_batch):

@@ -19,7 +19,7 @@ from .compile import kernel
 from .inputs import _input_batch, _input_rows, _input_times
 from .outputs import _output_rows
 from .status import NON_FINITE, OK
-from .updates import KEEP_GRADIENT, _decay_into, _keep_or_apply_weight_gradient, _optimizer_update
+from .updates import KEEP_GRADIENT, _all_finite, _decay_into, _keep_or_apply_weight_gradient, _optimizer_update
 
 
 @kernel(inline=True)
@@ -68,34 +68,45 @@ def _backward_keep_or_apply(X, W, b, decay, optimizer, lr, hyper, state, step, b
     whole-batch products, layer by layer. Each is then kept (optimizer KEEP_GRADIENT: d_W
     and d_b hold it, weight decay `decay` W included, decay = c / (sum of the row
     weights)) or applied by the optimizer (state = (v_W, s_W, v_b, s_b), see
-    `fastnn.optim`). Returns sum_l ||W_l||^2 of the weights before any update when
-    decay > 0 (what the decay term needs), else 0.
+    `fastnn.optim`). Returns (sum_l ||W_l||^2 of the weights before any update when
+    decay > 0 (what the decay term needs), else 0; for KEEP_GRADIENT, whether every
+    gradient but the decay term's share is finite, else True).
     """
     d_W, d_b, hidden, d_hidden, _ = buffers
     v_W, s_W, v_b, s_b = state
     n, last = _input_rows(X), len(W) - 1
     squares = 0.0
+    finite = True
     if optimizer == KEEP_GRADIENT:
         # np.bool_(...), not a literal True: Numba would compile _decay_into once per literal
         squares += _decay_into(W[last], decay, d_W[last], np.bool_(True))
+        finite = _all_finite(d_W[last])  # (h, k): a small array
     else:
         squares += _optimizer_update(W[last].ravel(), d_W[last].ravel(), decay, lr, optimizer, hyper,
                                      v_W[last].ravel(), s_W[last].ravel(), step)
     for l in range(last - 1, -1, -1):  # hidden[l] holds dZ of layer l + 1
         dZ = hidden[l][:n]
         if l == 0:
-            squares += _keep_or_apply_weight_gradient(X, dZ, W[0], d_W[0], decay, lr, optimizer, hyper, v_W[0], s_W[0], step)
+            layer_squares, layer_finite = _keep_or_apply_weight_gradient(X, dZ, W[0], d_W[0], decay, lr, optimizer,
+                                                                         hyper, v_W[0], s_W[0], step)
+            squares += layer_squares
+            finite &= layer_finite
             break
         dA = _rows_view(d_hidden, n, W[l].shape[0])
         _gemm(False, True, 1.0, dZ, W[l], 0.0, dA)  # before W[l] changes
-        squares += _keep_or_apply_weight_gradient(hidden[l - 1][:n], dZ, W[l], d_W[l], decay, lr, optimizer, hyper,
-                                v_W[l], s_W[l], step)
+        layer_squares, layer_finite = _keep_or_apply_weight_gradient(hidden[l - 1][:n], dZ, W[l], d_W[l], decay, lr,
+                                                                     optimizer, hyper, v_W[l], s_W[l], step)
+        squares += layer_squares
+        finite &= layer_finite
         d_b[l - 1][:] = 0
         _backward_rows(dA, hidden[l - 1][:n], d_b[l - 1], activation)
     if optimizer != KEEP_GRADIENT:
         for l in range(last + 1):
             _optimizer_update(b[l], d_b[l], 0.0, lr, optimizer, hyper, v_b[l], s_b[l], step)
-    return squares if decay > 0 else 0.0
+    else:
+        for l in range(last + 1):  # the biases' gradients: sums of dZ, small arrays
+            finite &= _all_finite(d_b[l])
+    return (squares if decay > 0 else 0.0), finite
 
 
 @kernel(inline=True)
@@ -120,15 +131,19 @@ def _linear_pass(X, targets, weights, norm, W, b, buffers, loss_range, output):
 def _linear_backward(X, n, W, b, decay, optimizer, lr, hyper, state, step, buffers):
     """`_backward_keep_or_apply` of a network without hidden layers: W1's gradient X^T dZ kept or applied.
 
-    Returns ||W1||^2 before the update when decay > 0, else 0.
+    Returns (||W1||^2 before the update when decay > 0, else 0; for KEEP_GRADIENT,
+    whether the gradients but the decay term's share are finite, else True).
     """
     d_W, d_b, _, d_hidden, _ = buffers
     v_W, s_W, v_b, s_b = state
     dZ = _rows_view(d_hidden, n, W[0].shape[1])
-    squares = _keep_or_apply_weight_gradient(X, dZ, W[0], d_W[0], decay, lr, optimizer, hyper, v_W[0], s_W[0], step)
+    squares, finite = _keep_or_apply_weight_gradient(X, dZ, W[0], d_W[0], decay, lr, optimizer, hyper, v_W[0],
+                                                     s_W[0], step)
     if optimizer != KEEP_GRADIENT:
         _optimizer_update(b[0], d_b[0], 0.0, lr, optimizer, hyper, v_b[0], s_b[0], step)
-    return squares
+    else:
+        finite &= _all_finite(d_b[0])
+    return squares, finite
 
 
 @kernel(inline=True)
@@ -195,8 +210,8 @@ def _cost_grad_driver(activation, output, parallel, linear):
         signature for training and cost_grad, so the two share its compilation).
 
         Returns (status, the weighted mean loss, sum_l ||W_l||^2 in float64): status
-        NON_FINITE if a parameter, a pre-activation or an output was NaN or inf (the sums
-        are then NaN). The caller adds the decay term c/(2 norm) sum ||W_l||^2: here
+        NON_FINITE if a parameter, a pre-activation, an output or a gradient (before the
+        decay term, which the caller checks) was NaN or inf (the sums are then NaN). The caller adds the decay term c/(2 norm) sum ||W_l||^2: here
         fastmath could reassociate it into c * sum, which overflows for a huge c where
         the cost itself does not.
         """
@@ -210,11 +225,13 @@ def _cost_grad_driver(activation, output, parallel, linear):
         if bad:
             return NON_FINITE, np.nan, np.nan
         if linear:
-            squares = _linear_backward(X, targets.shape[0], W, b, c / norm, np.int64(KEEP_GRADIENT), 0.0,
-                                       (0.0, 0.0, 0.0, 0.0), state, np.int64(0), buffers)
+            squares, finite = _linear_backward(X, targets.shape[0], W, b, c / norm, np.int64(KEEP_GRADIENT), 0.0,
+                                               (0.0, 0.0, 0.0, 0.0), state, np.int64(0), buffers)
         else:
-            squares = _backward_keep_or_apply(X, W, b, c / norm, np.int64(KEEP_GRADIENT), 0.0, (0.0, 0.0, 0.0, 0.0),
-                                              state, np.int64(0), buffers, activation)
+            squares, finite = _backward_keep_or_apply(X, W, b, c / norm, np.int64(KEEP_GRADIENT), 0.0,
+                                                      (0.0, 0.0, 0.0, 0.0), state, np.int64(0), buffers, activation)
+        if not finite:
+            return NON_FINITE, np.nan, np.nan
         return OK, loss, squares
 
     return cost_grad
@@ -267,10 +284,10 @@ def _train_epoch_driver(activation, output, linear):
             if bad:
                 return NON_FINITE, step, np.nan, np.nan
             if linear:
-                squares = _linear_backward(X_b, m, W, b, c / norm, optimizer, lr, hyper, state, step, buffers)
+                squares, _ = _linear_backward(X_b, m, W, b, c / norm, optimizer, lr, hyper, state, step, buffers)
             else:
-                squares = _backward_keep_or_apply(X_b, W, b, c / norm, optimizer, lr, hyper, state, step, buffers,
-                                                  activation)
+                squares, _ = _backward_keep_or_apply(X_b, W, b, c / norm, optimizer, lr, hyper, state, step, buffers,
+                                                     activation)
             loss_sum += loss * m
             penalty_sum += squares / norm * m
         return OK, step, loss_sum / n, penalty_sum / n

@@ -7,8 +7,8 @@ step (`fastnn.optim` maps names to them).
 
 import numpy as np
 
-from .compile import kernel
-from .inputs import _input_transpose_times
+from .compile import half_largest_like, kernel
+from .inputs import _input_squares, _input_transpose_times
 
 KEEP_GRADIENT, SGD, MOMENTUM, NESTEROV, ADAM = -1, 0, 1, 2, 3
 
@@ -107,12 +107,38 @@ def _optimizer_update(w, grad, decay, lr, optimizer, hyper, velocity, second, st
 
 
 @kernel(inline=True)
+def _all_finite(a):
+    """Whether every entry of a C-contiguous array is finite (one pass, vectorised)."""
+    flat = a.ravel()
+    bad = False
+    for i in range(flat.size):
+        bad |= flat[i] - flat[i] != 0
+    return not bad
+
+
+@kernel(inline=True)
+def _product_is_finite(A, dZ, product):
+    """Whether A^T dZ, held in product, is finite, given finite A and dZ.
+
+    Every entry is at most ||A|| ||dZ|| (Frobenius norms, Cauchy-Schwarz): below half the
+    dtype's largest value the product needs no look, and the decay term (checked by the
+    engine below the same half) cannot push it over. Computing the bound reads A and dZ,
+    a small fraction of the product's work; only a product that may have overflowed is
+    looked at.
+    """
+    if np.sqrt(_input_squares(A)) * np.sqrt(_input_squares(dZ)) < half_largest_like(product[0, 0]):
+        return True
+    return _all_finite(product)
+
+
+@kernel(inline=True)
 def _keep_or_apply_weight_gradient(A, dZ, w, grad, decay, lr, optimizer, hyper, velocity, second, step):
     """The gradient A^T dZ of a weight matrix w, kept (KEEP_GRADIENT) or applied.
 
     A: a layer's input, dense or the sparse X (`fastnn._kernels.inputs`). Returns
-    sum(w ** 2) before any update when decay > 0 (0 otherwise), from a pass that reads w
-    anyway.
+    (sum(w ** 2) before any update when decay > 0, else 0, from a pass that reads w
+    anyway; for KEEP_GRADIENT, whether the product A^T dZ is finite, else True: in
+    training an overflowed step shows in the next forward pass).
 
     KEEP_GRADIENT: grad = A^T dZ + decay w, the decay written first and the product added
     through beta = 1. SGD: the update is the product itself, w <- (1 - lr decay) w -
@@ -122,14 +148,16 @@ def _keep_or_apply_weight_gradient(A, dZ, w, grad, decay, lr, optimizer, hyper, 
     if optimizer == SGD:
         squares = _scale_in_place(w, 1.0 - lr * decay) if decay > 0 else 0.0
         _input_transpose_times(-lr, A, dZ, 1.0, w)
-        return squares
-    squares = 0.0
-    beta = 0.0
-    if optimizer == KEEP_GRADIENT and decay > 0:
-        squares = _decay_into(w, decay, grad, np.bool_(False))  # not a literal: one compilation (network.py)
-        beta = 1.0
-    _input_transpose_times(1.0, A, dZ, beta, grad)
-    if optimizer != KEEP_GRADIENT:
-        squares = _optimizer_update(w.ravel(), grad.ravel(), decay, lr, optimizer, hyper, velocity.ravel(),
-                                    second.ravel(), step)
-    return squares if decay > 0 else 0.0
+        return squares, True
+    if optimizer == KEEP_GRADIENT:
+        squares = 0.0
+        beta = 0.0
+        if decay > 0:
+            squares = _decay_into(w, decay, grad, np.bool_(False))  # not a literal: one compilation (network.py)
+            beta = 1.0
+        _input_transpose_times(1.0, A, dZ, beta, grad)
+        return squares, _product_is_finite(A, dZ, grad)
+    _input_transpose_times(1.0, A, dZ, 0.0, grad)
+    squares = _optimizer_update(w.ravel(), grad.ravel(), decay, lr, optimizer, hyper, velocity.ravel(),
+                                second.ravel(), step)
+    return (squares if decay > 0 else 0.0), True

@@ -8,7 +8,7 @@ step (`fastnn.optim` maps names to them).
 import numpy as np
 
 from .compile import half_largest_like, kernel
-from .inputs import _input_squares, _input_transpose_times
+from .inputs import _input_rows, _input_squares, _input_transpose_times
 
 KEEP_GRADIENT, SGD, MOMENTUM, NESTEROV, ADAM = -1, 0, 1, 2, 3
 
@@ -122,12 +122,15 @@ def _product_is_finite(A, dZ, product):
 
     Every entry is at most ||A|| ||dZ|| (Frobenius norms, Cauchy-Schwarz): below half the
     dtype's largest value the product needs no look, and the decay term (checked by the
-    engine below the same half) cannot push it over. Computing the bound reads A and dZ,
-    a small fraction of the product's work; only a product that may have overflowed is
-    looked at.
+    engine below the same half) cannot push it over. The bound reads A and dZ, rows x
+    (columns of A + columns of dZ) entries; the product itself has columns of A x columns
+    of dZ. Whichever is fewer is read: the bound for small batches, the product for large
+    ones (a small fraction of the product's work either way).
     """
-    if np.sqrt(_input_squares(A)) * np.sqrt(_input_squares(dZ)) < half_largest_like(product[0, 0]):
-        return True
+    rows, size = _input_rows(A), product.shape[0] * product.shape[1]
+    if rows * (product.shape[0] + product.shape[1]) < size:
+        if np.sqrt(_input_squares(A)) * np.sqrt(_input_squares(dZ)) < half_largest_like(product[0, 0]):
+            return True
     return _all_finite(product)
 
 

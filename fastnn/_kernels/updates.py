@@ -35,16 +35,6 @@ def _decay_into(w, scale, out, accumulate):
     return total
 
 
-@kernel(inline=True)
-def _squares(w):
-    """sum(w ** 2) of a flat array, in float64."""
-    total = 0.0
-    for i in range(w.size):
-        v = np.float64(w[i])
-        total += v * v
-    return total
-
-
 @kernel
 def _scale_in_place(w, scale):
     """w *= scale, C-contiguous; returns sum(w ** 2) before the scaling, in float64.
@@ -71,9 +61,9 @@ def _optimizer_update(w, grad, decay, lr, optimizer, hyper, velocity, second, st
     w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(s) + eps). hyper = (mu, b1, b2, eps);
     velocity holds v or m, second holds s (both unused by sgd); step is t >= 1.
     The arrays are flat (C-contiguous views of a weight matrix or a bias): one
-    compilation serves both. Returns sum(w ** 2) before the step in float64 when decay > 0,
-    else 0 (scikit-learn's loss_curve_ adds each batch's decay term with the weights
-    before its update).
+    compilation serves both. Returns sum(w ** 2) before the step (summed in w's dtype,
+    returned as float64) when decay > 0, else 0: scikit-learn's loss_curve_ adds each
+    batch's decay term with the weights before its update.
     """
     dtype = w.dtype.type
     momentum, beta1, beta2, eps = dtype(hyper[0]), dtype(hyper[1]), dtype(hyper[2]), dtype(hyper[3])

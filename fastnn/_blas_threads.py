@@ -12,6 +12,15 @@ So every compiled entry point runs its products under `limited(flop)`: one threa
 known and only the size counts). fastnn only ever lowers the count the user set (an
 `OPENBLAS_NUM_THREADS` or a threadpoolctl limit stays in force) and restores it after.
 
+A process confined to fewer CPUs (an affinity set by taskset or a cpuset, a cgroup CPU
+quota set by a container's `--cpus`) gets no more threads than it may use (its affinity,
+capped by its quota: `fastnn._cpus.usable_cpus`), nor than the machine has free: the
+machine's CPUs less its runnable tasks, as unconfined. The others' tasks are taken to
+fill the CPUs outside the affinity first (the kernel moves there those it may; a cpuset
+keeps a neighbour container's there), and a quota caps CPU time, not which CPUs the
+threads run on. So a neighbour pinned to this process's own CPUs counts only once the
+rest of the machine is full: pin one thread there.
+
 A product's last bits can depend on OpenBLAS's thread count (float32 products of every
 shape tried; float64 ones with a long inner dimension and a small output), so results
 are bit-reproducible for a given choice: pin one thread (`OPENBLAS_NUM_THREADS=1`,
@@ -28,6 +37,7 @@ import threading
 import time
 
 from ._config import BLAS_THREADS_MIN_FLOP, CONFIRM_LOOKS, LOAD_PROBE_SECONDS
+from ._cpus import affinity_cpus, quota_cpus
 from ._kernels import blas
 
 __all__ = ["busy_cores", "limited", "pinned", "scipy_blas_on_one_thread", "threads_for"]
@@ -68,12 +78,15 @@ def busy_cores():
     1% of single looks on the quiet development machine) is not, and would cost a whole
     epoch its second thread. So a look that finds any is repeated CONFIRM_LOOKS times, 1
     ms apart, and the smallest count stands. A reading serves for LOAD_PROBE_SECONDS
-    (one look costs about 60 us).
+    (one look costs about 60 us). The machine's CPUs and this process's affinity are read
+    again with each reading, so that an affinity changed later (taskset -p) counts within
+    LOAD_PROBE_SECONDS.
     """
     global _reading
     now = time.monotonic()
     if now - _reading[0] < LOAD_PROBE_SECONDS:
         return _reading[1]
+    _read_cpus(quota_too=False)
     busy = _runnable_elsewhere()
     for _ in range(CONFIRM_LOOKS):
         if busy == 0:
@@ -84,14 +97,33 @@ def busy_cores():
     return busy
 
 
-_CORES = os.cpu_count() or 1  # the machine's (each call of os.cpu_count reads a file)
+def _read_cpus(quota_too):
+    """Read the machine's CPUs and this process's into globals, as they can change (a fork child, taskset -p).
+
+    Not at every call: os.cpu_count() reads a file. The quota is read only at import and in
+    a fork child: it takes a few more files (about half a millisecond) and changes rarely.
+    """
+    global _machine_cpus, _quota_cpus, _usable_cpus
+    if quota_too:
+        _quota_cpus = quota_cpus()
+    _machine_cpus = os.cpu_count() or 1
+    _usable_cpus = min(_machine_cpus, affinity_cpus(), _quota_cpus or _machine_cpus)
+
+
+_read_cpus(quota_too=True)
 
 
 def threads_for(flop, allowed):
-    """BLAS threads for products of about `flop` operations, given `allowed` threads (the user's count)."""
+    """BLAS threads for products of about `flop` operations, given `allowed` threads (the user's count).
+
+    ``min(allowed, usable CPUs, machine's CPUs - busy_cores())``, at least 1; one below
+    BLAS_THREADS_MIN_FLOP. On an unconfined machine the usable CPUs are the machine's and
+    only the load counts.
+    """
     if allowed <= 1 or flop < BLAS_THREADS_MIN_FLOP:
         return 1
-    return max(1, min(allowed, _CORES - busy_cores()))
+    busy = busy_cores()  # first: a fresh reading of the load reads the CPUs again too
+    return max(1, min(allowed, _usable_cpus, _machine_cpus - busy))
 
 
 _SIGINT = int(signal.SIGINT)
@@ -310,7 +342,8 @@ class scipy_blas_on_one_thread(_Held):
 
 def _after_fork_in_child():
     """A fork child starts with no compiled call running: restore a count its parent had lowered, and
-    SIGINT's handler if the parent held it."""
+    SIGINT's handler if the parent held it. Its CPUs are read again: the parent may have changed its
+    affinity since it last read them, and a child is often moved to a cgroup of its own."""
     global _condition, _users, _waiting, _scipy_lock, _scipy_users
     if _holding:
         signal.signal(signal.SIGINT, _holding[0].previous)
@@ -324,6 +357,7 @@ def _after_fork_in_child():
     if _scipy_users:
         blas.scipy_thread_functions()[1](_scipy_saved)
     _scipy_users = 0
+    _read_cpus(quota_too=True)
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

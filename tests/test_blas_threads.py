@@ -1,5 +1,7 @@
-"""BLAS threads: one for small products and on a busy machine, the user's count restored after."""
+"""BLAS threads: one for small products, on a busy machine and on one usable CPU; the user's count restored after."""
 
+import contextlib
+import shutil
 import subprocess
 import sys
 import threading
@@ -8,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from fastnn import _blas_threads, _engine
+from fastnn import _blas_threads, _cpus, _engine
 from fastnn._config import BLAS_THREADS_MIN_FLOP
 from fastnn._kernels import blas
 from fastnn.optim import Optimizer
@@ -28,8 +30,10 @@ def _restore_the_count():
 
 @pytest.fixture
 def quiet(monkeypatch):
+    """An unconfined machine of 8 CPUs with nothing else running."""
     monkeypatch.setattr(_blas_threads, "busy_cores", lambda: 0)
-    monkeypatch.setattr(_blas_threads, "_CORES", 8)
+    monkeypatch.setattr(_blas_threads, "_machine_cpus", 8)
+    monkeypatch.setattr(_blas_threads, "_usable_cpus", 8)
 
 
 def test_small_products_get_one_thread(quiet):
@@ -46,6 +50,67 @@ def test_busy_cores_are_left_to_their_processes(monkeypatch, quiet):
 def test_the_users_count_is_never_raised(quiet):
     assert _blas_threads.threads_for(10**9, allowed=1) == 1
     assert _blas_threads.threads_for(10**9, allowed=3) == 3
+
+
+@pytest.mark.parametrize("busy, expected", [(0, 2), (5, 2), (6, 2), (7, 1), (8, 1), (20, 1)])
+def test_a_confined_process_gets_at_most_its_cpus_and_the_machines_free_ones(monkeypatch, quiet, busy, expected):
+    """2 of the machine's 8 CPUs (an affinity or a quota): the other tasks take the 6 others first."""
+    monkeypatch.setattr(_blas_threads, "_usable_cpus", 2)
+    monkeypatch.setattr(_blas_threads, "busy_cores", lambda: busy)
+    assert _blas_threads.threads_for(10**9, allowed=8) == expected
+    assert _blas_threads.threads_for(BLAS_THREADS_MIN_FLOP - 1, allowed=8) == 1
+
+
+_HAS_AFFINITY = hasattr(_blas_threads.os, "sched_setaffinity") and len(_blas_threads.os.sched_getaffinity(0)) > 1
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="needs taskset (util-linux)")
+def test_a_process_started_on_one_cpu_runs_blas_on_one_thread():
+    from helpers import run_python
+
+    script = ("from fastnn import _blas_threads, _cpus; "
+              "print(_cpus.usable_cpus(), _blas_threads._usable_cpus, _blas_threads.threads_for(10**12, allowed=8))")
+    run = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["1", "1", "1"]
+    assert run_python("-c", script, timeout=120).stdout.split()[:2] == [str(_cpus.usable_cpus())] * 2
+
+
+@contextlib.contextmanager
+def _on_one_cpu():
+    """This thread (and what it forks) confined to its first CPU, fastnn not told; the affinity restored after."""
+    before = _blas_threads.os.sched_getaffinity(0)
+    _blas_threads.os.sched_setaffinity(0, {min(before)})
+    try:
+        yield
+    finally:
+        _blas_threads.os.sched_setaffinity(0, before)
+
+
+@pytest.mark.skipif(not (_HAS_AFFINITY and hasattr(_blas_threads.os, "fork")), reason="needs fork and 2+ CPUs")
+def test_a_fork_child_reads_its_cpus_again(monkeypatch):
+    """A child forked after its parent's affinity changed does not keep the parent's stale count."""
+    monkeypatch.setattr(_blas_threads, "_usable_cpus", 999)
+    with _on_one_cpu():
+        pid = _blas_threads.os.fork()
+        if pid == 0:
+            _blas_threads.os._exit(0 if _blas_threads._usable_cpus == 1 else 1)
+        _, status = _blas_threads.os.waitpid(pid, 0)
+    assert _blas_threads.os.waitstatus_to_exitcode(status) == 0
+    assert _blas_threads._usable_cpus == 999  # the parent reads them with its next reading of the load
+
+
+@pytest.mark.machine_load
+@pytest.mark.skipif(not _HAS_AFFINITY, reason="needs 2+ CPUs and sched_setaffinity")
+def test_an_affinity_changed_later_counts_from_the_next_reading_of_the_load(monkeypatch):
+    monkeypatch.setattr(_blas_threads, "_runnable_elsewhere", lambda: 0)
+    monkeypatch.setattr(_blas_threads, "_reading", (-float("inf"), 0))
+    monkeypatch.setattr(_blas_threads, "_usable_cpus", _blas_threads._usable_cpus)  # restored after
+    with _on_one_cpu():
+        assert _blas_threads.threads_for(10**12, allowed=8) == 1
+    monkeypatch.setattr(_blas_threads, "_reading", (-float("inf"), 0))
+    assert _blas_threads.threads_for(10**12, allowed=8) == min(8, _cpus.usable_cpus())
 
 
 @controllable
@@ -294,7 +359,8 @@ def test_ctrl_c_at_any_point_of_the_thread_policy_leaves_it_as_it_was(quiet, use
 def test_a_waiting_call_is_not_kept_out_by_a_stream_of_calls(quiet, monkeypatch):
     """Calls that want the running count do not join while another call waits for the count to change."""
     blas.set_threads(2)
-    monkeypatch.setattr(_blas_threads, "_CORES", 2)
+    monkeypatch.setattr(_blas_threads, "_machine_cpus", 2)
+    monkeypatch.setattr(_blas_threads, "_usable_cpus", 2)
     release, entered = threading.Event(), []
 
     def hold_small():  # a running call on one thread

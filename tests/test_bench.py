@@ -9,12 +9,14 @@ whose result is checked against `fastnn.reference`; measure with
 Contenders whose library (PyTorch, scikit-learn) is not installed are skipped.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 pytest.importorskip("pytest_benchmark")
 
-from fastnn import reference  # noqa: E402  (after the skip: without pytest-benchmark nothing here runs)
+from fastnn import cli, reference  # noqa: E402  (after the skip: without pytest-benchmark nothing here runs)
 from fastnn.benchmarks import runner  # noqa: E402
 from fastnn.benchmarks.contenders import (  # noqa: E402
     CONTENDERS, LEARNING_RATE, epoch_order, gemm_operands, gemm_products)
@@ -177,8 +179,68 @@ def test_runner_times_every_installed_contender(capsys, task, options, n_rows):
         assert timed == [name for name in CONTENDERS[task] if name not in skipped]
     for name in skipped:
         assert f"skipped {CONTENDERS[task][name].label}: " in out
-    if task == "cost_grad":  # its table keeps a column for every contender: n/a where one was skipped
-        assert all(("n/a" in row) == bool(skipped) for row in rows)
+    if task == "cost_grad":  # its table leaves out the columns of a contender that did not run
+        assert ("PyTorch" in header) == ("torch" not in skipped)
+        assert not any("n/a" in row for row in rows)
+
+
+@pytest.mark.parametrize("task, options", [
+    ("cost_grad", ["--sizes", "8", "--dtypes", "float32"]),
+    ("epoch", ["--epoch", "--samples", "128", "--batch-sizes", "64"]),
+    ("estimator", ["--estimator", "--digits"]),
+])
+def test_bench_times_fastnn_and_the_named_contenders_only(capsys, task, options):
+    if task == "estimator":
+        installed("estimator", "sklearn")
+    cli.main(["bench", "--quick", "--contenders", "numpy", *options])
+    out, err = capsys.readouterr()
+    header, _ = _markdown_rows(out)
+    chosen = [name for name in CONTENDERS[task] if name not in runner.OPTIONAL_CONTENDERS or name == "numpy"]
+    repeats = [line for line in err.splitlines() if "repeat 1/1:" in line]
+    assert repeats
+    for line in repeats:
+        assert [entry.split()[0] for entry in line.split(":", 1)[1].split(",")] == chosen
+    for name, contender in CONTENDERS[task].items():
+        if name in runner.OPTIONAL_CONTENDERS and name != "numpy":
+            assert contender.label not in header
+    if task == "estimator":  # scikit-learn's columns left out; no NumPy MLPClassifier to time
+        assert "not timed: numpy has no estimator contender" in out
+    else:
+        assert CONTENDERS[task]["numpy"].label in header
+    assert "skipped" not in out  # nothing else was asked for
+
+
+def test_bench_refuses_an_unknown_contender_in_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["bench", "--contenders", "numpy", "jax"])
+    assert exit_.value.code == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1
+    assert "--contenders: unknown jax; choose from numpy torch sklearn" in err
+
+
+def test_bench_refuses_a_named_contender_that_is_not_installed(capsys, monkeypatch):
+    torch = dataclasses.replace(CONTENDERS["epoch"]["torch"], needs="a_library_that_is_not_installed")
+    monkeypatch.setitem(CONTENDERS["epoch"], "torch", torch)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["bench", "--epoch", "--contenders", "numpy", "torch"])
+    assert exit_.value.code == 2
+    _, err = capsys.readouterr()
+    assert err == ("fastnn bench: error: --contenders torch: a_library_that_is_not_installed is not installed: "
+                   "pip install a_library_that_is_not_installed\n")
+
+
+def test_quick_resolves_to_small_sizes_and_explicit_options_win():
+    def options(*argv):
+        return runner.check_options(cli.parser().parse_args(["bench", *argv]))
+
+    assert options("--quick") == {"sizes": [32, 1024], "dtypes": ["float32", "float64"], "repeats": 1,
+                                  "batch_sizes": [256], "samples": 2000, "epoch_dtypes": ["float32"], "epochs": 1,
+                                  "contenders": ["numpy", "torch", "sklearn"]}
+    assert options() == {**runner.DEFAULTS, "contenders": ["numpy", "torch", "sklearn"]}
+    explicit = options("--quick", "--samples", "500", "--repeats", "2", "--batch-sizes", "32", "--contenders", "numpy")
+    assert (explicit["samples"], explicit["repeats"], explicit["batch_sizes"], explicit["contenders"]) == (
+        500, 2, [32], ["numpy"])
 
 
 def test_busy_neighbours_run_during_the_block_and_are_gone_after():
@@ -223,8 +285,9 @@ def test_bench_help_lists_its_options():
     result = run_python("-m", "fastnn", "bench", "--help", timeout=120)
     assert result.returncode == 0, result.stderr
     for option in ("--quick", "--sizes", "--repeats", "--epoch", "--estimator", "--batch-sizes", "--samples", "--busy",
-                   "--digits"):
+                   "--digits", "--contenders"):
         assert option in result.stdout
+    assert "(default: all installed: numpy torch sklearn)" in " ".join(result.stdout.split())
 
 
 def test_import_fastnn_reaches_neither_the_benchmarks_nor_torch():

@@ -81,7 +81,7 @@ class Contender:
         return f"{self.needs} is not installed: {INSTALL_HINTS.get(self.needs, 'pip install ' + self.needs)}"
 
 
-def build(task, *inputs):
+def build(task, *inputs, names=None):
     """The functions of a task's contenders whose libraries are installed.
 
     Parameters
@@ -89,16 +89,20 @@ def build(task, *inputs):
     task : {"cost_grad", "epoch", "estimator"}
     *inputs
         The task's inputs (see the module's docstring).
+    names : collection of str, optional
+        Build only these contenders (default: every one of the task).
 
     Returns
     -------
     runs : dict
         name -> function of no arguments, in table order.
     skipped : dict
-        name -> why it was left out.
+        name -> why it was left out, for those asked for whose library is not installed.
     """
     runs, skipped = {}, {}
     for name, contender in CONTENDERS[task].items():
+        if names is not None and name not in names:
+            continue
         reason = contender.missing()
         if reason is None:
             runs[name] = contender.make(*inputs)

@@ -8,6 +8,12 @@ measured in one process: the contenders take turns inside each repeat, so drift 
 shared machine hits them alike, and the tables report medians. A line per repeat goes to
 stderr as the measurements come in; the header and the table go to stdout.
 
+fastnn and the GEMM-only yardsticks always run (every ratio is against them);
+``--contenders`` chooses who runs beside them among `OPTIONAL_CONTENDERS` (default: all
+installed), and the tables and the chart leave out those that did not run. ``--quick``
+(`QUICK`) shrinks the sizes, rows and repeats to a check that everything runs, in well
+under a minute on two cores once fastnn is compiled; options given explicitly win.
+
 Several thread pools may live in the process (NumPy's OpenBLAS, SciPy's, Numba's,
 PyTorch's). An idle pool spins for a while after each call and slows the others, so each
 turn starts after a pause that lets the previous contender's pool fall asleep.
@@ -39,16 +45,29 @@ DIGITS_CONFIGS = (((100,), "adam", 200), ((100,), "sgd", 200), ((100,), "lbfgs",
 SPARSE_CONFIGS = (((100,), "adam", 200), ((100,), "sgd", 200), ((100,), "lbfgs", 200))
 SPARSE_SAMPLES = 20000
 
-# Option defaults, and the smaller ones of --quick (an option given explicitly wins).
+# Option defaults, and the smaller ones of --quick (an option given explicitly wins). Under
+# --quick each contender is called four times per measurement (two warm-ups, an untimed and
+# a timed turn): on 2,000 rows the NumPy loop's and scikit-learn's epochs take tenths of a
+# second on two cores, where the default 60,000 rows at batch 32 take minutes.
 DEFAULTS = {"sizes": [32, 1024, 10000], "dtypes": ["float32", "float64"], "repeats": 9, "batch_sizes": [32, 256],
             "samples": 60000, "epoch_dtypes": ["float32"], "epochs": 3}
-QUICK = {"sizes": [32, 1024], "dtypes": ["float32", "float64"], "repeats": 3, "batch_sizes": [256],
-         "samples": 6000, "epoch_dtypes": ["float32"], "epochs": 1}
+QUICK = {"sizes": [32, 1024], "dtypes": ["float32", "float64"], "repeats": 1, "batch_sizes": [256],
+         "samples": 2000, "epoch_dtypes": ["float32"], "epochs": 1}
 QUICK_ESTIMATOR_CONFIGS = ESTIMATOR_CONFIGS[:3]
+QUICK_DIGITS_CONFIGS = DIGITS_CONFIGS[:3]
+# --combinations' sizes unless --sizes (a batch of 32 is all overhead beside its GEMMs).
+COMBINATION_SIZES, QUICK_COMBINATION_SIZES = [1024, 10000], [1024]
 
-DESCRIPTION = ("Time fastnn side by side with the NumPy reference, PyTorch and scikit-learn (those installed): "
-               "cost_grad by default, one training epoch with --epoch, MLPClassifier fits with --estimator. "
-               "Medians in one process; progress on stderr, the Markdown table on stdout.")
+# fastnn's own runs (its estimator on one BLAS thread too) and the GEMM-only yardsticks
+# always run: every ratio is against them. --contenders chooses among the others.
+FASTNN_RUNS = ("fastnn", "fastnn-1")
+OPTIONAL_CONTENDERS = tuple(dict.fromkeys(
+    name for table in CONTENDERS.values() for name, contender in table.items()
+    if name not in FASTNN_RUNS and not contender.yardstick))
+
+DESCRIPTION = ("Time fastnn side by side with the NumPy reference, PyTorch and scikit-learn (those installed, or "
+               "those named by --contenders): cost_grad by default, one training epoch with --epoch, MLPClassifier "
+               "fits with --estimator. Medians in one process; progress on stderr, the Markdown table on stdout.")
 
 
 def _format_seconds(seconds):
@@ -185,16 +204,24 @@ def machine_summary():
     return summary + (f", BLAS: {', '.join(blas)}" if blas else "")
 
 
-def skipped_contenders(task):
-    """name -> why, for the task's contenders whose libraries are not installed."""
-    return {name: reason for name, contender in CONTENDERS[task].items() if (reason := contender.missing())}
+def chosen_contenders(task, contenders=None):
+    """The names of the task's contenders to run: fastnn's own, the yardsticks, and the optional
+    ones named in `contenders` (None: all), in table order."""
+    return [name for name in CONTENDERS[task]
+            if contenders is None or name not in OPTIONAL_CONTENDERS or name in contenders]
+
+
+def skipped_contenders(task, contenders=None):
+    """name -> why, for the task's chosen contenders (see `chosen_contenders`) whose libraries are not installed."""
+    return {name: reason for name in chosen_contenders(task, contenders)
+            if (reason := CONTENDERS[task][name].missing())}
 
 
 # ---------------------------------------------------------------- cost_grad
 
 
 def compare_cost_grad(sizes=(32, 1024, 10000), dtypes=("float32", "float64"), repeats=9, c=DECAY, shape=MNIST_SHAPE,
-                      peak_repeats=5, log=None):
+                      peak_repeats=5, log=None, contenders=None):
     """Time the cost_grad contenders side by side at each dtype and batch size.
 
     Parameters
@@ -211,12 +238,14 @@ def compare_cost_grad(sizes=(32, 1024, 10000), dtypes=("float32", "float64"), re
         Repeats of `peak_gemm_gflops`.
     log : text stream or None
         Progress lines, one per round of measurements.
+    contenders : collection of str, optional
+        The `OPTIONAL_CONTENDERS` to time beside fastnn and the yardsticks (default: all).
 
     Returns
     -------
     list of dict
         One row per (dtype, n): "dtype", "n", "seconds" (contender name -> median seconds
-        per call, installed contenders only), "gflop" (the FLOP count 4ndh + 6nhk of the
+        per call, chosen and installed contenders only), "gflop" (the FLOP count 4ndh + 6nhk of the
         products, in GFLOP) and "peak_gflops" (`peak_gemm_gflops` of the dtype).
     """
     d, h, k = shape
@@ -227,7 +256,7 @@ def compare_cost_grad(sizes=(32, 1024, 10000), dtypes=("float32", "float64"), re
             print(f"[peak GEMM {dtype}] {peak:.0f} GFLOP/s", file=log, flush=True)
         for n in sizes:
             X, y, params = benchmark_inputs(n, d, h, k, dtype)
-            runs, _ = build("cost_grad", X, y, params, c)
+            runs, _ = build("cost_grad", X, y, params, c, names=chosen_contenders("cost_grad", contenders))
             seconds = interleaved_medians(runs, repeats, label=f"cost_grad {dtype} n={n}", log=log)
             rows.append({"dtype": dtype, "n": n, "seconds": seconds, "gflop": (4 * n * d * h + 6 * n * h * k) / 1e9,
                          "peak_gflops": peak})
@@ -240,31 +269,55 @@ def _ratio(seconds, numerator, denominator):
     return f"{seconds[numerator] / seconds[denominator]:.2f}"
 
 
-def _milliseconds(seconds, name):
-    return f"{1e3 * seconds[name]:.3f}" if name in seconds else "n/a"
+def _time_cell(name, scale=1.0):
+    """A column's cell: the row's seconds of contender `name` times `scale`, "n/a" where it did not run."""
+    return lambda row: f"{scale * row['seconds'][name]:.3f}" if name in row["seconds"] else "n/a"
+
+
+def _ratio_cell(numerator, denominator):
+    return lambda row: _ratio(row["seconds"], numerator, denominator)
+
+
+def _markdown_table(columns, rows):
+    """A Markdown table of rows with the columns whose contenders ran in some row.
+
+    Each column is (header, alignment "---" or "---:", cell of a row, the names of the
+    contenders it needs).
+    """
+    ran = {name for row in rows for name in row["seconds"]}
+    columns = [column for column in columns if set(column[3]) <= ran]
+    lines = ["| " + " | ".join(header for header, _, _, _ in columns) + " |",
+             "| " + " | ".join(alignment for _, alignment, _, _ in columns) + " |"]
+    lines += ["| " + " | ".join(cell(row) for _, _, cell, _ in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _gflops_cell(row):
+    gflops = row["gflop"] / row["seconds"]["fastnn"]
+    return f"{gflops:.1f} ({100 * gflops / row['peak_gflops']:.0f}% of {row['peak_gflops']:.0f})"
+
+
+COST_GRAD_COLUMNS = (
+    ("dtype", "---", lambda row: row["dtype"], ()),
+    ("n", "---:", lambda row: str(row["n"]), ()),
+    ("GEMM-only ms (NumPy)", "---:", _time_cell("gemm", 1e3), ("gemm",)),
+    ("GEMM-only ms (fastnn's binding)", "---:", _time_cell("gemm-binding", 1e3), ("gemm-binding",)),
+    ("compiled ms", "---:", _time_cell("fastnn", 1e3), ()),
+    ("reference ms", "---:", _time_cell("numpy", 1e3), ("numpy",)),
+    ("compiled / GEMM (NumPy)", "---:", _ratio_cell("fastnn", "gemm"), ("gemm",)),
+    ("compiled / GEMM (binding)", "---:", _ratio_cell("fastnn", "gemm-binding"), ("gemm-binding",)),
+    ("reference / GEMM (NumPy)", "---:", _ratio_cell("numpy", "gemm"), ("numpy", "gemm")),
+    ("speedup over reference", "---:", _ratio_cell("numpy", "fastnn"), ("numpy",)),
+    ("PyTorch autograd ms", "---:", _time_cell("torch", 1e3), ("torch",)),
+    ("speedup over PyTorch", "---:", _ratio_cell("torch", "fastnn"), ("torch",)),
+    ("compiled GFLOP/s (% of peak GEMM)", "---:", _gflops_cell, ()),
+)
 
 
 def format_table(rows):
-    """A Markdown table of `compare_cost_grad`'s rows; "n/a" where a contender did not run."""
-    lines = [
-        "| dtype | n | GEMM-only ms (NumPy) | GEMM-only ms (fastnn's binding) | compiled ms | reference ms "
-        "| compiled / GEMM (NumPy) | compiled / GEMM (binding) | reference / GEMM (NumPy) | speedup over reference "
-        "| PyTorch autograd ms | speedup over PyTorch | compiled GFLOP/s (% of peak GEMM) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for row in rows:
-        seconds = row["seconds"]
-        gflops = row["gflop"] / seconds["fastnn"]
-        cells = [
-            row["dtype"], str(row["n"]),
-            *(_milliseconds(seconds, name) for name in ("gemm", "gemm-binding", "fastnn", "numpy")),
-            _ratio(seconds, "fastnn", "gemm"), _ratio(seconds, "fastnn", "gemm-binding"),
-            _ratio(seconds, "numpy", "gemm"), _ratio(seconds, "numpy", "fastnn"),
-            _milliseconds(seconds, "torch"), _ratio(seconds, "torch", "fastnn"),
-            f"{gflops:.1f} ({100 * gflops / row['peak_gflops']:.0f}% of {row['peak_gflops']:.0f})",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    """A Markdown table of `compare_cost_grad`'s rows: the columns of the contenders that ran
+    ("n/a" in a row where one did not)."""
+    return _markdown_table(COST_GRAD_COLUMNS, rows)
 
 
 # ---------------------------------------------------------------- every activation and output
@@ -314,7 +367,7 @@ def format_combinations_table(rows):
 
 
 def compare_epoch(batch_sizes=(32, 256), n=60000, shape=MNIST_SHAPE, dtype="float32", repeats=3, lr=LEARNING_RATE,
-                  c=DECAY, seed=0, log=None, metrics="full"):
+                  c=DECAY, seed=0, log=None, metrics="full", contenders=None):
     """Seconds per epoch (medians, taken in turn) of the epoch contenders, for each batch size.
 
     Parameters
@@ -332,18 +385,21 @@ def compare_epoch(batch_sizes=(32, 256), n=60000, shape=MNIST_SHAPE, dtype="floa
         Progress lines, one per round of measurements.
     metrics : {"full", "running"}
         The training metrics each contender measures (see `fastnn.NetClassifier.fit`).
+    contenders : collection of str, optional
+        The `OPTIONAL_CONTENDERS` to time beside fastnn and the GEMM floor (default: all).
 
     Returns
     -------
     list of dict
         One row per batch size: "dtype", "batch_size" and "seconds" (contender name ->
-        median seconds per epoch, installed contenders only).
+        median seconds per epoch, chosen and installed contenders only).
     """
     d, h, k = shape
     X, y, params = benchmark_inputs(n, d, h, k, dtype)
     rows = []
     for batch_size in batch_sizes:
-        runs, _ = build("epoch", X, y, params, batch_size, lr, c, seed, metrics)
+        runs, _ = build("epoch", X, y, params, batch_size, lr, c, seed, metrics,
+                        names=chosen_contenders("epoch", contenders))
         seconds = interleaved_medians(runs, repeats, min_seconds=0.0, pause=0.3,
                                       label=f"epoch {dtype} batch={batch_size}", log=log)
         rows.append({"dtype": dtype, "batch_size": batch_size, "seconds": seconds})
@@ -403,7 +459,7 @@ def epoch_chart(rows, path, title=None):
 
 
 def compare_estimators(configs=ESTIMATOR_CONFIGS, n=60000, d=MNIST_SHAPE[0], k=MNIST_SHAPE[2], dtype="float32",
-                       epochs=3, repeats=3, log=None, digits=False, sparse=False):
+                       epochs=3, repeats=3, log=None, digits=False, sparse=False, contenders=None):
     """Seconds per fit of fastnn.MLPClassifier (as it chooses its threads, and on one BLAS
     thread) and scikit-learn's, taken in turn (medians).
 
@@ -424,12 +480,15 @@ def compare_estimators(configs=ESTIMATOR_CONFIGS, n=60000, d=MNIST_SHAPE[0], k=M
         Fit the embedded digits (`fastnn.datasets.load_digits`) instead of random data.
     sparse : bool
         Fit n TF-IDF-like sparse rows (`fastnn.benchmarks.inputs.tfidf_like`) instead.
+    contenders : collection of str, optional
+        The `OPTIONAL_CONTENDERS` to time beside fastnn (default: all; scikit-learn is the
+        estimator task's only one).
 
     Returns
     -------
     list of dict
         One row per config: "hidden", "solver", "batch_size", "dtype", "epochs" and
-        "seconds" (contender name -> median seconds per fit).
+        "seconds" (contender name -> median seconds per fit, chosen contenders only).
 
     Raises
     ------
@@ -449,7 +508,8 @@ def compare_estimators(configs=ESTIMATOR_CONFIGS, n=60000, d=MNIST_SHAPE[0], k=M
         X, y, _ = benchmark_inputs(n, d, 1, k, dtype)
     rows = []
     for hidden, solver, batch_size in configs:
-        runs, _ = build("estimator", X, y, hidden, solver, batch_size, epochs)
+        runs, _ = build("estimator", X, y, hidden, solver, batch_size, epochs,
+                        names=chosen_contenders("estimator", contenders))
         seconds = interleaved_medians(runs, repeats, min_seconds=0.0, pause=0.5,
                                       label=f"estimator {hidden} {solver} batch={batch_size} {dtype}", log=log)
         rows.append({"hidden": hidden, "solver": solver, "batch_size": batch_size, "dtype": dtype, "epochs": epochs,
@@ -457,18 +517,23 @@ def compare_estimators(configs=ESTIMATOR_CONFIGS, n=60000, d=MNIST_SHAPE[0], k=M
     return rows
 
 
+ESTIMATOR_COLUMNS = (
+    ("hidden", "---", lambda row: str(row["hidden"]), ()),
+    ("solver", "---", lambda row: row["solver"], ()),
+    ("batch", "---:", lambda row: "all" if row["solver"] == "lbfgs" else str(row["batch_size"]), ()),
+    ("dtype", "---", lambda row: row["dtype"], ()),
+    ("epochs or iterations", "---:", lambda row: str(row["epochs"]), ()),
+    ("fastnn s", "---:", _time_cell("fastnn"), ()),
+    ("fastnn on 1 BLAS thread s", "---:", _time_cell("fastnn-1"), ()),
+    ("scikit-learn s", "---:", _time_cell("sklearn"), ("sklearn",)),
+    ("fastnn / 1 thread", "---:", _ratio_cell("fastnn", "fastnn-1"), ()),
+    ("fastnn speedup vs scikit-learn", "---:", _ratio_cell("sklearn", "fastnn"), ("sklearn",)),
+)
+
+
 def format_estimator_table(rows):
-    """A Markdown table of `compare_estimators`' rows."""
-    lines = ["| hidden | solver | batch | dtype | epochs or iterations | fastnn s | fastnn on 1 BLAS thread s | scikit-learn s "
-             "| fastnn / 1 thread | fastnn speedup vs scikit-learn |",
-             "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for row in rows:
-        seconds = row["seconds"]
-        batch = "all" if row["solver"] == "lbfgs" else row["batch_size"]
-        lines.append(f"| {row['hidden']} | {row['solver']} | {batch} | {row['dtype']} | {row['epochs']} | "
-                     f"{seconds['fastnn']:.3f} | {seconds['fastnn-1']:.3f} | {seconds['sklearn']:.3f} | "
-                     f"{_ratio(seconds, 'fastnn', 'fastnn-1')} | {_ratio(seconds, 'sklearn', 'fastnn')} |")
-    return "\n".join(lines)
+    """A Markdown table of `compare_estimators`' rows (scikit-learn's columns where it ran)."""
+    return _markdown_table(ESTIMATOR_COLUMNS, rows)
 
 
 # ---------------------------------------------------------------- the command line
@@ -481,17 +546,35 @@ def _defaults_help(option):
     return f"default: {shown(DEFAULTS[option])}; --quick: {shown(QUICK[option])}"
 
 
+def _quick_help():
+    def listed(values):
+        return " and ".join(map(str, values))
+
+    samples, epochs = f"{QUICK['samples']:,}", QUICK["epochs"]
+    return (f"a check that everything runs, in well under a minute once fastnn is compiled: cost_grad at "
+            f"n = {listed(QUICK['sizes'])} ({listed(QUICK['dtypes'])}), --combinations at "
+            f"n = {listed(QUICK_COMBINATION_SIZES)}; --epoch: {samples} rows at batch {listed(QUICK['batch_sizes'])}; "
+            f"--estimator: {len(QUICK_ESTIMATOR_CONFIGS)} configurations on {samples} rows (or the digits, or "
+            f"{samples} sparse rows), {epochs} epoch{'s' if epochs > 1 else ''} each; {QUICK['repeats']} timed "
+            "repeat per contender, so the ratios are rough. Options given explicitly win")
+
+
 def add_arguments(parser):
     """Add the runner's options to an argparse parser (``fastnn bench`` uses the same)."""
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer sizes, samples and repeats: a check that everything runs, in well under a minute")
+    parser.add_argument("--quick", action="store_true", help=_quick_help())
+    parser.add_argument("--contenders", nargs="+", metavar="NAME",
+                        help="who runs beside fastnn (which always runs, with its GEMM-only yardsticks): numpy (the "
+                             "NumPy reference; the NumPy loop with --epoch), torch (PyTorch; cost_grad and --epoch), "
+                             "sklearn (scikit-learn; --epoch and --estimator) (default: all installed: "
+                             f"{' '.join(OPTIONAL_CONTENDERS)})")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--epoch", action="store_true",
                       help="time one training epoch (fastnn, the NumPy loop, PyTorch and scikit-learn if installed) "
                            "instead of cost_grad")
     mode.add_argument("--combinations", action="store_true",
                       help="time cost_grad for every hidden activation and output against the GEMM-only time "
-                           "(--sizes defaults to 1024 10000 here)")
+                           f"(--sizes defaults to {' '.join(map(str, COMBINATION_SIZES))} here; --quick: "
+                           f"{' '.join(map(str, QUICK_COMBINATION_SIZES))})")
     mode.add_argument("--estimator", action="store_true",
                       help="time fastnn.MLPClassifier against scikit-learn's MLPClassifier instead of cost_grad")
     parser.add_argument("--sizes", type=int, nargs="+", metavar="N",
@@ -524,17 +607,19 @@ def add_arguments(parser):
                              "network instead of MNIST-shaped random data")
     parser.add_argument("--sparse", action="store_true",
                         help=f"with --estimator: fit TF-IDF-like sparse rows ({TFIDF_SHAPE[0]:,} features, density "
-                             f"{TFIDF_SHAPE[1]:g}; {SPARSE_SAMPLES:,} rows unless --samples) with scikit-learn's "
-                             "default network")
+                             f"{TFIDF_SHAPE[1]:g}; {SPARSE_SAMPLES:,} rows unless --samples or --quick) with "
+                             "scikit-learn's default network")
     parser.add_argument("--busy", type=int, default=0, metavar="P",
                         help="run beside P CPU-bound processes, as on a busy machine (default: 0)")
     return parser
 
 
 def check_options(args):
-    """The options of a parsed command line, with the defaults (or --quick's) filled in.
+    """The options of a parsed command line, with the defaults (or --quick's) filled in, and
+    "contenders": the `OPTIONAL_CONTENDERS` to run (--contenders, default all).
 
-    Raises ValueError naming the first bad option (the command line reports it in one line).
+    Raises ValueError naming the first bad option (the command line reports it in one line),
+    an unknown contender or a named one that is not installed among them.
     """
     defaults = QUICK if args.quick else DEFAULTS
     options = {name: default if getattr(args, name) is None else getattr(args, name)
@@ -559,12 +644,44 @@ def check_options(args):
         raise ValueError("--estimator compares with scikit-learn: pip install scikit-learn")
     if args.hidden < 1:
         raise ValueError(f"--hidden must be >= 1, got {args.hidden}")
+    options["contenders"] = _check_contenders(args)
     return options
 
 
-def _print_skipped(task):
-    for name, reason in skipped_contenders(task).items():
-        print(f"skipped {CONTENDERS[task][name].label}: {reason}")
+def _task(args):
+    """The task of `CONTENDERS` that a parsed command line's mode times (None for --combinations,
+    which times fastnn beside a yardstick only)."""
+    if args.combinations:
+        return None
+    return "estimator" if args.estimator else "epoch" if args.epoch else "cost_grad"
+
+
+def _check_contenders(args):
+    """--contenders without repeats (default: every one of `OPTIONAL_CONTENDERS`)."""
+    if args.contenders is None:
+        return list(OPTIONAL_CONTENDERS)
+    unknown = [name for name in args.contenders if name not in OPTIONAL_CONTENDERS]
+    if unknown:
+        raise ValueError(f"--contenders: unknown {' '.join(unknown)}; choose from {' '.join(OPTIONAL_CONTENDERS)} "
+                         "(fastnn always runs)")
+    table = CONTENDERS.get(_task(args), {})
+    for name in args.contenders:
+        if name in table and (reason := table[name].missing()):
+            raise ValueError(f"--contenders {name}: {reason}")
+    return list(dict.fromkeys(args.contenders))
+
+
+def _print_left_out(args, options):
+    """One line per chosen contender that did not run: not installed (skipped), or named but not
+    a contender of this mode."""
+    task = _task(args)
+    table = CONTENDERS.get(task, {})
+    for name in options["contenders"]:
+        if name not in table:
+            if args.contenders is not None:
+                print(f"not timed: {name} has no {task or 'combinations'} contender")
+        elif reason := table[name].missing():
+            print(f"skipped {table[name].label}: {reason}")
 
 
 def run(args, options=None):
@@ -588,9 +705,9 @@ def _run(args, options, log):
     if args.estimator:
         samples = options["samples"]
         if args.digits:
-            configs, data = DIGITS_CONFIGS[:3] if args.quick else DIGITS_CONFIGS, "the digits, 1797 x 64, k = 10"
+            configs, data = QUICK_DIGITS_CONFIGS if args.quick else DIGITS_CONFIGS, "the digits, 1797 x 64, k = 10"
         elif args.sparse:
-            samples = samples if args.samples is not None else SPARSE_SAMPLES
+            samples = samples if args.samples is not None or args.quick else SPARSE_SAMPLES
             configs = SPARSE_CONFIGS
             data = (f"TF-IDF-like sparse rows, {samples} x {TFIDF_SHAPE[0]}, density {TFIDF_SHAPE[1]:g}, "
                     f"k = {TFIDF_SHAPE[2]}")
@@ -601,14 +718,17 @@ def _run(args, options, log):
         print(f"MLPClassifier.fit, {data}, {epochs} each, side by side{busy}; {machine_summary()}", flush=True)
         rows = [row for dtype in options["epoch_dtypes"] for row in compare_estimators(
             configs, samples, d, k, dtype, options["epochs"], min(options["repeats"], 3), log=log,
-            digits=args.digits, sparse=args.sparse)]
+            digits=args.digits, sparse=args.sparse, contenders=options["contenders"])]
         print(format_estimator_table(rows))
+        _print_left_out(args, options)
         return
     if args.combinations:
-        sizes = options["sizes"] if args.sizes is not None else [1024, 10000]
+        sizes = (options["sizes"] if args.sizes is not None
+                 else QUICK_COMBINATION_SIZES if args.quick else COMBINATION_SIZES)
         print(f"cost_grad per (activation, output) at (d, h, k) = {MNIST_SHAPE}, c = {DECAY:g}, over the GEMM-only "
               f"time{busy}; {machine_summary()}", flush=True)
         print(format_combinations_table(compare_combinations(sizes, options["dtypes"], options["repeats"], log=log)))
+        _print_left_out(args, options)
         return
     if args.epoch:
         h = args.hidden
@@ -618,7 +738,7 @@ def _run(args, options, log):
               f"c {DECAY:g}), {measured}{busy}; {machine_summary()}", flush=True)
         rows = [row for dtype in options["epoch_dtypes"] for row in compare_epoch(
             options["batch_sizes"], options["samples"], (d, h, k), dtype=dtype, repeats=min(options["repeats"], 3),
-            log=log, metrics=args.metrics)]
+            log=log, metrics=args.metrics, contenders=options["contenders"])]
         print(format_epoch_table(rows))
         if args.chart:
             dtype = options["epoch_dtypes"][0]
@@ -626,13 +746,13 @@ def _run(args, options, log):
                         title=f"one epoch of {options['samples']:,} x {d} rows, h = {h}, k = {k}, {dtype}, plain SGD, "
                               f"{args.metrics} metrics{busy}\n{machine_summary().split(', fastnn')[0]}")
             print(f"chart: {args.chart}")
-        _print_skipped("epoch")
+        _print_left_out(args, options)
         return
     print(f"cost_grad at (d, h, k) = {MNIST_SHAPE}, c = {DECAY:g}{busy}; {machine_summary()}", flush=True)
     rows = compare_cost_grad(options["sizes"], options["dtypes"], options["repeats"],
-                             peak_repeats=3 if args.quick else 5, log=log)
+                             peak_repeats=3 if args.quick else 5, log=log, contenders=options["contenders"])
     print(format_table(rows))
-    _print_skipped("cost_grad")
+    _print_left_out(args, options)
 
 
 def main(argv=None):

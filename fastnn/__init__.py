@@ -1,6 +1,7 @@
 """fastnn: fast CPU training of neural-network classifiers, checked against a NumPy reference."""
 
 from . import reference
+from ._kernels.compile import CompileWarning
 from ._version import __version__
 from .cost import cost_grad
 from .io import load, save
@@ -9,7 +10,7 @@ from .net import NetClassifier, get_init_params
 # The names `from fastnn import *` gives: only those that import without optional
 # dependencies. MLPClassifier and MLPRegressor (scikit-learn) are left out so that the star import works
 # without scikit-learn; `fastnn.MLPClassifier` and `from fastnn import MLPRegressor` load them.
-__all__ = ["NetClassifier", "cost_grad", "get_init_params", "load", "reference", "save"]
+__all__ = ["CompileWarning", "NetClassifier", "cost_grad", "get_init_params", "load", "reference", "save"]
 
 
 def __getattr__(name):

@@ -14,6 +14,11 @@ settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
 def pytest_configure(config):
+    # fastnn.CompileWarning is issued once per process, by whatever compiles first: tests
+    # that count warnings must not meet it by chance. Its own test runs in a fresh process.
+    from fastnn._kernels import compile
+
+    compile.compilations.notified = True
     # pytest-benchmark's benchmarks only smoke-run (one call each) unless --benchmark-enable
     # or --benchmark-only asks for timings. Set here rather than as --benchmark-disable in
     # addopts, which is an unknown option where pytest-benchmark is not installed. The

@@ -18,6 +18,8 @@ import warnings
 import numpy as np
 import scipy.sparse
 
+from fastnn import CompileWarning
+
 KINDS = ("multiclass", "binary", "multilabel", "squared_error", "poisson")
 ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 
@@ -111,7 +113,7 @@ def fit(estimator, X, y, sample_weight):
         except Exception as error:  # noqa: BLE001 - recorded and compared, not hidden
             outcome.error = (type(error).__name__, str(error))
     outcome.warnings = [(w.category.__name__, str(w.message)) for w in caught
-                        if not issubclass(w.category, DeprecationWarning)]
+                        if not issubclass(w.category, (DeprecationWarning, CompileWarning))]
     if outcome.error is not None:
         return outcome
     outcome.counts = {name: int(getattr(estimator, name)) for name in ("n_iter_", "t_") if hasattr(estimator, name)}

@@ -159,7 +159,7 @@ def test_a_failed_compilation_resumes_the_garbage_collector():
     Driven by hand: a kernel that fails to compile crashes Numba 0.68 itself at exit."""
     import gc
 
-    listener = compile._NoCyclicCollectionWhileCompiling()
+    listener = compile._Compilations()
     kernel = type("Event", (), {"data": {"dispatcher": block._sum_blocks_into}})()
     other = type("Event", (), {"data": {"dispatcher": type("D", (), {"py_func": len})()}})()
     assert gc.isenabled()
@@ -184,3 +184,31 @@ def test_an_unusable_numba_cache_dir_is_named_in_a_warning(tmp_path):
     assert f"NUMBA_CACHE_DIR={blocker / 'cache'} cannot be used" in run.stderr
     run = run_python("-W", "error::RuntimeWarning", "-c", "import fastnn", env={"NUMBA_CACHE_DIR": tmp_path / "ok"})
     assert run.returncode == 0, run.stderr
+
+
+COMPILE_NOTICE = """
+import warnings, numpy as np
+import fastnn
+from fastnn._kernels.block import _sum_blocks_into
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    _sum_blocks_into(np.ones((3, 4)), np.empty(4))                          # compiles: announced
+    _sum_blocks_into(np.ones((3, 4), np.float32), np.empty(4, np.float32))  # compiles again: not announced twice
+notices = [w for w in caught if w.category is fastnn.CompileWarning]
+print(len(notices))
+for notice in notices:
+    print(notice.filename == "<string>")
+    print(notice.message)
+"""
+
+
+def test_a_compilation_is_announced_once_per_process_at_the_callers_line(tmp_path):
+    """fastnn.CompileWarning: once, naming the cache folder, attributed to the user's code."""
+    run = run_python("-c", COMPILE_NOTICE, env={"NUMBA_CACHE_DIR": tmp_path})
+    assert run.returncode == 0, run.stderr
+    count, at_caller, message = run.stdout.splitlines()
+    assert (count, at_caller) == ("1", "True")
+    assert message.startswith("fastnn is compiling its kernels: about") and str(tmp_path) in message
+    run = run_python("-c", COMPILE_NOTICE, env={"NUMBA_CACHE_DIR": tmp_path})
+    assert run.returncode == 0 and run.stdout.split() == ["0"], run.stdout + run.stderr  # cached: nothing compiles

@@ -16,10 +16,12 @@ collected once compilation ends. Loading a kernel from the cache is not compilin
 is left alone, and so is the compilation of other libraries' functions.
 """
 
+import contextlib
 import gc
 import hashlib
 import inspect
 import os
+import sys
 import warnings
 
 import numba
@@ -49,12 +51,48 @@ def _source_digest():
 
 SOURCE_DIGEST = _source_digest()
 _warned_no_cache = False
+cache_folder = None  # where the kernels are cached (set as they are made); None: nowhere writable
+# Seconds a compilation took on a 2-core AMD EPYC VM (docs/performance.md, "Compile and import times").
+FIRST_COMPILE_SECONDS = 7
+OTHER_COMPILE_SECONDS = 4
 
 
-class _NoCyclicCollectionWhileCompiling(event.Listener):
-    """Pauses Python's cyclic garbage collector from the start to the end of the outermost
-    compilation of a fastnn kernel (Numba's "numba:compile" events, which nest: a kernel
-    compiles the kernels it calls inside its own compilation).
+class CompileWarning(Warning):
+    """Issued once per process, when fastnn starts compiling kernels that are not in its cache.
+
+    Compilation takes seconds, once per configuration and machine while the cache is
+    writable. Silence it with ``warnings.filterwarnings("ignore", category=fastnn.CompileWarning)``.
+    """
+
+
+_INTERNAL = (os.path.dirname(numba.__file__), _PACKAGE, contextlib.__file__)  # Numba's events run in contextmanagers
+
+
+def _caller_level():
+    """The stacklevel of the first caller outside Numba and fastnn: the warning names the user's line."""
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def compile_notice():
+    """The one-line notice of a compilation: how long it takes, and whether later processes will compile again."""
+    if cache_folder is None:
+        where = ("no cache folder is writable, so every new process compiles again (set NUMBA_CACHE_DIR to a "
+                 "writable folder)")
+    else:
+        where = f"cached in {cache_folder} for later processes"
+    return (f"fastnn is compiling its kernels: about {FIRST_COMPILE_SECONDS} s for the first configuration, "
+            f"{OTHER_COMPILE_SECONDS} s for each other one; {where}")
+
+
+class _Compilations(event.Listener):
+    """Numba's "numba:compile" events (which nest: a kernel compiles the kernels it calls
+    inside its own compilation), watched for two ends: the CompileWarning at the first
+    compilation of a fastnn kernel in the process (a kernel loaded from the cache is not
+    compiled and sends no event), and Python's cyclic garbage collector paused from the
+    start to the end of the outermost compilation of a fastnn kernel.
 
     Numba compiles under one process-wide lock, so the events of two threads never
     interleave. The collector's state is restored as it was found, also when
@@ -64,11 +102,15 @@ class _NoCyclicCollectionWhileCompiling(event.Listener):
     def __init__(self):
         self.depth = 0
         self.paused = False  # whether this outermost compilation paused the collector
+        self.notified = False  # whether the CompileWarning was issued in this process
 
     def on_start(self, ev):
         if self.depth == 0:
             dispatcher = ev.data.get("dispatcher") if isinstance(ev.data, dict) else None
             module = getattr(getattr(dispatcher, "py_func", None), "__module__", "") or ""
+            if module.startswith("fastnn.") and not self.notified:
+                self.notified = True  # before warning: a warnings filter of "error" raises here, once
+                warnings.warn(compile_notice(), CompileWarning, stacklevel=_caller_level())
             self.paused = module.startswith("fastnn.") and gc.isenabled()
             if self.paused:
                 gc.disable()
@@ -81,7 +123,8 @@ class _NoCyclicCollectionWhileCompiling(event.Listener):
             gc.enable()
 
 
-event.register("numba:compile", _NoCyclicCollectionWhileCompiling())
+compilations = _Compilations()
+event.register("numba:compile", compilations)
 
 
 def kernel(function=None, *, parallel=False, inline=False):
@@ -109,6 +152,8 @@ def kernel(function=None, *, parallel=False, inline=False):
         return njit(**dict(options, cache=False))(function)
     make_race_free(dispatcher, SOURCE_DIGEST)
     _warn_if_cache_moved(dispatcher)
+    global cache_folder
+    cache_folder = getattr(getattr(dispatcher, "_cache", None), "_cache_path", None)
     return dispatcher
 
 

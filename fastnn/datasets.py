@@ -12,6 +12,7 @@ import math
 import os
 import warnings
 from importlib import resources
+from typing import NamedTuple
 
 import numpy as np
 
@@ -160,44 +161,155 @@ def load_mnist(folder, kind="train", dtype=np.float32):
     return (images.reshape(len(images), -1) / 255).astype(dtype), check_labels(labels, f"{folder} ({kind} labels)")
 
 
-def load_npz(path, dtype=np.float64):
-    """X and y from an .npz file with arrays named X and y (read without pickle)."""
+def load_npz(path, dtype=np.float64, labels_required=True):
+    """X and y from an .npz file with arrays named X and y (read without pickle).
+
+    With ``labels_required=False`` the array y may be missing: y is then None (data to
+    predict).
+    """
     try:
         with np.load(os.fspath(path), allow_pickle=False) as data:
-            missing = {"X", "y"} - set(data.files)
+            missing = {"X", "y"} - set(data.files) if labels_required else {"X"} - set(data.files)
             if missing:
-                raise ValueError(f"{path} needs arrays X and y; it has {sorted(data.files)}")
-            X, y = data["X"], data["y"]
+                raise ValueError(f"{path} needs arrays {' and '.join(sorted(missing))}; it has {sorted(data.files)}")
+            X, y = data["X"], data["y"] if "y" in data.files else None
     except (OSError, ValueError, EOFError) as error:
         if isinstance(error, FileNotFoundError) or "needs arrays" in str(error):
             raise
         raise ValueError(f"{path} is not a readable .npz file ({error})") from None
+    if y is None:
+        return _as_features(X, path, dtype), None
     return _as_dataset(X, y, path, dtype)
 
 
-def load_csv(path, label="label", dtype=np.float64, has_header=None):
-    """X and y from a .csv file: a numeric table, with or without a header row.
-
-    The first row is a header when any of its fields is not a number (has_header=None),
-    or as `has_header` says; quotes and spaces around names are allowed ("a", "b",
-    "label" or a, b, label). The label column is the one named `label` (or the column
-    number `label`, from 0), else the first. Every other cell must be numeric; labels
-    are integers or names.
+def load_idx_images(path, dtype=np.float32):
+    """The images of one IDX file (n images of any shape), flattened to rows; uint8 pixels scaled to [0, 1].
 
     Returns
     -------
-    X : ndarray (n, d) of dtype
-    y : ndarray (n,) of int64, or of str when the labels are names
+    X : ndarray (n, pixels per image) of dtype
+    """
+    images = read_idx(path)
+    if images.ndim < 2:
+        raise ValueError(f"{path}: an IDX file of images has at least 2 dimensions, this one {images.shape}")
+    X = images.reshape(len(images), -1)
+    return _as_features(X / 255 if images.dtype == np.uint8 else X, path, dtype)
+
+
+# Header names taken for the label column when none is given (compared without case).
+LABEL_NAMES = ("label", "labels", "target", "targets", "y", "class", "classes", "category")
+
+
+class CsvLayout(NamedTuple):
+    """Where a CSV file's label column is, as `csv_layout` decided it."""
+
+    names: list  # the header's names; "0", "1", ... without a header row
+    has_header: bool
+    label: "int | None"  # the label column's index; None: every column is a feature
+    why: str  # how the label column was chosen, in words for the user
+
+
+def csv_layout(path, label=None, has_header=None, n_features=None):
+    """The header and the label column of a CSV file, read from its first row.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    label : None, False, str or int
+        The label column by name or number (from 0); None chooses: the column with a
+        label-like name (`LABEL_NAMES`), else the first column; False: there is none.
+    has_header : bool or None
+        None: the first row is a header when any of its fields is not a number.
+    n_features : int or None
+        The features a model expects (prediction): a file with exactly that many columns
+        has no label column.
 
     Raises
     ------
     ValueError
-        An empty file, a non-numeric cell, rows of different lengths, or labels that
-        are not finite integers (the row is named).
+        An empty file, a file of one column (or separated by something other than
+        commas), a label column that does not exist, or several label-like names.
+    """
+    path = os.fspath(path)
+    with open(path, encoding="utf-8", newline="") as file:
+        first_line = file.readline(1 << 16)
+    first = next(csv.reader([first_line], skipinitialspace=True), None)
+    if not first or not any(field.strip() for field in first):
+        raise ValueError(f"{path}: the file is empty; it needs rows of numbers, the label in one column")
+    names = [field.strip() for field in first]
+    if has_header is None:
+        has_header = not all(_is_number(field) for field in names)
+    if len(names) == 1 and n_features != 1:
+        other = next((mark for mark in (";", "\t", "|") if mark in first_line), None)
+        if other is not None:
+            raise ValueError(f"{path}: the rows are separated by {other!r}, not by commas; fastnn reads "
+                             "comma-separated files (save it with commas as separators)")
+        raise ValueError(f"{path}: the rows have one column; they need the features and a label")
+    if label == "label" and not (has_header and label in names):
+        label = None  # the former default, "label" where there is such a column: the same choice as None
+    if label is False or n_features is not None and len(names) == n_features:
+        return CsvLayout(_numbered(names, has_header), has_header, None,
+                         f"no label column (the {len(names)} columns are the features)")
+    if isinstance(label, (int, np.integer)) or isinstance(label, str) and label.isdigit() and label not in names:
+        column, why = int(label), f"column {int(label)}"
+        if not 0 <= column < len(names):
+            raise ValueError(f"{path}: label column {column} does not exist; the rows have {len(names)} columns")
+    elif label is not None:
+        if not has_header:
+            raise ValueError(f"{path}: no header row names the columns; give the label column by number (from 0)")
+        if label not in names:
+            raise ValueError(f"{path}: no column named {_short(label, 60)!r}; the header has {_short(names, 300)}")
+        column, why = names.index(label), f"the column named {label!r}"
+    else:
+        column, why = _label_column(path, names, has_header)
+    return CsvLayout(_numbered(names, has_header), has_header, column, why)
+
+
+def _numbered(names, has_header):
+    """The header's names, or the columns' numbers without a header."""
+    return names if has_header else [str(column) for column in range(len(names))]
+
+
+def _label_column(path, names, has_header):
+    """The label column when none is given: the one named like a label, else the first."""
+    if not has_header:
+        return 0, "the first column (the file has no header)"
+    named = [column for column, name in enumerate(names) if name.lower() in LABEL_NAMES]
+    if len(named) > 1:
+        raise ValueError(f"{path}: the columns {[names[column] for column in named]} all look like labels; "
+                         "choose one (--label NAME)")
+    if named:
+        return named[0], f"the column named {names[named[0]]!r}"
+    return 0, (f"the first column, {names[0]!r}, since none is named label, target, y, class or the like "
+               "(choose another with --label NAME)")
+
+
+def load_csv(path, label=None, dtype=np.float64, has_header=None, n_features=None):
+    """X and y from a .csv file: a numeric table, with or without a header row.
+
+    The first row is a header when any of its fields is not a number (has_header=None),
+    or as `has_header` says; quotes and spaces around names are allowed ("a", "b",
+    "label" or a, b, label). The label column is chosen by `csv_layout`: `label` by name
+    or number (from 0), else the column with a label-like name (label, target, y,
+    class, ...), else the first; ``label=False`` (or a file of exactly `n_features`
+    columns) means that the file has no labels. Every other cell must be numeric;
+    labels are integers or names.
+
+    Returns
+    -------
+    X : ndarray (n, d) of dtype
+    y : ndarray (n,) of int64, or of str when the labels are names; None without labels
+
+    Raises
+    ------
+    ValueError
+        An empty file, a non-numeric cell (its row and column are named), rows of
+        different lengths, or labels that are not finite integers (the row is named).
     """
     path = os.fspath(path)
     try:
-        return _load_csv(path, label, dtype, has_header)
+        layout = csv_layout(path, label, has_header, n_features)
+        return _load_csv(path, layout, dtype)
     except csv.Error as error:  # e.g. a field over the csv module's size limit
         raise ValueError(f"{path}: not a readable CSV file ({_short(error)})") from None
 
@@ -207,40 +319,47 @@ def _short(value, limit=200):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _load_csv(path, label, dtype, has_header):
-    with open(path, encoding="utf-8", newline="") as file:
-        first = next(csv.reader(file, skipinitialspace=True), None)
-    if not first or not any(field.strip() for field in first):
-        raise ValueError(f"{path}: the file is empty; it needs rows of numbers, the label in one column")
-    names = [field.strip() for field in first]
-    if has_header is None:
-        has_header = not all(_is_number(field) for field in names)
-    if isinstance(label, (int, np.integer)) or isinstance(label, str) and label.isdigit() and label not in names:
-        column = int(label)
-    else:
-        if has_header and label != "label" and label not in names:
-            raise ValueError(f"{path}: no column named {label!r}; the header has {names[:20]}")
-        column = names.index(label) if has_header and label in names else 0
-    if not 0 <= column < len(names):
-        raise ValueError(f"{path}: label column {column} does not exist; the rows have {len(names)} columns")
+def _load_csv(path, layout, dtype):
+    names, has_header, column, _ = layout
     features = [i for i in range(len(names)) if i != column]
     table = _read_numbers(path, has_header, None)
     if table is None:  # not all numbers: the labels may be names
         X = _read_numbers(path, has_header, features)
-        if X is None:
-            raise ValueError(f"{path}: every cell but the labels must be numeric")
+        if X is None or column is None:
+            _raise_first_non_number(path, has_header, names, features)
         y = _read_column(path, has_header, column)
     else:
         if table.shape[0] == 0:
             raise ValueError(f"{path}: the file has a header but no rows")
         if table.shape[1] != len(names):
             raise ValueError(f"{path}: the first row has {len(names)} columns but the others have {table.shape[1]}")
-        X, y = np.delete(table, column, axis=1), table[:, column]
+        X, y = (table, None) if column is None else (np.delete(table, column, axis=1), table[:, column])
     if X.shape[0] == 0:
         raise ValueError(f"{path}: the file has a header but no rows")
     if X.shape[1] != len(features):
-        raise ValueError(f"{path}: the first row has {len(names)} columns but the others have {X.shape[1] + 1}")
-    return _as_dataset(X, y, path, dtype, first_row=2 if has_header else 1)
+        raise ValueError(f"{path}: the first row has {len(names)} columns but the others have "
+                         f"{X.shape[1] + (column is not None)}")
+    first_row = 2 if has_header else 1
+    if y is None:
+        return _as_features(X, path, dtype, first_row), None
+    return _as_dataset(X, y, path, dtype, first_row)
+
+
+def _raise_first_non_number(path, has_header, names, features):
+    """Name the first feature cell that is not a number (an empty cell, NA, a name) with its row and column."""
+    with open(path, encoding="utf-8", newline="") as file:
+        rows = csv.reader(file, skipinitialspace=True)
+        if has_header:
+            next(rows, None)
+        for number, row in enumerate(rows, 2 if has_header else 1):
+            for column in features:
+                if column < len(row) and not _is_number(row[column].strip()):
+                    value = row[column].strip()
+                    shown = "is empty" if not value else f"holds {_short(value, 40)!r}"
+                    name = f"column {names[column]!r}" if has_header else f"column {column}"
+                    raise ValueError(f"{path}: row {number}, {name} {shown}, not a number; every cell but the "
+                                     "labels must be numeric (fill in or drop missing values first)")
+    raise ValueError(f"{path}: every cell but the labels must be numeric")
 
 
 def _read_numbers(path, has_header, columns):
@@ -304,12 +423,22 @@ def _as_dataset(X, y, source, dtype, first_row=0):
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
         raise ValueError(f"{source}: X must be 2-D and y 1-D of the same length, got {X.shape} and {y.shape}")
-    if len(y) == 0:
+    return _as_features(X, source, dtype, first_row), check_labels(y, source, first_row)
+
+
+def _as_features(X, source, dtype, first_row=0):
+    """X in dtype, refused when it is not 2-D, has no rows or holds a value that is not finite there."""
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"{source}: X must be 2-D, got shape {X.shape}")
+    if len(X) == 0:
         raise ValueError(f"{source}: there are no rows")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{source}: X must hold numbers, got {X.dtype} values")
     with np.errstate(over="ignore", invalid="ignore"):
         X = X.astype(dtype)
     if not np.all(np.isfinite(X)):
         row, column = (int(index) for index in np.argwhere(~np.isfinite(X))[0])
         raise ValueError(f"{source}: a value is NaN or inf in {np.dtype(dtype).name} (row {row + first_row}, "
                          f"feature column {column}); a value beyond {np.finfo(dtype).max:.3g} needs scaling or float64")
-    return X, check_labels(y, source, first_row)
+    return X

@@ -14,15 +14,17 @@ from .optim import Optimizer
 from .params import get_init_params, to_layers  # noqa: F401  (get_init_params: re-exported)
 from .schedules import make_schedule
 from ._progress import progress_bar
+from .scaling import apply_scaling, check_scaling
 from .training import Monitor, TrainingLoop
 
 HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
 
 
-def _logits(X, params, activation):
-    """Validated logits of X under params and the hidden activation, computed in bounded-memory chunks."""
+def _logits(X, params, activation, scaling=None):
+    """Validated logits of X (scaled by `scaling`) under params and the hidden activation, in bounded-memory chunks."""
     weights, biases = to_layers(params)
-    X = check_X(X, weights[0].shape[0], weights[0].dtype)
+    scaling = check_scaling(scaling, weights[0].shape[0])
+    X = apply_scaling(check_X(X, weights[0].shape[0], weights[0].dtype), scaling)
     status, logits = _engine.logits(X, weights, biases, activation)
     if status != _engine.OK:
         raise_non_finite(X, weights, biases)
@@ -44,6 +46,11 @@ class NetClassifier:
     ``classes`` (the labels the indices stand for, when they are not 0..k-1: names,
     or other numbers) and ``trained_on`` (a dict describing the training data, as the
     command line records it). Neither changes what ``predict`` returns.
+
+    ``feature_scaling`` (None, or a `fastnn.scaling.FeatureScaling` set before fit: the
+    command line's ``--scale``) is part of the model, as a Keras Normalization layer
+    is: fit, predict, predict_proba and score see (X - offset) / scale instead of X,
+    and it is saved with the model.
     """
 
     cost_grad = staticmethod(cost_grad)
@@ -55,6 +62,7 @@ class NetClassifier:
         self.stop_reason = None
         self.classes = None
         self.trained_on = None
+        self.feature_scaling = None
 
     def fit(self, X_train, y_train, X_val=None, y_val=None, init_params=None, batch_size=32, lr=0.1,
             c=1e-4, epochs=30, *, optimizer="sgd", momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8,
@@ -135,7 +143,7 @@ class NetClassifier:
         """
         activation = check_choice("activation", activation, ACTIVATIONS)
         running = check_choice("metrics", metrics, ("full", "running")) == "running"
-        data = _FitData(X_train, y_train, X_val, y_val, init_params)
+        data = _FitData(X_train, y_train, X_val, y_val, init_params, self.feature_scaling)
         sample_weight = check_sample_weight(sample_weight, data.X.shape[0], data.X.dtype)
         batch_size = check_hyperparameter("batch_size", batch_size)
         patience = check_hyperparameter("patience", patience)
@@ -195,6 +203,9 @@ class NetClassifier:
         metadata = {"stop_reason": self.stop_reason, "trained_on": self.trained_on}
         if self.activation != "relu":  # files of the default stay readable by older versions
             metadata["activation"] = self.activation
+        if self.feature_scaling is not None:
+            scaling = check_scaling(self.feature_scaling, self.params["W1"].shape[0])
+            arrays["scaling_offset"], arrays["scaling_scale"] = scaling.offset, scaling.scale
         return self.params, arrays, metadata
 
     @classmethod
@@ -220,6 +231,11 @@ class NetClassifier:
                 and all(isinstance(value, (str, int, float, bool, type(None))) for value in trained_on.values())):
             raise TypeError("trained_on must be a dict of plain values")
         model.trained_on = trained_on
+        if ("scaling_offset" in arrays) != ("scaling_scale" in arrays):
+            raise ValueError("the feature scaling needs both scaling_offset and scaling_scale")
+        if "scaling_offset" in arrays:
+            model.feature_scaling = check_scaling((arrays["scaling_offset"], arrays["scaling_scale"]),
+                                                  params["W1"].shape[0])
         return model
 
     def _params_or_fitted(self, params):
@@ -229,18 +245,20 @@ class NetClassifier:
             raise ValueError("this NetClassifier is not fitted: call fit first, or pass params")
         return self.params
 
+    def _logits(self, X, params):
+        return _logits(X, self._params_or_fitted(params), self.activation, self.feature_scaling)
+
     def predict_proba(self, X, params=None):
         """Class probabilities, shape (n, k); each row sums to 1."""
-        return reference.softmax(_logits(X, self._params_or_fitted(params), self.activation))
+        return reference.softmax(self._logits(X, params))
 
     def predict(self, X, params=None):
         """Predicted labels, shape (n,): the argmax of the logits."""
-        return np.argmax(_logits(X, self._params_or_fitted(params), self.activation), axis=1)
+        return np.argmax(self._logits(X, params), axis=1)
 
     def score(self, X, y, params=None):
         """Accuracy: the fraction of rows of X whose predicted label equals y."""
-        params = self._params_or_fitted(params)
-        logits = _logits(X, params, self.activation)
+        logits = self._logits(X, params)
         y = check_y(y, logits.shape[0], logits.shape[1])
         return float(np.mean(np.argmax(logits, axis=1) == y))
 
@@ -258,19 +276,20 @@ def _with_shapes(params, like):
 class _FitData:
     """The validated data of one fit, and the end-of-epoch measurements on it."""
 
-    def __init__(self, X_train, y_train, X_val, y_val, init_params):
+    def __init__(self, X_train, y_train, X_val, y_val, init_params, scaling=None):
         if init_params is None:
             raise ValueError("init_params is required: get_init_params(input_dim, hidden_size, output_size)")
         self.layers = weights, biases = to_layers(init_params)
         dtype, d, k = weights[0].dtype, weights[0].shape[0], weights[-1].shape[1]
-        self.X = check_X(X_train, d, dtype)
+        scaling = check_scaling(scaling, d)
+        self.X = apply_scaling(check_X(X_train, d, dtype), scaling)
         self.y = check_y(y_train, self.X.shape[0], k)
         raise_non_finite(self.X, weights, biases)
         if (X_val is None) != (y_val is None):
             raise ValueError("pass both X_val and y_val, or neither")
         self.has_val = X_val is not None
         if self.has_val:
-            self.X_val = check_X(X_val, d, dtype)
+            self.X_val = apply_scaling(check_X(X_val, d, dtype), scaling)
             self.y_val = check_y(y_val, self.X_val.shape[0], k)
             raise_non_finite(self.X_val, weights, biases)
 

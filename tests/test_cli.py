@@ -135,6 +135,19 @@ def _main(capsys, *args):
     (["train", "--history", "h.txt"], "must end in .csv or .json"),
     (["train", "--lr", "1e6", "--epochs", "2", "--quiet"], "training diverged in epoch 1"),
     (["predict", "--model", "missing.npz", "--data", "digits"], "missing.npz"),
+    (["train", "--seed", "-1"], "--seed must be an integer >= 0, got -1"),
+    (["train", "--hidden", "100000", "100000"], "(10,000,400,001 parameters) needs about"),
+    (["train", "--plot", "curves.xyz"], "--plot curves.xyz: the file name must end in one of"),
+    (["train", "--label", "99"], "--label describes a CSV file's columns; --data digits is not a CSV file"),
+    (["train", "--no-header"], "--no-header describes a CSV file's columns"),
+    (["predict", "--model", "m.npz", "--data", "digits", "--label", "3"], "--label describes a CSV file's columns"),
+    (["gradcheck", "--hidden", "0"], "--hidden must be sizes >= 1, got [0]"),
+    (["gradcheck", "--hidden", "-3"], "--hidden must be sizes >= 1, got [-3]"),
+    (["gradcheck", "--hidden", "100000"], "--hidden must be sizes <= 64"),
+    (["gradcheck", "--c", "-1"], "--c must be a number >= 0, got -1.0"),
+    (["gradcheck", "--c", "nan"], "--c must be a number >= 0, got nan"),
+    (["gradcheck", "--c", "inf"], "--c must be a number >= 0, got inf"),
+    (["gradcheck", "--seed", "-1"], "--seed must be an integer >= 0, got -1"),
     (["bench", "--repeats", "0"], "--repeats must be >= 1"),
     (["bench", "--chart", "c.png"], "--chart goes with --epoch"),
 ])
@@ -176,6 +189,7 @@ def test_version_and_defaults_in_help(capsys):
                  "--metrics"):
         assert flag in out
     assert "(default: 30)" in out and "(default: momentum)" in out
+    assert "(default: 0)" in out and "(default: minmax)" in out  # --seed's default 0 is shown too
 
 
 def test_labels_of_any_kind_history_and_probabilities(capsys, tmp_path):
@@ -209,8 +223,9 @@ def test_history_as_csv_and_a_notice_when_kernels_compile(capsys, monkeypatch, t
     from fastnn import _engine
 
     monkeypatch.setattr(_engine, "training_kernels_cached", lambda: False)
+    monkeypatch.setattr(cli, "_noticed", False)
     code, out, err = _main(capsys, "train", "--hidden", 8, "--epochs", 2, "--history", tmp_path / "h.csv")
-    assert code == 0 and "compiling fastnn's kernels (first run only" in err
+    assert code == 0 and "fastnn is compiling its kernels: about" in err and "for later processes" in err
     rows = (tmp_path / "h.csv").read_text().splitlines()
     assert rows[0] == "epoch,train_loss,train_acc,val_loss,val_acc" and len(rows) == 3
 
@@ -300,3 +315,144 @@ def test_hostile_csv_files_are_one_line_and_exit_code_2(capsys, monkeypatch, tmp
     assert code == 2, err
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- data as users bring it
+
+
+def _digits_table(tmp_path, name, factor=16, label_at=None, label_name="target", header=True, rows=None):
+    """The digits as a CSV file of raw values (0 to 16 times factor/16), the label column where asked."""
+    from fastnn.datasets import load_digits
+
+    X, y = load_digits()
+    X, y = X[:rows] * factor, y[:rows]
+    names = [f"px{i}" for i in range(64)]
+    if label_at is not None:
+        X = np.insert(X, label_at if label_at >= 0 else 64, y, axis=1)
+        names.insert(label_at if label_at >= 0 else 64, label_name)
+    np.savetxt(tmp_path / name, X, delimiter=",", header=",".join(names) if header else "", comments="", fmt="%g")
+    return tmp_path / name, y
+
+
+@pytest.fixture
+def digits_model(tmp_path, capsys):
+    """A model trained by the command line on raw digits (0 to 16) with the label in a last column named target."""
+    path, _ = _digits_table(tmp_path, "train.csv", label_at=-1)
+    code, out, err = _main(capsys, "train", "--data", path, "--epochs", 5, "--hidden", 32, "--quiet",
+                           "--save", tmp_path / "m.npz")
+    assert code == 0, err
+    return tmp_path / "m.npz", out
+
+
+def test_a_last_column_named_like_a_label_is_used_and_said(digits_model):
+    _, out = digits_model
+    assert "labels: the column named 'target'" in out
+    assert "64 features, 10 classes" in out
+    assert float(out.split("test accuracy ")[1].split()[0]) > 0.9  # raw 0..16 pixels, scaled by default
+
+
+def test_the_first_column_fallback_is_said(capsys, tmp_path):
+    path, _ = _digits_table(tmp_path, "first.csv", label_at=0, label_name="digit", rows=300)
+    code, out, _ = _main(capsys, "train", "--data", path, "--epochs", 1, "--hidden", 8, "--quiet")
+    assert code == 0 and "labels: the first column, 'digit', since none is named label, target" in out
+    (tmp_path / "two.csv").write_text("a,y,class\n" + "1,0,1\n" * 10)
+    code, _, err = _main(capsys, "train", "--data", tmp_path / "two.csv")
+    assert code == 2 and "the columns ['y', 'class'] all look like labels; choose one (--label NAME)" in err
+    code, out, _ = _main(capsys, "train", "--data", path, "--label", "px5", "--epochs", 1, "--hidden", 8, "--quiet")
+    assert code == 0 and "labels: the column named 'px5'" in out
+
+
+@pytest.mark.parametrize("kind", ["csv-header", "csv-no-header", "npz-X-only", "idx-images"])
+def test_predict_scores_unlabeled_data_in_every_format(capsys, tmp_path, digits_model, kind):
+    from fastnn.datasets import load_digits
+
+    model_path, _ = digits_model
+    X = load_digits()[0][:25] * 16  # raw, as the model was trained
+    if kind.startswith("csv"):
+        path, _ = _digits_table(tmp_path, "new.csv", rows=25, header=kind == "csv-header")
+    elif kind == "npz-X-only":
+        path = tmp_path / "new.npz"
+        np.savez(path, X=X)
+    else:
+        path = tmp_path / "new-images-idx3-ubyte"
+        images = np.round(X * 255 / 16).astype(np.uint8).reshape(25, 8, 8)  # IDX pixels are 0..255
+        path.write_bytes(bytes([0, 0, 0x08, 3]) + np.array(images.shape, ">u4").tobytes() + images.tobytes())
+        X = images.reshape(25, 64) / 255  # the loader scales IDX bytes to [0, 1], as for MNIST
+    code, out, err = _main(capsys, "predict", "--model", model_path, "--data", path)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "row,label" and len(lines) == 26
+    model = package.load(model_path)
+    assert [int(line.split(",")[1]) for line in lines[1:]] == model.classes[model.predict(X)].tolist()
+    assert "predicted all 25 rows" in err and "no labels" in err
+    code, out, err = _main(capsys, "predict", "--model", model_path, "--data", path, "--proba")
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "row," + ",".join(str(c) for c in range(10)) and len(lines) == 26
+    np.testing.assert_allclose(np.loadtxt(lines[1:], delimiter=",")[:, 1:], model.predict_proba(X), atol=1e-6)
+
+
+def test_predict_scores_labelled_data_and_prints_probabilities_without_out(capsys, tmp_path, digits_model):
+    model_path, _ = digits_model
+    path, y = _digits_table(tmp_path, "labelled.csv", label_at=-1, rows=40)
+    code, out, err = _main(capsys, "predict", "--model", model_path, "--data", path)
+    assert code == 0 and out.startswith("accuracy ") and "on all 40 rows" in out
+    code, out, err = _main(capsys, "predict", "--model", model_path, "--data", path, "--proba")
+    assert code == 0 and len(out.splitlines()) == 41 and "accuracy" in err  # stdout stays a CSV table
+
+
+def test_the_scaling_is_saved_with_the_model_and_applied_by_predict(capsys, tmp_path, digits_model):
+    model_path, _ = digits_model
+    model = package.load(model_path)
+    scaling = model.feature_scaling
+    assert scaling is not None and scaling.scale.max() == 16 and scaling.offset.min() == 0  # minmax of raw pixels
+    assert model.trained_on["scale"] == "minmax" and model.trained_on["label"] == "target"
+    from fastnn.datasets import load_digits
+
+    X, y = load_digits()
+    raw = model.predict(X * 16)
+    unscaled = package.NetClassifier()
+    unscaled.params = model.params
+    np.testing.assert_array_equal(raw, unscaled.predict((X * 16 - scaling.offset) / scaling.scale))
+
+
+def test_unscaled_features_are_warned_about(capsys, tmp_path):
+    path, _ = _digits_table(tmp_path, "big.csv", factor=1600, label_at=-1, rows=400)
+    code, out, err = _main(capsys, "train", "--data", path, "--scale", "none", "--epochs", 1, "--hidden", 8,
+                           "--quiet")
+    assert code == 0 and "warning: features reach 1600" in err and "--scale" in err
+    code, out, err = _main(capsys, "train", "--data", path, "--epochs", 1, "--hidden", 8, "--quiet")
+    assert code == 0 and "warning" not in err
+
+
+@pytest.mark.parametrize("content, message", [
+    ("label,a,b\n0,1,2\n1,,3\n", "row 3, column 'a' is empty, not a number"),
+    ("label,a,b\n0,1,2\n1,NA,3\n", "row 3, column 'a' holds 'NA', not a number"),
+    ("label;a;b\n0;1;2\n1;2;3\n", "the rows are separated by ';', not by commas"),
+    ("label\n0\n1\n", "the rows have one column; they need the features and a label"),
+], ids=["empty-cell", "NA", "semicolons", "one-column"])
+def test_unclear_csv_files_get_a_message_that_names_the_cause(capsys, tmp_path, content, message):
+    (tmp_path / "d.csv").write_text(content)
+    code, _, err = _main(capsys, "train", "--data", tmp_path / "d.csv")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_unknown_labels_are_printed_as_text(capsys, tmp_path):
+    X = np.random.default_rng(0).standard_normal((60, 2))
+    np.savez(tmp_path / "a.npz", X=X, y=np.array(["one", "two"] * 30))
+    code, _, _ = _main(capsys, "train", "--data", tmp_path / "a.npz", "--epochs", 1, "--hidden", 4, "--quiet",
+                       "--save", tmp_path / "m.npz")
+    assert code == 0
+    np.savez(tmp_path / "b.npz", X=X[:4], y=np.array(["three", "one", "one", "two"]))
+    code, _, err = _main(capsys, "predict", "--model", tmp_path / "m.npz", "--data", tmp_path / "b.npz")
+    assert code == 0 and "such as three;" in err and "np.str_" not in err
+
+
+def test_a_network_too_large_for_the_machine_is_refused_before_the_data_loads(capsys, monkeypatch):
+    from fastnn import datasets
+
+    def never(*args, **kwargs):
+        raise AssertionError("the data must not be loaded")
+
+    monkeypatch.setattr(datasets, "load_digits", never)
+    code, _, err = _main(capsys, "train", "--hidden", 100000, 100000)
+    assert code == 2 and "GiB to train in float32; this machine has" in err

@@ -216,7 +216,7 @@ def test_bench_refuses_an_unknown_contender_in_one_line(capsys):
     assert exit_.value.code == 2
     _, err = capsys.readouterr()
     assert err.count("\n") == 1
-    assert "--contenders: unknown jax; choose from numpy torch sklearn" in err
+    assert "--contenders: unknown jax; choose from numpy torch sklearn sklearn-1" in err
 
 
 def test_bench_refuses_a_named_contender_that_is_not_installed(capsys, monkeypatch):
@@ -236,8 +236,8 @@ def test_quick_resolves_to_small_sizes_and_explicit_options_win():
 
     assert options("--quick") == {"sizes": [32, 1024], "dtypes": ["float32", "float64"], "repeats": 1,
                                   "batch_sizes": [256], "samples": 2000, "epoch_dtypes": ["float32"], "epochs": 1,
-                                  "contenders": ["numpy", "torch", "sklearn"]}
-    assert options() == {**runner.DEFAULTS, "contenders": ["numpy", "torch", "sklearn"]}
+                                  "contenders": ["numpy", "torch", "sklearn", "sklearn-1"]}
+    assert options() == {**runner.DEFAULTS, "contenders": ["numpy", "torch", "sklearn", "sklearn-1"]}
     explicit = options("--quick", "--samples", "500", "--repeats", "2", "--batch-sizes", "32", "--contenders", "numpy")
     assert (explicit["samples"], explicit["repeats"], explicit["batch_sizes"], explicit["contenders"]) == (
         500, 2, [32], ["numpy"])
@@ -287,7 +287,7 @@ def test_bench_help_lists_its_options():
     for option in ("--quick", "--sizes", "--repeats", "--epoch", "--estimator", "--batch-sizes", "--samples", "--busy",
                    "--digits", "--contenders"):
         assert option in result.stdout
-    assert "(default: all installed: numpy torch sklearn)" in " ".join(result.stdout.split())
+    assert "(default: all installed: numpy torch sklearn sklearn-1)" in " ".join(result.stdout.split())
 
 
 def test_import_fastnn_reaches_neither_the_benchmarks_nor_torch():

@@ -423,8 +423,10 @@ def _sklearn_epoch(X, y, params, batch_size, lr, c, seed, metrics="full"):
 def _estimator_fit(module, blas_threads=None):
     """A factory fitting `module`.MLPClassifier (fastnn or sklearn.neural_network).
 
-    blas_threads: pin fastnn's BLAS to this many threads during the fit (the best
-    setting on a busy machine is one), or None to leave fastnn's own choice.
+    blas_threads: pin BLAS to this many threads during the fit, or None to leave the
+    library's own choice. fastnn pins its binding (`fastnn._blas_threads.pinned`);
+    scikit-learn's NumPy and SciPy BLAS are limited through threadpoolctl, as
+    ``OPENBLAS_NUM_THREADS=1`` would (its best setting on a small machine).
     """
 
     def make(X, y, hidden, solver, batch_size, epochs):
@@ -446,9 +448,15 @@ def _estimator_fit(module, blas_threads=None):
             return fit
 
         def pinned():
-            from fastnn._blas_threads import pinned
+            if module == "fastnn":
+                from fastnn._blas_threads import pinned as limit
+            else:
+                from threadpoolctl import threadpool_limits
 
-            with pinned(blas_threads):
+                def limit(count):
+                    return threadpool_limits(count, user_api="blas")
+
+            with limit(blas_threads):
                 return fit()
 
         return pinned
@@ -483,5 +491,7 @@ CONTENDERS = {
         Contender("fastnn", "fastnn", _estimator_fit("fastnn"), needs="sklearn"),
         Contender("fastnn-1", "fastnn on 1 BLAS thread", _estimator_fit("fastnn", blas_threads=1), needs="sklearn"),
         Contender("sklearn", "scikit-learn", _estimator_fit("sklearn.neural_network"), needs="sklearn"),
+        Contender("sklearn-1", "scikit-learn on 1 BLAS thread", _estimator_fit("sklearn.neural_network", blas_threads=1),
+                  needs="sklearn"),
     ),
 }

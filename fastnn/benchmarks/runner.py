@@ -526,8 +526,10 @@ ESTIMATOR_COLUMNS = (
     ("fastnn s", "---:", _time_cell("fastnn"), ()),
     ("fastnn on 1 BLAS thread s", "---:", _time_cell("fastnn-1"), ()),
     ("scikit-learn s", "---:", _time_cell("sklearn"), ("sklearn",)),
+    ("scikit-learn on 1 BLAS thread s", "---:", _time_cell("sklearn-1"), ("sklearn-1",)),
     ("fastnn / 1 thread", "---:", _ratio_cell("fastnn", "fastnn-1"), ()),
-    ("fastnn speedup vs scikit-learn", "---:", _ratio_cell("sklearn", "fastnn"), ("sklearn",)),
+    ("fastnn speedup vs scikit-learn, default threads", "---:", _ratio_cell("sklearn", "fastnn"), ("sklearn",)),
+    ("speedup, both on 1 BLAS thread", "---:", _ratio_cell("sklearn-1", "fastnn-1"), ("sklearn-1",)),
 )
 
 
@@ -565,7 +567,8 @@ def add_arguments(parser):
     parser.add_argument("--contenders", nargs="+", metavar="NAME",
                         help="who runs beside fastnn (which always runs, with its GEMM-only yardsticks): numpy (the "
                              "NumPy reference; the NumPy loop with --epoch), torch (PyTorch; cost_grad and --epoch), "
-                             "sklearn (scikit-learn; --epoch and --estimator) (default: all installed: "
+                             "sklearn (scikit-learn; --epoch and --estimator), sklearn-1 (scikit-learn with its BLAS "
+                             "on one thread; --estimator) (default: all installed: "
                              f"{' '.join(OPTIONAL_CONTENDERS)})")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--epoch", action="store_true",

@@ -225,7 +225,7 @@ def test_history_as_csv_and_a_notice_when_kernels_compile(capsys, monkeypatch, t
     monkeypatch.setattr(_engine, "training_kernels_cached", lambda: False)
     monkeypatch.setattr(cli, "_noticed", False)
     code, out, err = _main(capsys, "train", "--hidden", 8, "--epochs", 2, "--history", tmp_path / "h.csv")
-    assert code == 0 and "fastnn is compiling its kernels: about" in err and "for later processes" in err
+    assert code == 0 and "fastnn is compiling its kernels for a new configuration (about" in err and "for later processes" in err
     rows = (tmp_path / "h.csv").read_text().splitlines()
     assert rows[0] == "epoch,train_loss,train_acc,val_loss,val_acc" and len(rows) == 3
 

@@ -58,3 +58,45 @@ def test_no_install_hint_names_the_other_project():
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         hints = re.findall(r"pip install fastnn\S*", path.read_text(encoding="utf-8"))
         assert not hints, f"{path.name}: {hints}"
+
+
+def test_the_readme_says_where_fastnn_stops():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    limits = text.split("## Limits, and when to use something else", 1)[1].split("\n## ", 1)[0]
+    for point in ("GPU", "convolution", "dropout", "custom layers", "classifiers only", "PyTorch or Keras"):
+        assert point in limits
+
+
+# An issue number of fastnn's own tracker: development history, which the git log keeps.
+# Upstream projects' issues ("numba issue 4807", "scikit-learn issue 18507") are references.
+OWN_ISSUE = re.compile(r"(?<!numba )(?<!numba issues )(?<!scikit-learn )\bissues? \d+", re.I)
+
+
+def test_the_docs_carry_no_development_history():
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        found = OWN_ISSUE.findall(path.read_text(encoding="utf-8"))
+        assert not found, f"{path.name}: {found}"
+
+
+def test_every_option_in_the_readme_exists():
+    """The command line's tables name options the commands take (a renamed option would leave the docs wrong)."""
+    from fastnn import cli
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    commands = cli.parser()._subparsers._group_actions[0].choices
+    known = {option for sub in commands.values() for action in sub._actions for option in action.option_strings}
+    named = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", section))
+    assert named and named <= known | {"--version", "--help"}, sorted(named - known)
+
+
+def test_the_cache_folder_is_where_the_docs_say():
+    """README and guide name fastnn/_kernels/__pycache__ for a writable install (or NUMBA_CACHE_DIR)."""
+    import os
+
+    from fastnn._kernels import compile
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "fastnn/_kernels/__pycache__" in readme and "~/.cache/numba" in readme
+    wanted = os.environ.get("NUMBA_CACHE_DIR") or str(ROOT / "fastnn" / "_kernels" / "__pycache__")
+    assert compile.cache_folder is not None and compile.cache_folder.startswith(wanted)

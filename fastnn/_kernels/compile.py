@@ -52,9 +52,10 @@ def _source_digest():
 SOURCE_DIGEST = _source_digest()
 _warned_no_cache = False
 cache_folder = None  # where the kernels are cached (set as they are made); None: nowhere writable
-# Seconds a compilation took on a 2-core AMD EPYC VM (docs/performance.md, "Compile and import times").
-FIRST_COMPILE_SECONDS = 7
-OTHER_COMPILE_SECONDS = 4
+# What compiling one configuration took on a 2-core AMD EPYC VM (docs/performance.md,
+# "Compile and import times"): 15 to 18 s for a first fit, 3 to 15 s for each other
+# configuration, depending on the kernels they share.
+COMPILE_TIME = "about 15 s on 2 cores"
 
 
 class CompileWarning(Warning):
@@ -83,8 +84,7 @@ def compile_notice():
                  "writable folder)")
     else:
         where = f"cached in {cache_folder} for later processes"
-    return (f"fastnn is compiling its kernels: about {FIRST_COMPILE_SECONDS} s for the first configuration, "
-            f"{OTHER_COMPILE_SECONDS} s for each other one; {where}")
+    return f"fastnn is compiling its kernels for a new configuration ({COMPILE_TIME}); {where}"
 
 
 class _Compilations(event.Listener):

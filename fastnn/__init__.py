@@ -2,7 +2,7 @@
 
 from . import reference
 from ._kernels.compile import CompileWarning
-from ._version import __version__
+from ._version import __version__ as __version__
 from .cost import cost_grad
 from .io import load, save
 from .net import NetClassifier, get_init_params

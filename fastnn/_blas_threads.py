@@ -28,9 +28,9 @@ are bit-reproducible for a given choice: pin one thread (`OPENBLAS_NUM_THREADS=1
 make them independent of the load. Overlapping calls never change each other's count.
 """
 
+import _signal
 import contextlib
 import glob
-import _signal
 import os
 import signal
 import threading

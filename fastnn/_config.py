@@ -3,8 +3,9 @@
 Kernels are cached on disk (the first call in a fresh process loads them instead of
 compiling) and release the GIL, so Python threads can run them side by side.
 fastmath is limited to reassociation and contraction (FMA), which let the sums
-(of squares for weight decay, of exponentials in the softmax) vectorise; without `nnan`/`ninf`, NaN and inf keep their IEEE
-behaviour, which the kernels rely on to detect them.
+(of squares for weight decay, of exponentials in the softmax) vectorise; without
+`nnan`/`ninf`, NaN and inf keep their IEEE behaviour, which the kernels rely on to
+detect them.
 """
 
 FASTMATH = {"reassoc", "contract"}

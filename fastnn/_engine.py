@@ -22,8 +22,8 @@ import threading
 import numba
 import numpy as np
 
-from ._config import EVAL_CHUNK, PARALLEL_MIN_CORES, PARALLEL_MIN_ROWS, ROW_BLOCK
 from . import _blas_threads, reference
+from ._config import EVAL_CHUNK, PARALLEL_MIN_CORES, PARALLEL_MIN_ROWS, ROW_BLOCK
 from ._kernels import activations, blas, outputs
 from ._kernels.inputs import SparseRows
 from ._kernels.network import specialised
@@ -256,7 +256,8 @@ def layer_views(flat, weights, biases):
 
 
 def _scratch_width(weights):
-    """Columns per row of the flat scratch: the widest inner layer, or the logits' for a network without hidden layers."""
+    """Columns per row of the flat scratch: the widest inner layer, or the logits' for a
+    network without hidden layers."""
     if len(weights) == 1:
         return weights[0].shape[1]
     return max((W.shape[0] for W in weights[1:-1]), default=0)
@@ -334,7 +335,8 @@ def _empty_state(dtype, n_layers):
 
 
 def gemm(trans_a, trans_b, alpha, a, b, beta, c):
-    """c = alpha op(a) op(b) + beta c through fastnn's own BLAS binding, in place (op transposes where the flag is True).
+    """c = alpha op(a) op(b) + beta c through fastnn's own BLAS binding, in place (op
+    transposes where the flag is True).
 
     For the benchmarks' GEMM-only yardstick, which sets the BLAS threads around its
     products itself (`fastnn._blas_threads.limited`). a, b and c: C-contiguous, one

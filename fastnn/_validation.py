@@ -41,7 +41,8 @@ BOUNDS = {
 def _describe_bounds(integer, low, high, closed):
     if high == math.inf:
         return f"{'an integer ' if integer else ''}{'>=' if '[' in closed else '>'} {low}"
-    return f"{'an integer' if integer else 'a number'} in {'[' if '[' in closed else '('}{low}, {high}{']' if ']' in closed else ')'}"
+    return (f"{'an integer' if integer else 'a number'} in "
+            f"{'[' if '[' in closed else '('}{low}, {high}{']' if ']' in closed else ')'}")
 
 
 def check_hyperparameter(name, value, bounds=None, allow_inf=False):

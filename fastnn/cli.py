@@ -55,7 +55,8 @@ def plural(count, noun):
 
 
 class Data(NamedTuple):
-    """What --data holds: rows and labels (y None: unlabeled), its own test set if any, and how its labels were found."""
+    """What --data holds: rows and labels (y None: unlabeled), its own test set if any, and how its
+    labels were found."""
 
     X: np.ndarray
     y: "np.ndarray | None"
@@ -86,7 +87,8 @@ def load_data(spec, dtype, label=None, has_header=None, n_features=None, labels_
                     if labels:
                         return Data(*datasets.load_mnist(folder, kind, dtype))
                     return Data(datasets.load_idx_images(images, dtype), None)
-            raise UserError(f"--data {spec}: no t10k-images-idx3-ubyte[.gz] or train-images-idx3-ubyte[.gz] in {folder}")
+            raise UserError(f"--data {spec}: no t10k-images-idx3-ubyte[.gz] or train-images-idx3-ubyte[.gz] "
+                            f"in {folder}")
         X, y = datasets.load_mnist(folder, "train", dtype)
         try:
             X_test, y_test = datasets.load_mnist(folder, "t10k", dtype)
@@ -212,7 +214,8 @@ def _check_plot(path):
     formats = Figure().canvas.get_supported_filetypes()
     suffix = os.path.splitext(path)[1].lower().lstrip(".")
     if suffix not in formats:
-        raise UserError(f"--plot {path}: the file name must end in one of {', '.join('.' + f for f in sorted(formats))}")
+        raise UserError(f"--plot {path}: the file name must end in one of "
+                        f"{', '.join('.' + f for f in sorted(formats))}")
 
 
 def _physical_memory():
@@ -241,8 +244,8 @@ def _check_memory(args, n_features=None, n_classes=None):
     if memory is not None and needed > memory:
         shape = ("-".join(str(size) for size in sizes) if n_features else
                  f"hidden layers {' x '.join(str(size) for size in args.hidden)}")
-        raise UserError(f"a network of {shape} ({n_params:,} parameters) needs about {needed / 2**30:,.1f} GiB to train "
-                        f"in {args.dtype}; this machine has {memory / 2**30:,.1f} GiB")
+        raise UserError(f"a network of {shape} ({n_params:,} parameters) needs about {needed / 2**30:,.1f} GiB "
+                        f"to train in {args.dtype}; this machine has {memory / 2**30:,.1f} GiB")
 
 
 def _split(args, X, y, X_test, y_test):
@@ -430,7 +433,7 @@ def predict(args):
     X, y = data.X, data.y
     if X.shape[1] != n_features:
         raise UserError(f"the model expects {n_features} features but {args.data} has {X.shape[1]}"
-                        + (f" besides its label column" if data.label_note and y is not None else ""))
+                        + (" besides its label column" if data.label_note and y is not None else ""))
     if data.label_note and y is not None:
         print(data.label_note, file=sys.stderr)
     which = f"all {plural(len(X), 'row')} of {args.data}"
@@ -521,7 +524,8 @@ def gradcheck(args):
     for name, function in (("reference", reference.cost_grad), ("compiled", cost_grad)):
         for key in params:
             try:
-                report = numerical_grad_check(lambda p: function(X, y, p, args.c), params, key)
+                # B023: not a bug, numerical_grad_check calls the lambda in this iteration
+                report = numerical_grad_check(lambda p: function(X, y, p, args.c), params, key)  # noqa: B023
             except GradientCheckError as error:
                 report = error.report
                 failed += 1
@@ -600,7 +604,8 @@ def parser():
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="the computation's dtype")
     p.add_argument("--val-fraction", type=float, default=0.2, help="of the training rows")
     p.add_argument("--test-fraction", type=float, default=0.25, help="held out when the data has no test set")
-    p.add_argument("--threads", type=int, help="threads for BLAS and Numba (default: all cores, fewer where more do not pay)")
+    p.add_argument("--threads", type=int,
+                   help="threads for BLAS and Numba (default: all cores, fewer where more do not pay)")
     p.add_argument("--save", metavar="MODEL.npz", help="save the model (with the kept epoch's parameters)")
     p.add_argument("--plot", metavar="CURVES.png", help="plot the training curves (needs matplotlib)")
     p.add_argument("--history", metavar="FILE.csv|FILE.json", help="write the per-epoch metrics")
@@ -632,7 +637,8 @@ def parser():
 
     from .benchmarks.runner import DESCRIPTION, add_arguments  # a leaf: NumPy only until a benchmark runs
 
-    p = commands.add_parser("bench", help="time fastnn side by side with NumPy (and PyTorch, scikit-learn if installed)",
+    p = commands.add_parser("bench",
+                            help="time fastnn side by side with NumPy (and PyTorch, scikit-learn if installed)",
                             description=DESCRIPTION)
     add_arguments(p)
     p.set_defaults(run=bench)

@@ -263,7 +263,8 @@ def _check_entries(path, entries, described):
                          f"unexpected {_short(unexpected)})")
     for name, array in entries.items():
         want = described[name]
-        if array.dtype.kind not in "biufU" or array.dtype != np.dtype(want["dtype"]) or list(array.shape) != want["shape"]:
+        if (array.dtype.kind not in "biufU" or array.dtype != np.dtype(want["dtype"])
+                or list(array.shape) != want["shape"]):
             raise ValueError(f"{path}: {name} is {array.dtype} {array.shape}, but the metadata says "
                              f"{_short(want['dtype'], 40)} {_short(tuple(want['shape']), 80)}")
 

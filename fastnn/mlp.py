@@ -572,7 +572,7 @@ class _BaseMLP(BaseEstimator):
         fitted = metadata["fitted"]
         weights, biases = to_layers(params)
         n_outputs = weights[-1].shape[1]
-        out_activation = fitted.get("out_activation", "softmax")  # files before 0.8 had softmax outputs
+        out_activation = fitted.get("out_activation", "softmax")  # files that do not record it had softmax outputs
         if out_activation not in model._OUTPUT_ACTIVATIONS:
             raise ValueError(f"out_activation {out_activation!r} does not fit a {cls.__name__} with {n_outputs} "
                              "outputs")
@@ -817,7 +817,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _encode(self, y):
         """y as the outputs' 0/1 indicators (n_samples, n_outputs), bool."""
         Y = self._binarizer().transform(y).astype(bool)
-        if self.out_activation_ == "softmax" and Y.shape[1] == 1:  # two softmax outputs (a model saved by 0.7)
+        # two softmax outputs (a file that predates logistic ones)
+        if self.out_activation_ == "softmax" and Y.shape[1] == 1:
             Y = np.hstack([~Y, Y])
         return Y
 

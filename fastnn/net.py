@@ -7,14 +7,23 @@ measurements (`fastnn.training`); the epochs run in compiled code (`fastnn._engi
 import numpy as np
 
 from . import _engine, reference
-from ._validation import (ACTIVATIONS, OVERFLOW_MESSAGE, check_c, check_choice, check_hyperparameter,
-                          check_sample_weight, check_X, check_y, raise_non_finite)
+from ._progress import progress_bar
+from ._validation import (
+    ACTIVATIONS,
+    OVERFLOW_MESSAGE,
+    check_c,
+    check_choice,
+    check_hyperparameter,
+    check_sample_weight,
+    check_X,
+    check_y,
+    raise_non_finite,
+)
 from .cost import cost_grad
 from .optim import Optimizer
 from .params import get_init_params, to_layers  # noqa: F401  (get_init_params: re-exported)
-from .schedules import make_schedule
-from ._progress import progress_bar
 from .scaling import apply_scaling, check_scaling
+from .schedules import make_schedule
 from .training import Monitor, TrainingLoop
 
 HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
@@ -160,7 +169,8 @@ class NetClassifier:
 
         def report(epoch, metrics, lr, seconds):
             if verbose:
-                line = (f"epoch {epoch + 1}/{epochs}: " + ", ".join(f"{key} {value:.4f}" for key, value in metrics.items())
+                line = (f"epoch {epoch + 1}/{epochs}: "
+                        + ", ".join(f"{key} {value:.4f}" for key, value in metrics.items())
                         + f", lr {lr:.3g}, {seconds:.3f} s")
                 bar.write(line) if bar is not None else print(line, flush=True)
             if bar is not None:

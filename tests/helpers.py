@@ -168,7 +168,8 @@ def assert_as_accurate(ref, comp, oracle, dtype):
         comp_error = np.abs(np.asarray(comp[key], np.float64) - truth).max()
         ref_error = np.abs(np.asarray(ref[key], np.float64) - truth).max()
         bound = max(2 * ref_error, rtol * np.abs(truth).max())
-        assert comp_error <= bound, f"{key}: compiled float32 is {comp_error:.3g} from float64, reference {ref_error:.3g}"
+        assert comp_error <= bound, (f"{key}: compiled float32 is {comp_error:.3g} from float64, "
+                                     f"reference {ref_error:.3g}")
 
 
 def assert_same_step(ref, comp, dtype, lr, scale):

@@ -13,13 +13,20 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_reference import numerical_gradient
 
 import fastnn
 from fastnn import _engine, reference
 from fastnn._config import ROW_BLOCK
 from fastnn.optim import Optimizer
-from helpers import assert_as_accurate, assert_identical, assert_same_params, assert_same_result, error_scale, make_problem
-from test_reference import numerical_gradient
+from helpers import (
+    assert_as_accurate,
+    assert_identical,
+    assert_same_params,
+    assert_same_result,
+    error_scale,
+    make_problem,
+)
 
 DTYPES = [np.float32, np.float64]
 ACTIVATIONS = ["relu", "tanh", "logistic", "identity"]
@@ -335,8 +342,8 @@ def _epochs(dtype, activation, output, optimizer, weighted):
     if weighted:
         weights[order[40:60]] = 0  # the third batch weighs 0: skipped by both
     kwargs = dict(activation=activation, output=output, sample_weight=weights)
-    ref_params, _, ref_step, ref_loss, ref_penalty = reference.train_epoch(X, y, params, order, 20, 0.05, 0.1, optimizer,
-                                                                           **kwargs)
+    ref_params, _, ref_step, ref_loss, ref_penalty = reference.train_epoch(
+        X, y, params, order, 20, 0.05, 0.1, optimizer, **kwargs)
     X_, y_, s_, (W, b), _ = fastnn._validation.check_cost_grad_args(X, y, params, 0.1, **kwargs)
     trainer = _engine.Trainer(W, b, Optimizer(optimizer), 0.1, activation=activation, output=output)
     status, loss, penalty = trainer.run_epoch(X_, y_, order.astype(np.int64), 20, 0.05, sample_weight=s_)

@@ -18,8 +18,7 @@ pytest.importorskip("pytest_benchmark")
 
 from fastnn import cli, reference  # noqa: E402  (after the skip: without pytest-benchmark nothing here runs)
 from fastnn.benchmarks import runner  # noqa: E402
-from fastnn.benchmarks.contenders import (  # noqa: E402
-    CONTENDERS, LEARNING_RATE, epoch_order, gemm_operands, gemm_products)
+from fastnn.benchmarks.contenders import CONTENDERS, LEARNING_RATE, epoch_order, gemm_operands, gemm_products  # noqa: E402
 from fastnn.benchmarks.inputs import MNIST_SHAPE, make_problem, mnist_like  # noqa: E402
 from helpers import RTOL, assert_same_params, assert_same_result, error_scale, run_python  # noqa: E402
 

@@ -49,7 +49,8 @@ def test_train_on_a_csv_file(tmp_path):
     X = rng.standard_normal((120, 3))
     y = (X[:, 0] > 0).astype(int)
     np.savetxt(tmp_path / "d.csv", np.column_stack([y, X]), delimiter=",", header="label,a,b,c", comments="")
-    run = fastnn("train", "--data", tmp_path / "d.csv", "--hidden", 8, "--epochs", 3, "--dtype", "float64", "--threads", 1)
+    run = fastnn("train", "--data", tmp_path / "d.csv", "--hidden", 8, "--epochs", 3, "--dtype", "float64",
+                 "--threads", 1)
     assert run.returncode == 0, run.stderr
     assert "test accuracy" in run.stdout
 
@@ -225,7 +226,8 @@ def test_history_as_csv_and_a_notice_when_kernels_compile(capsys, monkeypatch, t
     monkeypatch.setattr(_engine, "training_kernels_cached", lambda: False)
     monkeypatch.setattr(cli, "_noticed", False)
     code, out, err = _main(capsys, "train", "--hidden", 8, "--epochs", 2, "--history", tmp_path / "h.csv")
-    assert code == 0 and "fastnn is compiling its kernels for a new configuration (about" in err and "for later processes" in err
+    assert (code == 0 and "fastnn is compiling its kernels for a new configuration (about" in err
+            and "for later processes" in err)
     rows = (tmp_path / "h.csv").read_text().splitlines()
     assert rows[0] == "epoch,train_loss,train_acc,val_loss,val_acc" and len(rows) == 3
 

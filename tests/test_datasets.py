@@ -30,7 +30,8 @@ def test_stratified_split_keeps_the_class_proportions():
     assert len(np.intersect1d(train, test)) == 0 and len(train) + len(val) + len(test) == len(y)
     for part, fraction in ((train, 0.6), (test, 0.2)):
         np.testing.assert_allclose(np.bincount(y[part]) / np.bincount(y), fraction, atol=0.01)
-    np.testing.assert_array_equal(stratified_split(y, (0.75, 0.25), seed=3)[0], stratified_split(y, (0.75, 0.25), seed=3)[0])
+    np.testing.assert_array_equal(stratified_split(y, (0.75, 0.25), seed=3)[0],
+                                  stratified_split(y, (0.75, 0.25), seed=3)[0])
     with pytest.raises(ValueError, match="sum to 1"):
         stratified_split(y, (0.5, 0.2))
 

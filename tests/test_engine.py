@@ -102,7 +102,8 @@ print("ok", clf.n_iter_, wider.coefs_[0].shape)
 @pytest.mark.slow  # fresh processes on a damaged cache
 def test_a_damaged_kernel_cache_is_rebuilt(tmp_path):
     script = ("import numpy as np, fastnn\n"
-              "print(fastnn.cost_grad(np.ones((5, 4)), np.zeros(5, int), fastnn.get_init_params(4, 3, 2, seed=0), 0.1)[0])")
+              "print(fastnn.cost_grad(np.ones((5, 4)), np.zeros(5, int), "
+              "fastnn.get_init_params(4, 3, 2, seed=0), 0.1)[0])")
     env = {"NUMBA_CACHE_DIR": tmp_path}
     first = run_python("-c", script, env=env)
     assert first.returncode == 0, first.stderr[-2000:]
@@ -152,7 +153,8 @@ def test_fork_spawn_and_forkserver_children_run_the_parallel_path(tmp_path):
     assert run.stdout.split() == ["fork", "True", "spawn", "True", "forkserver", "True"]
 
 
-@pytest.mark.parametrize("implementation", [fastnn.reference.cost_grad, fastnn.cost_grad], ids=["reference", "compiled"])
+@pytest.mark.parametrize("implementation", [fastnn.reference.cost_grad, fastnn.cost_grad],
+                         ids=["reference", "compiled"])
 @pytest.mark.parametrize("dtype, c", [(np.float64, 5e307), (np.float32, 3e39)])
 def test_a_huge_but_finite_decay_gives_a_finite_cost_or_the_documented_error(implementation, dtype, c):
     X, y, params = make_problem(20, 5, 6, 3, dtype, seed=0)
@@ -173,7 +175,8 @@ def test_a_huge_but_finite_decay_gives_a_finite_cost_or_the_documented_error(imp
         implementation(X1, y1, params, 1.7e308)
 
 
-@pytest.mark.parametrize("implementation", [fastnn.reference.cost_grad, fastnn.cost_grad], ids=["reference", "compiled"])
+@pytest.mark.parametrize("implementation", [fastnn.reference.cost_grad, fastnn.cost_grad],
+                         ids=["reference", "compiled"])
 def test_x_that_overflows_in_the_cast_to_float32_is_named(implementation):
     X, y, params = make_problem(20, 5, 6, 3, np.float32, seed=0)
     X64 = X.astype(np.float64)

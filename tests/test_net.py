@@ -231,7 +231,8 @@ def test_get_init_params():
     assert params["W1"].std() == pytest.approx(np.sqrt(2 / 500), rel=0.02)
     assert params["W2"].std() == pytest.approx(np.sqrt(4 / 210), rel=0.05)
     assert not params["b1"].any() and not params["b2"].any()
-    np.testing.assert_array_equal(fastnn.get_init_params(3, 4, 2, seed=1)["W1"], fastnn.get_init_params(3, 4, 2, seed=1)["W1"])
+    np.testing.assert_array_equal(fastnn.get_init_params(3, 4, 2, seed=1)["W1"],
+                                  fastnn.get_init_params(3, 4, 2, seed=1)["W1"])
     with pytest.raises(ValueError, match="hidden_size"):
         fastnn.get_init_params(3, 0, 2)
 

@@ -209,6 +209,7 @@ def test_a_compilation_is_announced_once_per_process_at_the_callers_line(tmp_pat
     assert run.returncode == 0, run.stderr
     count, at_caller, message = run.stdout.splitlines()
     assert (count, at_caller) == ("1", "True")
-    assert message.startswith("fastnn is compiling its kernels for a new configuration (about") and str(tmp_path) in message
+    assert (message.startswith("fastnn is compiling its kernels for a new configuration (about")
+            and str(tmp_path) in message)
     run = run_python("-c", COMPILE_NOTICE, env={"NUMBA_CACHE_DIR": tmp_path})
     assert run.returncode == 0 and run.stdout.split() == ["0"], run.stdout + run.stderr  # cached: nothing compiles

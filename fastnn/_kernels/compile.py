@@ -37,8 +37,8 @@ from .._numba_cache import make_race_free
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Everything compiled into a kernel comes from these files.
 _SOURCES = ("_config.py", "_numba_cache.py", *(os.path.join("_kernels", name) for name in (
-    "__init__.py", "compile.py", "status.py", "blas.py", "elementary.py", "activations.py", "outputs.py", "inputs.py", "block.py", "updates.py", "network.py",
-    "predict.py")))
+    "__init__.py", "compile.py", "status.py", "blas.py", "elementary.py", "activations.py", "outputs.py", "inputs.py",
+    "block.py", "updates.py", "network.py", "predict.py")))
 
 
 def _source_digest():

@@ -4,14 +4,14 @@ Kernels reach X only through these functions. Each chooses its implementation fr
 Numba type when the calling kernel compiles (a 2-D array, or a `SparseRows`), so a
 driver compiles once per kind of input, the dense one exactly as before (its products go
 to BLAS), and a sparse X is never densified: its products visit its nonzeros only.
-Twin: scipy.sparse's products (`fastnn.reference.cost_grad` takes a sparse X as it is).
+The reference has no sparse twin: tests/test_mlp.py checks the sparse path against the
+dense one on the same matrix.
 """
 
 import collections
 import inspect
 
 import numpy as np
-
 from numba import types
 from numba.extending import overload
 
@@ -103,7 +103,8 @@ def _sparse_transpose_times(alpha, X, dZ, beta, out):
 
 
 _input_transpose_times = _on_input("_input_transpose_times", _dense_transpose_times, _sparse_transpose_times, 1)
-_input_transpose_times.__doc__ = "out = alpha X^T dZ + beta out (out: a C-contiguous (X's columns, dZ's columns) matrix)."
+_input_transpose_times.__doc__ = ("out = alpha X^T dZ + beta out "
+                                  "(out: a C-contiguous (X's columns, dZ's columns) matrix).")
 
 
 def _dense_squares(X):

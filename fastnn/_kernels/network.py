@@ -177,7 +177,7 @@ def _batch_pass_parallel(X, targets, weights, norm, W, b, buffers, loss_range, a
 Drivers = collections.namedtuple("Drivers", "cost_grad cost_grad_parallel train_epoch")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def specialised(activation, output, linear=False):
     """The drivers for one hidden activation and one output (codes of `activations` and `outputs`).
 
@@ -199,8 +199,9 @@ def _cost_grad_driver(activation, output, parallel, linear):
     def cost_grad(X, targets, weights, norm, W, b, c, loss_range, state, buffers):
         """Cost and gradients of an L-layer network on one batch, into buffers.
 
-        X (n, d), dense or sparse (`fastnn._kernels.inputs`); targets (n, 1) int64 labels for the softmax output, else (n, k) in X's
-        dtype; weights (n,) per-row weights in X's dtype, or empty (every row weighs 1);
+        X (n, d), dense or sparse (`fastnn._kernels.inputs`); targets (n, 1) int64 labels
+        for the softmax output, else (n, k) in X's dtype; weights (n,) per-row weights in
+        X's dtype, or empty (every row weighs 1);
         norm, their sum (n if empty). W and b are tuples of the L weight matrices and 1-D
         biases, all C-contiguous and of one float dtype. loss_range clips the loss
         (`outputs`; (-inf, inf): the exact loss). buffers
@@ -211,7 +212,8 @@ def _cost_grad_driver(activation, output, parallel, linear):
 
         Returns (status, the weighted mean loss, sum_l ||W_l||^2 in float64): status
         NON_FINITE if a parameter, a pre-activation, an output or a gradient (before the
-        decay term, which the caller checks) was NaN or inf (the sums are then NaN). The caller adds the decay term c/(2 norm) sum ||W_l||^2: here
+        decay term, which the caller checks) was NaN or inf (the sums are then NaN). The
+        caller adds the decay term c/(2 norm) sum ||W_l||^2: here
         fastmath could reassociate it into c * sum, which overflows for a huge c where
         the cost itself does not.
         """

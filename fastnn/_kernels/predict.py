@@ -82,7 +82,7 @@ def _loss_and_accuracy(logits, y):
     return loss / n, hits / n
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def logits_for(activation, linear=False):
     """`_logits_into` specialised for one hidden activation (see `network.specialised`), or
     `_linear_logits_into` for a network without hidden layers (linear)."""

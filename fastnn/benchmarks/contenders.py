@@ -491,7 +491,7 @@ CONTENDERS = {
         Contender("fastnn", "fastnn", _estimator_fit("fastnn"), needs="sklearn"),
         Contender("fastnn-1", "fastnn on 1 BLAS thread", _estimator_fit("fastnn", blas_threads=1), needs="sklearn"),
         Contender("sklearn", "scikit-learn", _estimator_fit("sklearn.neural_network"), needs="sklearn"),
-        Contender("sklearn-1", "scikit-learn on 1 BLAS thread", _estimator_fit("sklearn.neural_network", blas_threads=1),
-                  needs="sklearn"),
+        Contender("sklearn-1", "scikit-learn on 1 BLAS thread",
+                  _estimator_fit("sklearn.neural_network", blas_threads=1), needs="sklearn"),
     ),
 }

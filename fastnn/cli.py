@@ -23,8 +23,9 @@ from ._kernels.compile import CompileWarning
 from ._version import __version__
 from .scaling import METHODS
 
-DATA_HELP = ("digits (embedded), mnist:DIR, FILE.npz (arrays X and y), FILE.csv, or for predict also an IDX file of "
-             "images (FILE-ubyte[.gz])")
+DATA_HELP = "digits (embedded), mnist:DIR, FILE.npz (arrays X and y) or FILE.csv"
+PREDICT_DATA_HELP = ("digits (embedded), mnist:DIR, FILE.npz (array X, and y if labelled), FILE.csv or an IDX file of "
+                     "images (FILE-ubyte[.gz]); labels are optional")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 SCHEDULES = ("constant", "step", "exponential", "cosine")
 
@@ -64,6 +65,7 @@ class Data(NamedTuple):
     y_test: "np.ndarray | None" = None
     label_note: "str | None" = None  # a CSV file's label column, in words
     label_column: "str | int | None" = None  # a CSV file's label column: its name, or its number without a header
+    other_labels: tuple = ()  # other label-like columns of a CSV file, read as features
 
 
 def load_data(spec, dtype, label=None, has_header=None, n_features=None, labels_required=True):
@@ -106,11 +108,12 @@ def load_data(spec, dtype, label=None, has_header=None, n_features=None, labels_
         layout = datasets.csv_layout(spec, label, has_header, n_features)
         if labels_required and layout.label is None:
             raise UserError(f"--data {spec}: the file has no label column")
-        X, y = datasets.load_csv(spec, layout.label if layout.label is not None else False, dtype, layout.has_header)
+        X, y = datasets.load_csv(spec, label, dtype, has_header, n_features)  # the same layout again
         if layout.label is None:
             return Data(X, None)
         column = layout.names[layout.label] if layout.has_header else layout.label
-        return Data(X, y, label_note=f"labels: {layout.why}", label_column=column)
+        return Data(X, y, label_note=f"labels: {layout.why}", label_column=column,
+                    other_labels=tuple(datasets.other_label_columns(layout)))
     raise UserError(f"--data {spec}: unknown data; use {DATA_HELP}")
 
 
@@ -152,10 +155,10 @@ def _check_output(path, flag, suffixes=None):
     """Refuse an output path that cannot be written, before any work is done."""
     if path is None:
         return
-    if suffixes and not path.lower().endswith(suffixes):
-        raise UserError(f"{flag} {path}: the file name must end in {' or '.join(suffixes)}")
     if os.path.isdir(path):
         raise UserError(f"{flag} {path}: is a directory; give a file name")
+    if suffixes and not path.lower().endswith(suffixes):
+        raise UserError(f"{flag} {path}: the file name must end in {' or '.join(suffixes)}")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UserError(f"{flag} {path}: the folder {folder} does not exist")
@@ -189,7 +192,7 @@ def _check_train_args(args):
     _check_bounds(checks)
     _check_data_spec(args.data)
     _check_csv_options(args)
-    _check_output(args.save, "--save")
+    _check_output(args.save, "--save", (".npz",))
     _check_output(args.history, "--history", (".csv", ".json"))
     _check_plot(args.plot)
     _check_memory(args)  # the hidden layers alone; again with the data's features and classes once they are known
@@ -279,7 +282,9 @@ def train(args):
         data = load_data(args.data, dtype, args.label, False if args.no_header else None)
     classes, y, y_test = _encode(data.y, data.y_test)
     if len(classes) < 2:
-        raise UserError(f"--data {args.data}: the labels hold one class ({classes[0]}); a classifier needs two")
+        hint = f" (the labels were taken from {data.label_note[len('labels: '):]}; choose their column with --label)" \
+            if data.label_note else ""
+        raise UserError(f"--data {args.data}: the labels hold one class ({classes[0]}); a classifier needs two{hint}")
     _check_memory(args, data.X.shape[1], len(classes))
     n_rows = len(y)
     X, y, fit_rows, val_rows, X_test, y_test, test_what = _split(args, data.X, y, data.X_test, y_test)
@@ -288,6 +293,9 @@ def train(args):
           f"{X.shape[1]} features, {len(classes)} classes, {dtype}")
     if data.label_note:
         print(data.label_note)
+    if data.other_labels:
+        print(f"warning: the columns {list(data.other_labels)} look like labels too and are read as features: drop "
+              "them from the file if they give the answer away", file=sys.stderr)
     scaling = fit_scaling(X[fit_rows], args.scale)
     if scaling is None:
         _warn_if_unscaled(X[fit_rows])
@@ -298,7 +306,7 @@ def train(args):
     clf.feature_scaling = scaling
     clf.trained_on = {"data": args.data, "label": data.label_column, "no_header": args.no_header, "rows": n_rows,
                       "seed": args.seed, "test_fraction": args.test_fraction if data.X_test is None else None,
-                      "scale": args.scale}
+                      "scale": args.scale, "feature_max": float(np.max(np.abs(X[fit_rows])))}
     params = get_init_params(X.shape[1], args.hidden, len(classes), seed=args.seed, dtype=dtype)
     finished = []  # when each epoch ended, for the time per epoch
 
@@ -434,8 +442,12 @@ def predict(args):
     if X.shape[1] != n_features:
         raise UserError(f"the model expects {n_features} features but {args.data} has {X.shape[1]}"
                         + (" besides its label column" if data.label_note and y is not None else ""))
+    if args.label is not None and y is None:
+        raise UserError(f"--label {args.label}: {args.data} has only the model's {n_features} feature columns, "
+                        "no labels")
     if data.label_note and y is not None:
         print(data.label_note, file=sys.stderr)
+    _warn_if_other_units(X, (trained_on or {}).get("feature_max"), args.data)
     which = f"all {plural(len(X), 'row')} of {args.data}"
     rows = np.arange(len(X))
     if data.X_test is not None:
@@ -466,6 +478,22 @@ def predict(args):
         _print_accuracy(y, labels, classes, which, sys.stderr if to_stdout else sys.stdout)
     else:
         print(f"predicted {which} (the data has no labels to score)", file=sys.stderr)
+
+
+# Data whose largest feature differs from the training data's by more than this factor is
+# likely in other units (pixels of 0..255 against 0..1): said, since predictions then fail.
+UNITS_FACTOR = 4
+
+
+def _warn_if_other_units(X, feature_max, source):
+    """A warning when X's features are on another scale than the training rows' (feature_max, if recorded)."""
+    if not isinstance(feature_max, (int, float)) or feature_max <= 0 or not X.size:
+        return
+    largest = float(np.max(np.abs(X)))
+    if largest > UNITS_FACTOR * feature_max or largest * UNITS_FACTOR < feature_max:
+        print(f"warning: the features of {source} reach {largest:.4g}, those the model was trained on "
+              f"{feature_max:.4g}: the same units? (digits and IDX images load scaled to [0, 1]; a CSV file as it "
+              "is) Predictions on other units are wrong", file=sys.stderr)
 
 
 def _print_accuracy(y, labels, classes, which, stream):
@@ -617,7 +645,7 @@ def parser():
                             description="Predict with a saved model; with labelled data, report the accuracy.")
     p.add_argument("--model", required=True, metavar="MODEL.npz",
                    help="a model saved by fastnn train --save or fastnn.save")
-    p.add_argument("--data", required=True, help=DATA_HELP)
+    p.add_argument("--data", required=True, help=PREDICT_DATA_HELP)
     p.add_argument("--label", metavar="NAME|INDEX",
                    help="a CSV file's label column (default: as in training); a file with only the model's feature "
                         "columns has none")

@@ -232,13 +232,14 @@ def csv_layout(path, label=None, has_header=None, n_features=None):
     """
     path = os.fspath(path)
     with open(path, encoding="utf-8", newline="") as file:
-        first_line = file.readline(1 << 16)
+        first_line, second_line = file.readline(1 << 16), file.readline(1 << 16)
     first = next(csv.reader([first_line], skipinitialspace=True), None)
     if not first or not any(field.strip() for field in first):
         raise ValueError(f"{path}: the file is empty; it needs rows of numbers, the label in one column")
     names = [field.strip() for field in first]
     if has_header is None:
-        has_header = not all(_is_number(field) for field in names)
+        second = next(csv.reader([second_line], skipinitialspace=True), None)
+        has_header = _looks_like_header(names, None if second is None else [field.strip() for field in second])
     if len(names) == 1 and n_features != 1:
         other = next((mark for mark in (";", "\t", "|") if mark in first_line), None)
         if other is not None:
@@ -247,13 +248,18 @@ def csv_layout(path, label=None, has_header=None, n_features=None):
         raise ValueError(f"{path}: the rows have one column; they need the features and a label")
     if label == "label" and not (has_header and label in names):
         label = None  # the former default, "label" where there is such a column: the same choice as None
+    second_width = len(next(csv.reader([second_line], skipinitialspace=True), []))
+    if n_features is not None and len(names) not in (n_features, n_features + 1) and second_width == len(names):
+        raise ValueError(f"{path}: the model expects {n_features} features, so {n_features} columns (or "
+                         f"{n_features + 1} with the labels), but the rows have {len(names)}")
     if label is False or n_features is not None and len(names) == n_features:
         return CsvLayout(_numbered(names, has_header), has_header, None,
                          f"no label column (the {len(names)} columns are the features)")
     if isinstance(label, (int, np.integer)) or isinstance(label, str) and label.isdigit() and label not in names:
-        column, why = int(label), f"column {int(label)}"
+        column = int(label)
         if not 0 <= column < len(names):
             raise ValueError(f"{path}: label column {column} does not exist; the rows have {len(names)} columns")
+        why = f"column {column}" + (f", {names[column]!r}" if has_header else "")
     elif label is not None:
         if not has_header:
             raise ValueError(f"{path}: no header row names the columns; give the label column by number (from 0)")
@@ -263,6 +269,28 @@ def csv_layout(path, label=None, has_header=None, n_features=None):
     else:
         column, why = _label_column(path, names, has_header)
     return CsvLayout(_numbered(names, has_header), has_header, column, why)
+
+
+def _looks_like_header(first, second):
+    """Whether a CSV file's first row is a header, from it and the second row (None if there is none).
+
+    A header names a label-like column, or has a name where the next row has a number
+    (so that a headerless file whose labels are names keeps its first row). A lone row is
+    a header if any of its fields is not a number.
+    """
+    if any(name.lower() in LABEL_NAMES for name in first):
+        return True
+    if second is None or not any(second):
+        return not all(_is_number(field) for field in first)
+    return any(not _is_number(name) and _is_number(value) for name, value in zip(first, second))
+
+
+def other_label_columns(layout):
+    """The header's label-like names other than the label column's (features that may give the answer away)."""
+    if not layout.has_header:
+        return []
+    return [name for column, name in enumerate(layout.names)
+            if column != layout.label and name.lower() in LABEL_NAMES]
 
 
 def _numbered(names, has_header):
@@ -326,8 +354,8 @@ def _load_csv(path, layout, dtype):
     if table is None:  # not all numbers: the labels may be names
         X = _read_numbers(path, has_header, features)
         if X is None or column is None:
-            _raise_first_non_number(path, has_header, names, features)
-        y = _read_column(path, has_header, column)
+            _raise_first_non_number(path, has_header, names, features, layout.why)
+        y = _read_column(path, has_header, column, len(names))
     else:
         if table.shape[0] == 0:
             raise ValueError(f"{path}: the file has a header but no rows")
@@ -345,8 +373,12 @@ def _load_csv(path, layout, dtype):
     return _as_dataset(X, y, path, dtype, first_row)
 
 
-def _raise_first_non_number(path, has_header, names, features):
-    """Name the first feature cell that is not a number (an empty cell, NA, a name) with its row and column."""
+def _raise_first_non_number(path, has_header, names, features, why):
+    """Name the first feature cell that is not a number (an empty cell, NA, a name) with its row and column.
+
+    When the label column was a guess (the first column), the message says so: a column
+    of names is more likely the labels than a feature with a gap.
+    """
     with open(path, encoding="utf-8", newline="") as file:
         rows = csv.reader(file, skipinitialspace=True)
         if has_header:
@@ -357,8 +389,11 @@ def _raise_first_non_number(path, has_header, names, features):
                     value = row[column].strip()
                     shown = "is empty" if not value else f"holds {_short(value, 40)!r}"
                     name = f"column {names[column]!r}" if has_header else f"column {column}"
+                    hint = (f"; the labels were taken from {why.split(', since')[0]}: if {name} holds them, choose it "
+                            f"with --label {names[column] if has_header else column}" if why.startswith("the first")
+                            else " (fill in or drop missing values first)")
                     raise ValueError(f"{path}: row {number}, {name} {shown}, not a number; every cell but the "
-                                     "labels must be numeric (fill in or drop missing values first)")
+                                     f"labels must be numeric{hint}")
     raise ValueError(f"{path}: every cell but the labels must be numeric")
 
 
@@ -375,8 +410,8 @@ def _read_numbers(path, has_header, columns):
         raise ValueError(f"{path}: {str(error)[:200]}") from None
 
 
-def _read_column(path, has_header, column):
-    """One column of a CSV file as strings, stripped of spaces and quotes."""
+def _read_column(path, has_header, column, n_columns):
+    """One column of a CSV file as strings, stripped of spaces and quotes; every row must have n_columns fields."""
     with open(path, encoding="utf-8", newline="") as file:
         rows = csv.reader(file, skipinitialspace=True)
         if has_header:
@@ -385,8 +420,10 @@ def _read_column(path, has_header, column):
         for number, row in enumerate(rows, 2 if has_header else 1):
             if not row:
                 continue
-            if len(row) <= column:
-                raise ValueError(f"{path}: row {number} has {len(row)} columns, no label column {column}")
+            if len(row) != n_columns:
+                raise ValueError(f"{path}: row {number} has {len(row)} columns, the first row {n_columns}")
+            if not row[column].strip():
+                raise ValueError(f"{path}: row {number} has an empty label; fill it in or drop the row")
             labels.append(row[column].strip())
         return np.array(labels, dtype=str)
 
@@ -439,6 +476,9 @@ def _as_features(X, source, dtype, first_row=0):
         X = X.astype(dtype)
     if not np.all(np.isfinite(X)):
         row, column = (int(index) for index in np.argwhere(~np.isfinite(X))[0])
+        if np.isnan(X[row, column]):
+            raise ValueError(f"{source}: a value is NaN (row {row + first_row}, feature column {column}): a missing "
+                             "value; fill in or drop missing values first")
         raise ValueError(f"{source}: a value is NaN or inf in {np.dtype(dtype).name} (row {row + first_row}, "
                          f"feature column {column}); a value beyond {np.finfo(dtype).max:.3g} needs scaling or float64")
     return X

@@ -458,3 +458,79 @@ def test_a_network_too_large_for_the_machine_is_refused_before_the_data_loads(ca
     monkeypatch.setattr(datasets, "load_digits", never)
     code, _, err = _main(capsys, "train", "--hidden", 100000, 100000)
     assert code == 2 and "GiB to train in float32; this machine has" in err
+
+
+# ---------------------------------------------------------------- what a trial as a new user found
+
+
+def _people(tmp_path, name, header=True, rows=300, extra=""):
+    """A table of mixed units with names as labels: age, income, a 0/1 flag, segment."""
+    rng = np.random.default_rng(0)
+    age, income, member = rng.integers(18, 90, rows), rng.normal(5e4, 2e4, rows).round(2), rng.integers(0, 2, rows)
+    segment = np.where(income > 6e4, "high", np.where(income > 4e4, "medium", "low"))
+    lines = [f"{a},{i},{m},{s}" for a, i, m, s in zip(age, income, member, segment)]
+    text = ("age,income,member,segment\n" if header else "") + "\n".join(lines) + "\n" + extra
+    (tmp_path / name).write_text(text)
+    return tmp_path / name
+
+
+def test_a_headerless_file_with_names_as_labels_keeps_its_first_row(capsys, tmp_path):
+    path = _people(tmp_path, "people.csv", header=False)
+    code, out, err = _main(capsys, "train", "--data", path, "--label", 3, "--epochs", 1, "--hidden", 8, "--quiet")
+    assert code == 0, err
+    assert out.startswith(f"{path}: 180 training, 45 validation, 75 test rows, 3 features, 3 classes")
+
+
+def test_a_guessed_label_column_is_named_in_the_message_that_fails(capsys, tmp_path):
+    code, _, err = _main(capsys, "train", "--data", _people(tmp_path, "people.csv"))
+    assert code == 2 and "row 2, column 'segment' holds" in err
+    assert "the labels were taken from the first column, 'age': if column 'segment' holds them, choose it with " \
+           "--label segment" in err
+    (tmp_path / "last.csv").write_text("".join(f"{i % 7},{i % 5},0\n" for i in range(40)))
+    code, _, err = _main(capsys, "train", "--data", tmp_path / "last.csv", "--label", 2)
+    assert code == 2 and "one class (0); a classifier needs two (the labels were taken from column 2; choose their " \
+        "column with --label)" in err
+
+
+def test_predict_refuses_an_explicit_label_on_a_file_without_one_and_names_a_wrong_width(capsys, tmp_path,
+                                                                                         digits_model):
+    model_path, _ = digits_model
+    path, _ = _digits_table(tmp_path, "features.csv", rows=10)
+    code, _, err = _main(capsys, "predict", "--model", model_path, "--data", path, "--label", "target")
+    assert code == 2 and "--label target: " in err and "has only the model's 64 feature columns, no labels" in err
+    code, _, err = _main(capsys, "predict", "--model", model_path, "--data", _people(tmp_path, "people.csv"))
+    assert code == 2 and "the model expects 64 features, so 64 columns (or 65 with the labels), but the rows have 4" \
+        in err
+
+
+def test_other_label_like_columns_are_warned_about(capsys, tmp_path):
+    path, _ = _digits_table(tmp_path, "two.csv", label_at=-1, rows=300)
+    text = path.read_text().splitlines()
+    path.write_text("\n".join([text[0] + ",label"] + [line + "," + line.rsplit(",", 1)[1] for line in text[1:]]) + "\n")
+    code, out, err = _main(capsys, "train", "--data", path, "--label", "target", "--epochs", 1, "--hidden", 8,
+                           "--quiet")
+    assert code == 0 and "warning: the columns ['label'] look like labels too and are read as features" in err
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("30,46435.14,1,medium,extra\n", "row 302 has 5 columns, the first row 4"),
+    ("30,46435.14,1,\n", "row 302 has an empty label; fill it in or drop the row"),
+    ("30,nan,1,low\n", "a value is NaN (row 302, feature column 1): a missing value"),
+], ids=["extra-field", "empty-label", "nan"])
+def test_ragged_rows_empty_labels_and_nan_are_named(capsys, tmp_path, extra, message):
+    code, _, err = _main(capsys, "train", "--data", _people(tmp_path, "p.csv", extra=extra), "--label", "segment")
+    assert code == 2 and message in err, err
+
+
+def test_data_in_other_units_than_the_training_data_is_warned_about(capsys, tmp_path, digits_model):
+    model_path, _ = digits_model  # trained on raw pixels, 0..16
+    code, out, err = _main(capsys, "predict", "--model", model_path, "--data", "digits")  # loads scaled to [0, 1]
+    assert code == 0 and "warning: the features of digits reach 1, those the model was trained on 16" in err
+    path, _ = _digits_table(tmp_path, "raw.csv", rows=50)
+    code, out, err = _main(capsys, "predict", "--model", model_path, "--data", path)
+    assert code == 0 and "warning" not in err
+
+
+def test_a_model_is_saved_under_an_npz_name(capsys):
+    code, _, err = _main(capsys, "train", "--save", "model.txt")
+    assert code == 2 and "--save model.txt: the file name must end in .npz" in err

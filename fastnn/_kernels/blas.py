@@ -170,8 +170,15 @@ def _data(typingctx, array):
 
 
 def _fortran_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    """Typing hook for the overload below: the call exists only inside Numba kernels."""
-    raise TypeError("_fortran_gemm can only be called from inside Numba kernels")
+    """The Fortran gemm on C-contiguous arrays, in NumPy: plain Python's (NUMBA_DISABLE_JIT=1) twin of the overload.
+
+    A C-contiguous array is the column-major matrix of its transpose, so the routine's
+    A, B and C are a.T, b.T and c.T. With beta == 0, c is not read.
+    """
+    A = a.T.T if trans_a == _YES else a.T
+    B = b.T.T if trans_b == _YES else b.T
+    product = alpha * (A @ B)
+    c.T[...] = product if beta == 0 else product + beta * c.T
 
 
 @overload(_fortran_gemm)

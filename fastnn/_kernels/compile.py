@@ -70,9 +70,11 @@ _INTERNAL = (os.path.dirname(numba.__file__), _PACKAGE, contextlib.__file__)  # 
 
 
 def _caller_level():
-    """The stacklevel of the first caller outside Numba and fastnn: the warning names the user's line."""
+    """The stacklevel of the first caller outside Numba, fastnn and scikit-learn (whose fit wraps fastnn's MLPs'):
+    the warning names the user's line."""
     frame, level = sys._getframe(2), 2
-    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL):
+    while frame is not None and (frame.f_code.co_filename.startswith(_INTERNAL)
+                                 or f"{os.sep}sklearn{os.sep}" in frame.f_code.co_filename):
         frame, level = frame.f_back, level + 1
     return level
 
@@ -181,6 +183,15 @@ def _warn_no_cache(error):
                       "Set NUMBA_CACHE_DIR to a writable folder to cache them.", RuntimeWarning, stacklevel=3)
 
 
+def run_in_python(overload_function, *args):
+    """Run the implementation an overload gives for these arguments' Numba types, as plain Python.
+
+    What the kernel-only helpers below do when called outside compiled code, as every
+    kernel runs under NUMBA_DISABLE_JIT=1 (a debugger, line coverage of the kernels).
+    """
+    return overload_function(*(numba.typeof(arg) for arg in args))(*args)
+
+
 def by_code(name, implementations):
     """A function for kernels that runs ``implementations[code](*args, code)``, its last argument a literal code.
 
@@ -190,12 +201,13 @@ def by_code(name, implementations):
     compiles on first use, and the default one carries no code of the others. The
     chosen implementation's body is inlined into the caller (a compilation of its own
     would cost a full LLVM pass over all the code linked below it). The implementations
-    are kernels of one signature; plain Python cannot call the result.
+    are kernels of one signature; called from plain Python, the result runs the one the
+    code names.
     """
-    signature = inspect.signature(next(iter(implementations.values())).py_func)
+    signature = inspect.signature(_python_function(next(iter(implementations.values()))))
 
     def choose(*args):
-        raise TypeError(f"{name} can only be called from inside Numba kernels")
+        return implementations[args[-1]](*args)
 
     choose.__name__ = choose.__qualname__ = name
     choose.__signature__ = signature
@@ -205,16 +217,21 @@ def by_code(name, implementations):
         if not isinstance(code, types.IntegerLiteral) or code.literal_value not in implementations:
             raise TypingError(f"{name}: the last argument must be a literal code among "
                               f"{sorted(implementations)}, got {code}")
-        return implementations[code.literal_value].py_func
+        return _python_function(implementations[code.literal_value])
 
     _choose.__signature__ = signature
     overload(choose, inline="always")(_choose)
     return choose
 
 
+def _python_function(function):
+    """A kernel's Python function (itself when NUMBA_DISABLE_JIT=1 leaves it uncompiled)."""
+    return getattr(function, "py_func", function)
+
+
 def one_like(z):
     """1 in the type of the scalar z, for kernels: a bare 1 would turn float32 arithmetic into float64."""
-    raise TypeError("one_like can only be called from inside Numba kernels")
+    return run_in_python(_one_like, z)
 
 
 @overload(one_like)
@@ -225,7 +242,7 @@ def _one_like(z):
 
 def half_largest_like(z):
     """Half the largest finite value of the scalar z's type, for kernels: two finite terms below it add up finite."""
-    raise TypeError("half_largest_like can only be called from inside Numba kernels")
+    return run_in_python(_half_largest_like, z)
 
 
 @overload(half_largest_like)
@@ -236,7 +253,7 @@ def _half_largest_like(z):
 
 def cast_like(z, value):
     """value converted to the type of the scalar z, for kernels."""
-    raise TypeError("cast_like can only be called from inside Numba kernels")
+    return run_in_python(_cast_like, z, value)
 
 
 @overload(cast_like)

@@ -19,6 +19,8 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic, overload
 
+from .compile import run_in_python
+
 # ln 2 = _LN2_HI + _LN2_LO, with _LN2_HI short enough that k * _LN2_HI is exact.
 _LN2_HI = {32: 0.693145751953125, 64: 6.93147180369123816490e-01}
 _LN2_LO = {32: 1.428606765330187e-06, 64: 1.90821492927058770002e-10}
@@ -27,8 +29,18 @@ _EXP_RANGE = {32: (-87.0, 88.0), 64: (-708.0, 709.0)}
 _TAYLOR_DEGREE = {32: 7, 64: 13}
 
 
+def _float_from_bits(bits):
+    """The float whose IEEE 754 bits are the integer `bits` (int32 -> float32, int64 -> float64)."""
+    return bits.view(np.float32 if bits.dtype == np.int32 else np.float64)  # plain Python: NUMBA_DISABLE_JIT=1
+
+
+@overload(_float_from_bits)
+def _float_from_bits_overload(bits):
+    return lambda bits: _bits_as_float(bits)
+
+
 @intrinsic
-def _float_from_bits(typingctx, bits):
+def _bits_as_float(typingctx, bits):
     """The float whose IEEE 754 bits are the integer `bits` (int32 -> float32, int64 -> float64)."""
     result = types.float32 if bits.bitwidth == 32 else types.float64
 
@@ -39,8 +51,8 @@ def _float_from_bits(typingctx, bits):
 
 
 def exp_parts(x):
-    """(2^k, e^r - 1) with e^x = 2^k (1 + (e^r - 1)), for x in `_EXP_RANGE`. Kernels only."""
-    raise TypeError("exp_parts can only be called from inside Numba kernels")
+    """(2^k, e^r - 1) with e^x = 2^k (1 + (e^r - 1)), for x in `_EXP_RANGE`."""
+    return run_in_python(_exp_parts, x)
 
 
 def _constants(x):
@@ -71,12 +83,12 @@ def _exp_parts(x):
 
 def fast_exp(x):
     """e^x; inf above `_EXP_RANGE` and 0 below it, as the result overflows or underflows
-    (no subnormal results); NaN stays NaN. Kernels only.
+    (no subnormal results); NaN stays NaN.
 
     An exact 0 below the range keeps the saturated logistic function and its derivative
     exactly 0, as the reference's are.
     """
-    raise TypeError("fast_exp can only be called from inside Numba kernels")
+    return run_in_python(_fast_exp, x)
 
 
 @overload(fast_exp)
@@ -96,8 +108,8 @@ def _fast_exp(x):
 
 
 def fast_tanh(x):
-    """tanh(x) = expm1(2|x|) / (expm1(2|x|) + 2), with the sign of x; NaN stays NaN. Kernels only."""
-    raise TypeError("fast_tanh can only be called from inside Numba kernels")
+    """tanh(x) = expm1(2|x|) / (expm1(2|x|) + 2), with the sign of x; NaN stays NaN."""
+    return run_in_python(_fast_tanh, x)
 
 
 @overload(fast_tanh)
@@ -117,8 +129,8 @@ def _fast_tanh(x):
 
 
 def fast_logistic(x):
-    """1 / (1 + e^-x), in [0, 1] for every x: exactly 0 where e^-x overflows. Kernels only."""
-    raise TypeError("fast_logistic can only be called from inside Numba kernels")
+    """1 / (1 + e^-x), in [0, 1] for every x: exactly 0 where e^-x overflows."""
+    return run_in_python(_fast_logistic, x)
 
 
 @overload(fast_logistic)

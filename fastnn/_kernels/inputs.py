@@ -36,8 +36,8 @@ def _on_input(name, dense, sparse, position=0):
     """
     signature = inspect.signature(dense)
 
-    def choose(*args):
-        raise TypeError(f"{name} can only be called from inside Numba kernels")
+    def choose(*args):  # from plain Python (NUMBA_DISABLE_JIT=1): the same choice
+        return (dense if isinstance(args[position], np.ndarray) else sparse)(*args)
 
     choose.__name__ = choose.__qualname__ = name
     choose.__signature__ = signature

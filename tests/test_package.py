@@ -33,6 +33,25 @@ def test_star_import_works_without_scikit_learn():
     assert error.startswith("ImportError: ") and "scikit-learn" in error
 
 
+PURE_PYTHON = """
+import numpy as np
+import fastnn
+from helpers import assert_same_result, error_scale, make_problem
+
+X, y, params = make_problem(30, 5, (6,), 3, np.float64, seed=0)
+assert_same_result(fastnn.reference.cost_grad(X, y, params, 0.1), fastnn.cost_grad(X, y, params, 0.1), np.float64,
+                   error_scale(X, y, params, 0.1))
+print(type(fastnn._kernels.block._block_pass).__name__)
+"""
+
+
+def test_the_kernels_run_as_plain_python_with_the_jit_off():
+    """NUMBA_DISABLE_JIT=1 (a debugger in a kernel, the kernels' line coverage in CI): the same results."""
+    run = run_python("-c", PURE_PYTHON, env={"NUMBA_DISABLE_JIT": "1", "PYTHONPATH": Path(__file__).parent})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["function"]  # a plain function: nothing was compiled
+
+
 def test_public_names():
     assert {"NetClassifier", "cost_grad", "get_init_params", "load", "reference", "save"} <= set(fastnn.__all__)
     assert all(hasattr(fastnn, name) for name in fastnn.__all__)

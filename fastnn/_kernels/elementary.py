@@ -34,7 +34,7 @@ def _float_from_bits(bits):
     return bits.view(np.float32 if bits.dtype == np.int32 else np.float64)  # plain Python: NUMBA_DISABLE_JIT=1
 
 
-@overload(_float_from_bits)
+@overload(_float_from_bits, inline="always")  # the intrinsic's bitcast in its caller's loop, which vectorises
 def _float_from_bits_overload(bits):
     return lambda bits: _bits_as_float(bits)
 

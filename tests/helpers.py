@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import numba
 import numpy as np
 
 from fastnn.benchmarks.inputs import make_problem  # noqa: F401  (the one seeded input generator)
@@ -21,6 +22,9 @@ from fastnn.benchmarks.inputs import make_problem  # noqa: F401  (the one seeded
 # Measured worst cases over the test grid plus 3,000 random problems (logits up to ~1e3):
 # float64 1.0e-14 * scale (cost 5.9e-15 relative), float32 1.6e-6 * scale (cost 3.1e-6).
 RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 5e-5}
+
+# NUMBA_DISABLE_JIT=1 runs every kernel as plain Python (CI's coverage job): nothing compiles.
+JIT_DISABLED = bool(numba.config.DISABLE_JIT)
 
 
 def _layers(params):

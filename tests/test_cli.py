@@ -9,7 +9,7 @@ import pytest
 
 import fastnn as package
 from fastnn import cli, reference
-from helpers import run_python
+from helpers import JIT_DISABLED, run_python
 
 
 def fastnn(*args, cwd=None):
@@ -220,6 +220,7 @@ def test_labels_of_any_kind_history_and_probabilities(capsys, tmp_path):
                                rtol=1e-5)
 
 
+@pytest.mark.skipif(JIT_DISABLED, reason="NUMBA_DISABLE_JIT=1: no cache folder to name")
 def test_history_as_csv_and_a_notice_when_kernels_compile(capsys, monkeypatch, tmp_path):
     from fastnn import _engine
 

@@ -8,7 +8,10 @@ from numba.core.caching import IndexDataCacheFile
 
 from fastnn._kernels import blas, block, compile, network, predict, updates
 from fastnn._numba_cache import ORPHAN_AGE_SECONDS, DamageTolerantCache, RaceFreeCacheFile
-from helpers import run_python
+from helpers import JIT_DISABLED, run_python
+
+# The cache and the compile events exist only where Numba compiles (not under NUMBA_DISABLE_JIT=1).
+pytestmark = pytest.mark.skipif(JIT_DISABLED, reason="NUMBA_DISABLE_JIT=1: nothing is compiled or cached")
 
 KERNEL_MODULES = (blas, block, updates, network, predict)
 

@@ -40,7 +40,7 @@ from ._config import BLAS_THREADS_MIN_FLOP, CONFIRM_LOOKS, LOAD_PROBE_SECONDS
 from ._cpus import affinity_cpus, quota_cpus
 from ._kernels import blas
 
-__all__ = ["busy_cores", "limited", "pinned", "scipy_blas_on_one_thread", "threads_for"]
+__all__ = ["busy_cores", "cpu_budget", "limited", "pinned", "scipy_blas_on_one_thread", "threads_for"]
 
 _reading = (-float("inf"), 0)  # (time.monotonic() of the last reading, busy cores)
 
@@ -111,6 +111,11 @@ def _read_cpus(quota_too):
 
 
 _read_cpus(quota_too=True)
+
+
+def cpu_budget():
+    """The CPUs this process may use: its affinity capped by its cgroup quota (`fastnn._cpus`), as last read."""
+    return _usable_cpus
 
 
 def threads_for(flop, allowed):

@@ -82,17 +82,25 @@ def _layer_is_thread_safe():
 
 
 def _run_parallel(kernel, *args):
-    """Call a kernel that launches Numba's threads.
+    """Call a kernel that launches Numba's threads, on no more of them than the CPUs the process may use.
 
-    Numba's workqueue layer is not thread-safe: two Python threads launching parallel
-    kernels at once abort the process. Until Numba has chosen its layer, and whenever it
-    chose workqueue, launches hold a process-wide lock. Numba's configuration is never
-    changed.
+    Numba sizes its pool from the machine (NUMBA_NUM_THREADS); under taskset or a
+    container's CPU quota more threads would only take turns on fewer CPUs, so the launch
+    uses at most `_blas_threads.cpu_budget()` (numba.set_num_threads is per calling
+    thread; the count is restored after). Numba's workqueue layer is not thread-safe: two
+    Python threads launching parallel kernels at once abort the process. Until Numba has
+    chosen its layer, and whenever it chose workqueue, launches hold a process-wide lock.
+    Numba's configuration is never changed.
     """
-    if _layer_is_thread_safe():
-        return kernel(*args)
-    with _parallel_lock:
-        return kernel(*args)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(previous, _blas_threads.cpu_budget())))
+    try:
+        if _layer_is_thread_safe():
+            return kernel(*args)
+        with _parallel_lock:
+            return kernel(*args)
+    finally:
+        numba.set_num_threads(previous)
 
 
 _omp_unusable = False  # True in a fork child of a process that had started GNU OpenMP
@@ -129,10 +137,12 @@ def training_kernels_cached():
 def use_parallel(n_rows):
     """Whether cost_grad's block pass over n_rows rows runs on Numba's threads (see `fastnn._config`).
 
-    Counts the threads this thread may use (NUMBA_NUM_THREADS, numba.set_num_threads).
-    Never in a fork child where Numba's OpenMP layer cannot run (`_after_fork_in_child`).
+    Counts the threads this thread may use (NUMBA_NUM_THREADS, numba.set_num_threads),
+    never more than the CPUs the process may use (`_blas_threads.cpu_budget`). Never in
+    a fork child where Numba's OpenMP layer cannot run (`_after_fork_in_child`).
     """
-    return n_rows >= PARALLEL_MIN_ROWS and numba.get_num_threads() > PARALLEL_MIN_CORES and not _omp_unusable
+    threads = min(numba.get_num_threads(), _blas_threads.cpu_budget())
+    return n_rows >= PARALLEL_MIN_ROWS and threads > PARALLEL_MIN_CORES and not _omp_unusable
 
 
 # ---------------------------------------------------------------- inputs: dense or sparse

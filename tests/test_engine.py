@@ -124,10 +124,11 @@ def test_a_damaged_kernel_cache_is_rebuilt(tmp_path):
 FORK_SCRIPT = """
 import multiprocessing as mp
 import fastnn
-from fastnn import _engine
+from fastnn import _blas_threads, _engine
 from fastnn.benchmarks.inputs import make_problem
 
 def work(seed):
+    _blas_threads._usable_cpus = 4  # a 4-CPU machine, with NUMBA_NUM_THREADS=4 (every child reads its own)
     X, y, params = make_problem(4200, 20, 16, 4, seed=seed)
     return fastnn.cost_grad(X, y, params, 0.1)[0]
 
@@ -142,8 +143,8 @@ if __name__ == "__main__":
 
 @pytest.mark.slow  # pools of fresh processes
 def test_fork_spawn_and_forkserver_children_run_the_parallel_path(tmp_path):
-    # 4 Numba threads make cost_grad use the parallel block pass at 4200 rows, as on any
-    # machine with more than 2 cores. GNU OpenMP used to kill the fork children.
+    # 4 Numba threads and 4 usable CPUs make cost_grad use the parallel block pass at 4200
+    # rows, as on any machine with more than 2 cores. GNU OpenMP used to kill the fork children.
     script = tmp_path / "children.py"
     script.write_text(FORK_SCRIPT)
     run = run_python(script, env={"NUMBA_NUM_THREADS": 4}, timeout=300)
@@ -281,3 +282,20 @@ def test_the_checked_sparse_input_is_a_copy_another_thread_cannot_change():
         matrix.indptr[-1] = 10**6
         np.testing.assert_array_equal(checked.indices, indices)
         np.testing.assert_array_equal(checked.indptr, indptr)
+
+
+def test_the_parallel_pass_uses_no_more_numba_threads_than_the_process_may_use(monkeypatch):
+    """Under taskset or a CPU quota Numba's pool (sized for the machine) is cut to the CPUs the process has."""
+    import numba
+
+    from fastnn import _blas_threads
+
+    seen = []
+    monkeypatch.setattr(_blas_threads, "_usable_cpus", 1)
+    before = numba.get_num_threads()
+    _engine._run_parallel(lambda: seen.append(numba.get_num_threads()))
+    assert seen == [1] and numba.get_num_threads() == before  # restored after the launch
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 16)
+    assert not _engine.use_parallel(1 << 20)  # one usable CPU: the serial pass
+    monkeypatch.setattr(_blas_threads, "_usable_cpus", 16)
+    assert _engine.use_parallel(1 << 20)

@@ -136,6 +136,9 @@ def _check_data_spec(spec):
         if not os.path.isdir(folder):
             raise UserError(f"--data {spec}: {folder} is not a folder")
         return
+    if spec.lower().endswith((".tsv", ".tab", ".txt", ".dat")):
+        raise UserError(f"--data {spec}: fastnn reads comma-separated files named .csv; save it with commas as "
+                        "separators and the .csv suffix")
     if not spec.endswith((".npz", ".csv")) and not _is_idx(spec):
         raise UserError(f"--data {spec}: unknown data; use {DATA_HELP}")
     if not os.path.isfile(spec):

@@ -263,9 +263,10 @@ def csv_layout(path, label=None, has_header=None, n_features=None):
     elif label is not None:
         if not has_header:
             raise ValueError(f"{path}: no header row names the columns; give the label column by number (from 0)")
-        if label not in names:
+        matches = [name for name in names if name == label] or [name for name in names if name.lower() == label.lower()]
+        if len(matches) != 1:
             raise ValueError(f"{path}: no column named {_short(label, 60)!r}; the header has {_short(names, 300)}")
-        column, why = names.index(label), f"the column named {label!r}"
+        column, why = names.index(matches[0]), f"the column named {matches[0]!r}"
     else:
         column, why = _label_column(path, names, has_header)
     return CsvLayout(_numbered(names, has_header), has_header, column, why)

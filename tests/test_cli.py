@@ -137,6 +137,7 @@ def _main(capsys, *args):
     (["train", "--lr", "1e6", "--epochs", "2", "--quiet"], "training diverged in epoch 1"),
     (["predict", "--model", "missing.npz", "--data", "digits"], "missing.npz"),
     (["train", "--seed", "-1"], "--seed must be an integer >= 0, got -1"),
+    (["train", "--data", "table.tsv"], "fastnn reads comma-separated files named .csv"),
     (["train", "--hidden", "100000", "100000"], "(10,000,400,001 parameters) needs about"),
     (["train", "--plot", "curves.xyz"], "--plot curves.xyz: the file name must end in one of"),
     (["train", "--label", "99"], "--label describes a CSV file's columns; --data digits is not a CSV file"),
@@ -363,6 +364,8 @@ def test_the_first_column_fallback_is_said(capsys, tmp_path):
     assert code == 2 and "the columns ['y', 'class'] all look like labels; choose one (--label NAME)" in err
     code, out, _ = _main(capsys, "train", "--data", path, "--label", "px5", "--epochs", 1, "--hidden", 8, "--quiet")
     assert code == 0 and "labels: the column named 'px5'" in out
+    code, out, _ = _main(capsys, "train", "--data", path, "--label", "PX5", "--epochs", 1, "--hidden", 8, "--quiet")
+    assert code == 0 and "labels: the column named 'px5'" in out  # a name's case need not match
 
 
 @pytest.mark.parametrize("kind", ["csv-header", "csv-no-header", "npz-X-only", "idx-images"])

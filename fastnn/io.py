@@ -40,7 +40,6 @@ import zipfile
 import numpy as np
 
 from ._version import __version__
-from .net import HISTORY_KEYS
 from .params import param_keys, to_layers
 
 FORMAT = "fastnn"
@@ -315,6 +314,8 @@ def _upgrade_v1(metadata, entries):
         raise KeyError
     described = {key: {"dtype": np.dtype(metadata["dtype"]).str, "shape": shape} for key, shape in shapes.items()}
     if metadata["kind"] == "NetClassifier":
+        from .net import HISTORY_KEYS  # here, not at the top: net imports this module's helpers
+
         for key in HISTORY_KEYS:
             history = entries.get(f"hist_{key}")
             shape = list(history.shape) if history is not None and history.ndim == 1 else [-1]

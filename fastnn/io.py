@@ -25,10 +25,11 @@ Files are read with allow_pickle=False, so loading never executes code from the 
 every entry is checked against the metadata, and every shape against the network's,
 before anything is built from it. Version 1 files (params and NetClassifier) still load.
 
-Each model type saves and restores its own state: it declares its kind in `_file_kind`
-and implements `_file_contents()` -> (params, arrays, metadata) and the classmethod
-`_from_file_contents(params, arrays, metadata)`. This module is the container format
-and the dispatch by kind (`KINDS`); it never reaches into a model's private state.
+Each model type saves and restores its own state: its kind is its class name, listed in
+`KINDS` with the module it lives in, and it implements `_file_contents()` -> (params,
+arrays, metadata) and the classmethod `_from_file_contents(params, arrays, metadata)`.
+This module is the container format and the dispatch by kind (`KINDS`); it never
+reaches into a model's private state.
 """
 
 import importlib
@@ -212,8 +213,10 @@ def _describe(model):
     """(kind, params, other arrays, other metadata) of a model to save."""
     if isinstance(model, dict):
         return "params", model, {}, {}
-    kind = getattr(type(model), "_file_kind", None)
-    if kind not in KINDS or kind == "params":
+    # The first class in the model's lineage that KINDS names: a user's subclass saves as its base.
+    kind = next((cls.__name__ for cls in type(model).__mro__
+                 if KINDS.get(cls.__name__) == f"{cls.__module__}:{cls.__name__}"), None)
+    if kind is None:
         raise TypeError(f"save takes a params dict, a NetClassifier, an MLPClassifier or an MLPRegressor, got "
                         f"{type(model).__name__}")
     return (kind, *model._file_contents())

@@ -708,7 +708,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     _score_name = "val_accuracy"
     _OUTPUT_ACTIVATIONS = ("softmax", "logistic")
-    _file_kind = "MLPClassifier"
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
                  batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
@@ -883,7 +882,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                                     "loss": [StrOptions({"squared_error", "poisson"})]}
     _score_name = "val_r2"
     _OUTPUT_ACTIVATIONS = ("identity", "exp")
-    _file_kind = "MLPRegressor"
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,

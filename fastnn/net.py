@@ -199,8 +199,6 @@ class NetClassifier:
 
     # ------------------------------------------------------------ saving (fastnn.io)
 
-    _file_kind = "NetClassifier"
-
     def _file_contents(self):
         """(params, arrays, metadata) for `fastnn.io.save`: the parameters, the history, the stop reason."""
         if self.params is None:

@@ -268,3 +268,17 @@ def test_a_model_whose_hidden_layer_sizes_changed_after_fitting_saves_and_loads(
     assert loaded.get_params()["hidden_layer_sizes"] == (4,)
     assert [W.shape[1] for W in loaded.coefs_[:-1]] == [8]
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_a_subclass_saves_as_its_base_and_another_class_is_refused(tmp_path):
+    class Mine(fastnn.NetClassifier):
+        pass
+
+    model = Mine()
+    model.params = fastnn.get_init_params(3, 4, 2, seed=0)
+    model.hist = {key: np.zeros(0) for key in ("train_loss", "train_acc", "val_loss", "val_acc")}
+    fastnn.save(tmp_path / "mine.npz", model)
+    assert type(fastnn.load(tmp_path / "mine.npz")) is fastnn.NetClassifier
+    NetClassifier = type("NetClassifier", (), {})  # the name alone is not the registered class
+    with pytest.raises(TypeError, match="save takes a params dict"):
+        fastnn.save(tmp_path / "other.npz", NetClassifier())

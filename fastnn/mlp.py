@@ -38,12 +38,12 @@ except ImportError as error:  # pragma: no cover - exercised only without scikit
         "fastnn.MLPClassifier and MLPRegressor need scikit-learn >= 1.6: pip install scikit-learn"
     ) from error
 
-from . import _blas_threads, _engine, reference
+from . import _blas_threads, _buffers, _engine, _inputs, _outputs
 from .io import curve_entry, json_number, label_array
 from .optim import Optimizer
 from .params import check_depth, from_layers, to_layers
 from .schedules import Adaptive, Constant, InvScaling
-from .training import Monitor, TrainingLoop
+from .training import Monitor, Trainer, TrainingLoop
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 FITTED_SCALARS = ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_", "n_features_in_")
@@ -165,7 +165,7 @@ class _BaseMLP(BaseEstimator):
             self._initialize([X.shape[1], *sizes, self.n_outputs_], X.dtype)
         weights, _ = self._layers()  # coefs_ and intercepts_ may have been assigned
         dtype = weights[0].dtype
-        X = _engine.as_input(X, dtype)
+        X = _inputs.as_input(X, dtype)
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
         targets = self._kernel_targets(Y, dtype)
@@ -213,7 +213,7 @@ class _BaseMLP(BaseEstimator):
         weights, biases = self._layers()
         optimizer = self._optimizer()
         state, step = self._optimizer_state_for(optimizer, weights, biases)
-        trainer = _engine.Trainer(weights, biases, optimizer, float(self.alpha), state, step,
+        trainer = Trainer(weights, biases, optimizer, float(self.alpha), state, step,
                                   activation=self.activation, output=self.out_activation_,
                                   loss_range=_engine.clipped_loss_range(weights[0].dtype))
         schedule = self._schedule()
@@ -338,9 +338,9 @@ class _BaseMLP(BaseEstimator):
                 status, logits = trainer.logits(X_val)
                 if status != _engine.OK:
                     return None
+                losses = _outputs.row_losses(logits, self._kernel_targets(self._encode(y_val), logits.dtype),
+                                             self.out_activation_)
                 with np.errstate(over="ignore", invalid="ignore"):
-                    losses = reference.output_loss(logits, self._kernel_targets(self._encode(y_val), logits.dtype),
-                                                   self.out_activation_)
                     metrics["val_loss"] = float(np.average(losses, weights=weight_val))
                     metrics["val_score"] = self._validation_score(y_val, self._from_logits(logits), weight_val)
             return metrics
@@ -382,9 +382,9 @@ class _BaseMLP(BaseEstimator):
         """
         weights, biases = self._layers()
         dtype = weights[0].dtype
-        size = _engine.n_parameters(weights, biases)
+        size = _buffers.n_parameters(weights, biases)
         start = np.empty(size, np.float64)
-        for view, array in zip(sum(_engine.layer_views(start, weights, biases), ()), (*weights, *biases)):
+        for view, array in zip(sum(_buffers.layer_views(start, weights, biases), ()), (*weights, *biases)):
             view[...] = array
         scratch = None if dtype == np.float64 else np.empty(size, dtype)
         alpha = float(self.alpha)
@@ -395,7 +395,7 @@ class _BaseMLP(BaseEstimator):
             if scratch is not None:
                 scratch[:] = flat
                 flat = scratch
-            W, b = _engine.layer_views(flat, weights, biases)
+            W, b = _buffers.layer_views(flat, weights, biases)
             gradient = np.empty(size, dtype)
             status, cost, _, _ = _engine.cost_grad(X, targets, W, b, alpha, activation=self.activation,
                                                    output=self.out_activation_, sample_weight=sample_weight,
@@ -410,7 +410,7 @@ class _BaseMLP(BaseEstimator):
                                                       "gtol": self.tol})
         self.n_iter_ = min(int(result.nit), self.max_iter)
         self.loss_ = float(result.fun)
-        W, b = _engine.layer_views(result.x, weights, biases)
+        W, b = _buffers.layer_views(result.x, weights, biases)
         self.coefs_ = [w.astype(dtype) for w in W]
         self.intercepts_ = [v.astype(dtype) for v in b]
         if self.verbose:
@@ -461,7 +461,7 @@ class _BaseMLP(BaseEstimator):
         dtype = np.result_type(X.dtype, weights[0].dtype)
         if weights[0].dtype != dtype:
             weights, biases = tuple(W.astype(dtype) for W in weights), tuple(b.astype(dtype) for b in biases)
-        status, logits = _engine.logits(_engine.as_input(X, dtype), weights, biases, self.activation)
+        status, logits = _engine.logits(_inputs.as_input(X, dtype), weights, biases, self.activation)
         if status != _engine.OK:
             raise FloatingPointError("the logits overflowed (or the coefficients hold NaN or inf)")
         return logits
@@ -751,7 +751,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         underflowed = probabilities == 0
         if underflowed.any():
             if self.out_activation_ == "softmax":
-                exact = reference.log_softmax(logits)
+                exact = _outputs.log_softmax(logits)
             else:
                 z = np.hstack([-logits, logits]) if self.n_outputs_ == 1 else logits
                 exact = -np.logaddexp(0, -z)
@@ -760,16 +760,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _probabilities(self, logits):
         if self.out_activation_ == "softmax":
-            return reference.softmax(logits)
+            return _outputs.output_value(logits, "softmax")
         if self.n_outputs_ == 1:
-            return np.hstack([reference.sigmoid(-logits), reference.sigmoid(logits)])
-        return reference.sigmoid(logits)
+            return np.hstack([_outputs.output_value(-logits, "logistic"), _outputs.output_value(logits, "logistic")])
+        return _outputs.output_value(logits, "logistic")
 
     def _from_logits(self, logits):
         """Labels from logits, as scikit-learn's LabelBinarizer decodes the outputs."""
         if self.out_activation_ == "softmax":
             return self.classes_[np.argmax(logits, axis=1)]
-        values = reference.sigmoid(logits)
+        values = _outputs.output_value(logits, "logistic")
         return self._binarizer().inverse_transform(values.ravel() if self.n_outputs_ == 1 else values)
 
     def _validation_score(self, y, predictions, sample_weight):
@@ -908,8 +908,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._from_logits(self._logits(X))
 
     def _from_logits(self, logits):
-        with np.errstate(over="ignore"):
-            values = reference.output_value(logits, self.out_activation_)
+        values = _outputs.output_value(logits, self.out_activation_)
         return values.ravel() if values.shape[1] == 1 else values
 
     def _validation_score(self, y, predictions, sample_weight):
@@ -946,8 +945,8 @@ def _set_parameters(estimator, values):
 
 
 def _take(X, rows):
-    """The given rows of a validated X (dense, or `fastnn._engine.CheckedSparse`)."""
-    return X.take(rows) if isinstance(X, _engine.CheckedSparse) else X[rows]
+    """The given rows of a validated X (dense, or `fastnn._inputs.CheckedSparse`)."""
+    return X.take(rows) if isinstance(X, _inputs.CheckedSparse) else X[rows]
 
 
 def _binarizer_for(classes, out_activation, n_outputs):

@@ -6,7 +6,7 @@ measurements (`fastnn.training`); the epochs run in compiled code (`fastnn._engi
 
 import numpy as np
 
-from . import _engine, reference
+from . import _engine, _outputs
 from ._progress import progress_bar
 from ._validation import (
     ACTIVATIONS,
@@ -24,7 +24,7 @@ from .optim import Optimizer
 from .params import get_init_params, to_layers  # noqa: F401  (get_init_params: re-exported)
 from .scaling import apply_scaling, check_scaling
 from .schedules import make_schedule
-from .training import Monitor, TrainingLoop
+from .training import Monitor, Trainer, TrainingLoop
 
 HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
 
@@ -164,7 +164,7 @@ class NetClassifier:
                           tol=check_hyperparameter("min_delta", min_delta, "tol"),
                           patience=patience if early_stopping else None,
                           keep="best" if data.has_val else "last")
-        trainer = _engine.Trainer(*data.layers, optimizer, c, activation=activation)
+        trainer = Trainer(*data.layers, optimizer, c, activation=activation)
         bar = progress_bar(data.X.shape[0], "row", f"epoch 1/{epochs}") if progress else None
 
         def report(epoch, metrics, lr, seconds):
@@ -258,7 +258,7 @@ class NetClassifier:
 
     def predict_proba(self, X, params=None):
         """Class probabilities, shape (n, k); each row sums to 1."""
-        return reference.softmax(self._logits(X, params))
+        return _outputs.output_value(self._logits(X, params), "softmax")
 
     def predict(self, X, params=None):
         """Predicted labels, shape (n,): the argmax of the logits."""

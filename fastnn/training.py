@@ -1,6 +1,6 @@
 """The one training loop behind every estimator.
 
-Each epoch runs in compiled code (`fastnn._engine.Trainer.run_epoch`); this loop
+Each epoch runs in compiled code (`Trainer.run_epoch`, through `fastnn._engine.train_epoch`); this loop
 shuffles the row order, asks the schedule for the rate, has the estimator measure the epoch, lets
 the monitor decide what is best and whether progress stalls, and keeps the parameters
 to end with. Its policies hold for every estimator:
@@ -22,7 +22,11 @@ import warnings
 
 import numpy as np
 
-from ._engine import OK
+from . import _engine, _outputs
+from ._buffers import check, check_buffers, check_layers, step_buffers
+from ._engine import EXACT_LOSS_RANGE, NON_FINITE, OK
+from ._inputs import CheckedSparse, input_fits
+from .params import from_layers
 
 PROGRESS_STEPS = 50  # progress reports per epoch, at most
 
@@ -95,11 +99,11 @@ def best_is_known(monitor):
 
 
 class TrainingLoop:
-    """One training run: epochs of a `fastnn._engine.Trainer` under a schedule and a monitor.
+    """One training run: epochs of a `fastnn.training.Trainer` under a schedule and a monitor.
 
     Parameters
     ----------
-    trainer : fastnn._engine.Trainer
+    trainer : fastnn.training.Trainer
     X, y : ndarray
         Validated training data (C-contiguous, the trainer's dtype) and its targets as
         the trainer's output takes them (int64 labels for softmax).
@@ -109,7 +113,7 @@ class TrainingLoop:
     measure : callable
         measure(trainer, batch_loss, penalty) -> dict of the epoch's metrics (floats), or
         None if they met NaN or inf. batch_loss is the epoch's mean batch loss, penalty
-        the same mean of each batch's weight-decay sums (`fastnn._engine.Trainer.run_epoch`).
+        the same mean of each batch's weight-decay sums (`Trainer.run_epoch`, through `fastnn._engine.train_epoch`).
     rng : numpy Generator or RandomState
         Draws the shuffles.
     shuffle : bool
@@ -263,3 +267,148 @@ class TrainingLoop:
     def samples_seen(self):
         """Training rows processed by earlier runs and this run's completed epochs."""
         return self.samples_before + self.epochs_run * self.X.shape[0]
+
+
+class Trainer:
+    """Working parameters, optimizer state and buffers of one training run.
+
+    The parameters are copies (what the caller passed is never modified); every array
+    the compiled epoch writes is checked here before each epoch.
+
+    Parameters
+    ----------
+    weights, biases : tuples of ndarray
+        Validated layers to start from (`fastnn.params.to_layers`); copied.
+    optimizer : fastnn.optim.Optimizer
+    c : float
+        Weight decay, validated.
+    state, step : optional
+        Optimizer state and step count to continue from (`Trainer.state`, `Trainer.step`
+        of an earlier run); default: a fresh optimizer. A state that does not fit the
+        optimizer and the layers raises ValueError.
+    activation, output : str
+        The hidden activation and the output (with its loss), as `fastnn.cost_grad`
+        names them.
+    loss_range : (float, float)
+        Clips the loss the epochs report, as `cost_grad` does; the default clips nothing.
+    """
+
+    def __init__(self, weights, biases, optimizer, c, state=None, step=0, activation="relu", output="softmax",
+                 loss_range=EXACT_LOSS_RANGE):
+        self.weights = tuple(np.array(W, copy=True) for W in weights)
+        self.biases = tuple(np.array(b, copy=True) for b in biases)
+        check_layers(self.weights, self.biases)
+        self.optimizer, self.c = optimizer, c
+        self.activation, self.output = activation, output
+        self.loss_range = _engine.as_range(loss_range)
+        self.state = optimizer.init_state(self.weights, self.biases) if state is None else state
+        self._check_state()
+        if not (isinstance(step, (int, np.integer)) and step >= 0):
+            raise ValueError(f"the optimizer's step count must be an integer >= 0, got {step!r}")
+        self.step = int(step)
+        self._rows = 0  # rows the batch buffers hold
+
+    @property
+    def dtype(self):
+        return self.weights[0].dtype
+
+    def _check_state(self):
+        expected = self.optimizer.init_state(self.weights, self.biases, allocate=False)
+        if len(self.state) != 4:
+            raise ValueError("the optimizer state must hold (v_W, s_W, v_b, s_b)")
+        for prefix, arrays, shapes in zip(("v_W", "s_W", "v_b", "s_b"), self.state, expected):
+            if len(arrays) != len(shapes):
+                raise ValueError(f"the optimizer state {prefix} has {len(arrays)} layers, the network {len(shapes)}")
+            for layer, (array, shape) in enumerate(zip(arrays, shapes), 1):
+                check(f"the optimizer state {prefix}{layer} ({self.optimizer.name})", array, shape, self.dtype)
+
+    def _targets_layout(self):
+        """(dtype, columns) of the targets the kernels take for this output."""
+        if self.output == "softmax":
+            return np.dtype(np.int64), 1
+        return self.dtype, self.weights[-1].shape[1]
+
+    def _check_batch_buffers(self, batch_size, weighted, sparse):
+        """(X_batch, weights_batch) for batches of batch_size rows, checked with the other buffers.
+
+        A sparse X needs no X_batch (its batches are its rows' nonzeros): it gets an empty one.
+        """
+        target_dtype, columns = self._targets_layout()
+        d = self.weights[0].shape[0]
+        if batch_size > self._rows:
+            self._X_batch = np.empty((0, d), self.dtype)  # allocated by the first dense epoch
+            self.targets_batch = np.empty((batch_size, columns), target_dtype)
+            self._weights_batch = np.empty(batch_size, self.dtype)
+            self.buffers = step_buffers(batch_size, self.weights, self.biases)
+            self._rows = batch_size
+        if not sparse and self._X_batch.shape[0] != self._rows:
+            self._X_batch = np.empty((self._rows, d), self.dtype)
+        X_batch = self._X_batch[:0] if sparse else self._X_batch
+        check("the batch buffer", X_batch, (0 if sparse else self._rows, d), self.dtype)
+        check("the target buffer", self.targets_batch, (self._rows, columns), target_dtype)
+        check("the weight buffer", self._weights_batch, (self._rows,), self.dtype)
+        check_buffers(self.buffers, batch_size, self.weights)
+        return X_batch, self._weights_batch if weighted else self._weights_batch[:0]
+
+    def _fits(self, X, y, sample_weight):
+        """Whether validated X, y and sample_weight fit the network and this output."""
+        n = X.shape[0]
+        target_dtype, columns = self._targets_layout()
+        if not (input_fits(X, self.weights[0].shape[0], self.dtype) and y.dtype == target_dtype
+                and y.flags.c_contiguous):
+            return False
+        if sample_weight is not None and not (sample_weight.shape == (n,) and sample_weight.dtype == self.dtype
+                                              and sample_weight.flags.c_contiguous):
+            return False
+        if self.output == "softmax":  # the labels index the logits
+            return y.shape == (n,) and (n == 0 or 0 <= y.min() and y.max() < self.weights[-1].shape[1])
+        return y.shape == (n, columns)
+
+    def run_epoch(self, X, y, order, batch_size, lr, sample_weight=None):
+        """(status, loss, penalty) of one compiled epoch over X[order] in batches, in place.
+
+        y and sample_weight as `cost_grad` takes them. The loss is each batch's weighted
+        mean loss (before its update), averaged over the rows; it leaves out the
+        weight-decay term. penalty is the same average of each batch's
+        sum_l ||W_l||^2 / (its weight sum), with the weights before its update (0 if c
+        is 0): each batch's decay term averaged over the rows is c/2 times it. Both NaN,
+        with status NON_FINITE, if training met NaN or inf (the parameters are then
+        partly updated).
+        """
+        n = X.shape[0]
+        if not (self._fits(X, y, sample_weight) and order.ndim == 1 and order.dtype == np.int64
+                and (order.size == 0 or 0 <= order.min() and order.max() < n) and batch_size >= 1):
+            raise ValueError("run_epoch: X, y, sample_weight, order and batch_size do not fit the network")
+        check_layers(self.weights, self.biases)
+        self._check_state()
+        sparse = isinstance(X, CheckedSparse)
+        X_batch, weights_batch = self._check_batch_buffers(batch_size, sample_weight is not None, sparse)
+        status, self.step, loss, penalty = _engine.train_epoch(
+            self, X, _engine.kernel_targets(y, self.output),
+            np.empty(0, self.dtype) if sample_weight is None else sample_weight, order, batch_size, lr, X_batch,
+            weights_batch)
+        return status, loss, penalty
+
+    def logits(self, X):
+        """(status, logits of X) under the current parameters; X validated already."""
+        return _engine.logits(X, self.weights, self.biases, self.activation)
+
+    def evaluate(self, X, y, sample_weight=None):
+        """(status, weighted mean loss, accuracy) on X, y.
+
+        Accuracy: of the argmax for softmax; of every output thresholded at 0.5 for
+        logistic (a row counts when all its outputs are right); NaN for regression.
+        """
+        status, values = self.logits(X)
+        if status != OK:
+            return status, np.nan, np.nan
+        if self.output == "softmax" and sample_weight is None:
+            return (OK, *_engine.loss_and_accuracy(values, y))
+        loss = float(np.average(_outputs.row_losses(values, y, self.output), weights=sample_weight))
+        status = OK if np.isfinite(loss) else NON_FINITE
+        hits = _outputs.hits(values, y, self.output)
+        return status, loss, (np.nan if hits is None else float(np.average(hits, weights=sample_weight)))
+
+    def params(self):
+        """A copy of the current parameters as a dict (biases 1-D)."""
+        return {key: value.copy() for key, value in from_layers(self.weights, self.biases).items()}

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from test_reference import numerical_gradient
 
 import fastnn
-from fastnn import _engine, reference
+from fastnn import _engine, reference, training
 from fastnn._config import ROW_BLOCK
 from fastnn.optim import Optimizer
 from helpers import (
@@ -345,7 +345,7 @@ def _epochs(dtype, activation, output, optimizer, weighted):
     ref_params, _, ref_step, ref_loss, ref_penalty = reference.train_epoch(
         X, y, params, order, 20, 0.05, 0.1, optimizer, **kwargs)
     X_, y_, s_, (W, b), _ = fastnn._validation.check_cost_grad_args(X, y, params, 0.1, **kwargs)
-    trainer = _engine.Trainer(W, b, Optimizer(optimizer), 0.1, activation=activation, output=output)
+    trainer = training.Trainer(W, b, Optimizer(optimizer), 0.1, activation=activation, output=output)
     status, loss, penalty = trainer.run_epoch(X_, y_, order.astype(np.int64), 20, 0.05, sample_weight=s_)
     assert status == _engine.OK
     return ref_params, trainer.params(), (ref_step, trainer.step), (ref_loss, loss), (ref_penalty, penalty)

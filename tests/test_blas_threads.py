@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from fastnn import _blas_threads, _cpus, _engine
+from fastnn import _blas_threads, _cpus, _engine, training
 from fastnn._config import BLAS_THREADS_MIN_FLOP
 from fastnn._kernels import blas
 from fastnn.optim import Optimizer
@@ -164,7 +164,7 @@ def test_a_training_epoch_of_small_products_runs_on_one_thread(monkeypatch, quie
     seen, before = [], blas.get_threads()
     monkeypatch.setattr(blas, "set_threads", lambda count, set_=blas.set_threads: (seen.append(count), set_(count)))
     X, y, params = make_problem(50, 6, (8,), 3, np.float64, seed=0)
-    trainer = _engine.Trainer(*to_layers(params), Optimizer("sgd"), 0.0)
+    trainer = training.Trainer(*to_layers(params), Optimizer("sgd"), 0.0)
     trainer.run_epoch(X, y.astype(np.int64), np.arange(50), 10, 0.1)
     assert seen == ([] if before == 1 else [1, before])
 

@@ -200,9 +200,9 @@ def _threaded_results(problems):
 def parallel_blocks(request, monkeypatch):
     """Run cost_grad as configured, and with the parallel block pass forced for every batch."""
     if request.param:
-        from fastnn import _engine
+        from fastnn import _threads
 
-        monkeypatch.setattr(_engine, "use_parallel", lambda n_rows: True)
+        monkeypatch.setattr(_threads, "use_parallel", lambda n_rows: True)
 
 
 def test_eight_python_threads_at_once(parallel_blocks):
@@ -221,8 +221,8 @@ def test_eight_threads_under_each_threading_layer(layer):
     script = f"""
 import numba, numpy as np, threading, fastnn
 from fastnn.benchmarks.inputs import make_problem
-import fastnn._engine
-fastnn._engine.use_parallel = lambda n_rows: True  # every call launches parallel kernels
+import fastnn._threads
+fastnn._threads.use_parallel = lambda n_rows: True  # every call launches parallel kernels
 from fastnn._config import PARALLEL_MIN_ROWS
 problems = [make_problem(PARALLEL_MIN_ROWS + i, 10, 16, 4, seed=i) for i in range(8)]
 expected = [fastnn.cost_grad(*p, 0.1) for p in problems]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import _engine
+from fastnn import _engine, _inputs, _threads, training
 from fastnn.optim import Optimizer
 from fastnn.params import to_layers
 from helpers import assert_same_result, error_scale, make_problem, run_python
@@ -15,7 +15,7 @@ from helpers import assert_same_result, error_scale, make_problem, run_python
 def _trainer(optimizer="momentum", dtype=np.float64):
     X, y, params = make_problem(50, 6, (8, 5), 3, dtype, seed=0)
     weights, biases = to_layers(params)
-    return X, y, _engine.Trainer(weights, biases, Optimizer(optimizer), 0.1)
+    return X, y, training.Trainer(weights, biases, Optimizer(optimizer), 0.1)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam"])
@@ -27,7 +27,7 @@ def test_a_state_of_another_optimizer_is_refused(optimizer):
     for other in others:
         state = Optimizer(other).init_state(trainer.weights, trainer.biases)
         with pytest.raises(ValueError, match="optimizer state"):
-            _engine.Trainer(trainer.weights, trainer.biases, Optimizer(optimizer), 0.1, state)
+            training.Trainer(trainer.weights, trainer.biases, Optimizer(optimizer), 0.1, state)
 
 
 def test_state_replaced_after_construction_is_checked_before_the_epoch():
@@ -124,7 +124,7 @@ def test_a_damaged_kernel_cache_is_rebuilt(tmp_path):
 FORK_SCRIPT = """
 import multiprocessing as mp
 import fastnn
-from fastnn import _blas_threads, _engine
+from fastnn import _blas_threads, _threads
 from fastnn.benchmarks.inputs import make_problem
 
 def work(seed):
@@ -134,7 +134,7 @@ def work(seed):
 
 if __name__ == "__main__":
     expected = [work(seed) for seed in range(3)]  # the parent starts Numba's threads
-    assert _engine.use_parallel(4200)
+    assert _threads.use_parallel(4200)
     for method in ("fork", "spawn", "forkserver"):
         with mp.get_context(method).Pool(2) as pool:
             print(method, pool.map(work, range(3)) == expected)
@@ -257,11 +257,11 @@ def test_a_gradient_that_overflows_in_float32_is_the_documented_error(activation
         with pytest.raises(FloatingPointError, match="a gradient"):
             fastnn.cost_grad(X, y, params, 0.1, activation=activation, output=output)
         return
-    from fastnn import _engine
+
     from fastnn.params import to_layers
 
     weights, biases = to_layers(params)  # the estimators' door: sparse X, status codes
-    status, _, _, _ = _engine.cost_grad(_engine.as_input(scipy.sparse.csr_matrix(X), np.float32), y, weights, biases,
+    status, _, _, _ = _engine.cost_grad(_inputs.as_input(scipy.sparse.csr_matrix(X), np.float32), y, weights, biases,
                                         0.1, activation=activation, output=output)
     assert status == _engine.NON_FINITE
 
@@ -270,13 +270,13 @@ def test_the_checked_sparse_input_is_a_copy_another_thread_cannot_change():
     """The kernels index with the sparse matrix's indices: what was checked must be what they read."""
     import scipy.sparse
 
-    from fastnn import _engine
+
 
     for index_dtype in (np.int32, np.int64):
         matrix = scipy.sparse.random(20, 6, density=0.5, format="csr", random_state=0)
         matrix.indices = matrix.indices.astype(index_dtype)
         matrix.indptr = matrix.indptr.astype(index_dtype)
-        checked = _engine.as_input(matrix, np.float64)
+        checked = _inputs.as_input(matrix, np.float64)
         indices, indptr = checked.indices.copy(), checked.indptr.copy()
         matrix.indices[:] = 10**6  # a user's thread rewriting its matrix during fit
         matrix.indptr[-1] = 10**6
@@ -293,9 +293,9 @@ def test_the_parallel_pass_uses_no_more_numba_threads_than_the_process_may_use(m
     seen = []
     monkeypatch.setattr(_blas_threads, "_usable_cpus", 1)
     before = numba.get_num_threads()
-    _engine._run_parallel(lambda: seen.append(numba.get_num_threads()))
+    _threads.run_parallel(lambda: seen.append(numba.get_num_threads()))
     assert seen == [1] and numba.get_num_threads() == before  # restored after the launch
     monkeypatch.setattr(numba, "get_num_threads", lambda: 16)
-    assert not _engine.use_parallel(1 << 20)  # one usable CPU: the serial pass
+    assert not _threads.use_parallel(1 << 20)  # one usable CPU: the serial pass
     monkeypatch.setattr(_blas_threads, "_usable_cpus", 16)
-    assert _engine.use_parallel(1 << 20)
+    assert _threads.use_parallel(1 << 20)

@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from fastnn import MLPClassifier, MLPRegressor, reference  # noqa: E402
+from fastnn import MLPClassifier, MLPRegressor, _buffers, _inputs, reference  # noqa: E402
 from fastnn.datasets import load_digits, stratified_split  # noqa: E402
 from helpers import RTOL, assert_same_loss, assert_same_result, assert_same_step, error_scale, make_problem  # noqa: E402,E501
 
@@ -280,7 +280,7 @@ def test_the_flat_gradient_buffer_holds_the_gradients_cost_grad_returns():
 
     X, y, params = make_problem(33, 5, 7, 3, seed=10)
     weights, biases = to_layers(params)
-    flat = np.empty(_engine.n_parameters(weights, biases))
+    flat = np.empty(_buffers.n_parameters(weights, biases))
     _, cost, d_W, d_b = _engine.cost_grad(X, y, weights, biases, 0.2)
     _, cost_flat, d_W_flat, d_b_flat = _engine.cost_grad(X, y, weights, biases, 0.2, gradient=flat)
     assert cost_flat == cost
@@ -378,10 +378,10 @@ def test_sparse_cost_grad_equals_the_dense_one(dtype, activation):
     dense = named(_engine.cost_grad(X, y, weights, biases, 0.3, activation=activation))
     for matrix in (scipy.sparse.csr_matrix(X), scipy.sparse.csc_array(X)):
         for parallel in (False, True):
-            sparse = named(_engine.cost_grad(_engine.as_input(matrix, dtype), y, weights, biases, 0.3, parallel,
+            sparse = named(_engine.cost_grad(_inputs.as_input(matrix, dtype), y, weights, biases, 0.3, parallel,
                                              activation=activation))
             assert_same_result(dense, sparse, dtype, scale)
-    _, logits = _engine.logits(_engine.as_input(scipy.sparse.csr_matrix(X), dtype), weights, biases, activation)
+    _, logits = _engine.logits(_inputs.as_input(scipy.sparse.csr_matrix(X), dtype), weights, biases, activation)
     np.testing.assert_allclose(logits, _engine.logits(X, weights, biases, activation)[1], rtol=RTOL[np.dtype(dtype)])
 
 

@@ -77,7 +77,7 @@ def _block_pass(hidden, targets, weights, b_hidden, W_out, b_out, inv_norm, loss
 
     Writes d_w_out (without weight decay), d_b_hidden and d_b_out; returns (the rows'
     weighted losses summed, True if anything was NaN or inf). workspace comes from
-    `fastnn._engine.block_workspace` for at least as many rows as hidden has; nothing is
+    `fastnn._buffers.block_workspace` for at least as many rows as hidden has; nothing is
     allocated here.
     """
     n = hidden.shape[0]

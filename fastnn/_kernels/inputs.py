@@ -21,7 +21,7 @@ SparseRows = collections.namedtuple("SparseRows", "data indices indptr rows")
 SparseRows.__doc__ = """Rows of a CSR matrix, as kernels take them.
 
 data, indices, indptr: the CSR arrays (indices and indptr int64, checked by
-`fastnn._engine.CheckedSparse`); rows: int64 row numbers, the rows this value stands for,
+`fastnn._inputs.CheckedSparse`); rows: int64 row numbers, the rows this value stands for,
 in order (a batch's, a chunk's, or all of them).
 """
 

@@ -113,7 +113,7 @@ def _backward_keep_or_apply(X, W, b, decay, optimizer, lr, hyper, state, step, b
 def _linear_pass(X, targets, weights, norm, W, b, buffers, loss_range, output):
     """`_batch_pass` of a network without hidden layers (L = 1, a linear or logistic model).
 
-    The logits X W1 go into the flat scratch (`fastnn._engine.step_buffers` sizes it for
+    The logits X W1 go into the flat scratch (`fastnn._buffers.step_buffers` sizes it for
     them), which the output pass turns into dZ in place; d_b1 gets its sums. Returns
     (the weighted mean loss, True if a logit or an output was NaN or inf). loss_range:
     see `outputs`.
@@ -205,7 +205,7 @@ def _cost_grad_driver(activation, output, parallel, linear):
         norm, their sum (n if empty). W and b are tuples of the L weight matrices and 1-D
         biases, all C-contiguous and of one float dtype. loss_range clips the loss
         (`outputs`; (-inf, inf): the exact loss). buffers
-        (`fastnn._engine.step_buffers`, for n rows): gradients d_W, d_b; one (rows, h_l)
+        (`fastnn._buffers.step_buffers`, for n rows): gradients d_W, d_b; one (rows, h_l)
         buffer per hidden layer; a flat scratch; the workspace of `_block_pass`. state:
         the empty optimizer state of KEEP_GRADIENT (`_backward_keep_or_apply` has one
         signature for training and cost_grad, so the two share its compilation).

@@ -15,7 +15,6 @@ gradient is the gradient of the loss reported (scikit-learn's is k times larger 
 outputs), and float32 input trains in float32 with L-BFGS too.
 """
 
-import copy
 import numbers
 import warnings
 
@@ -38,15 +37,13 @@ except ImportError as error:  # pragma: no cover - exercised only without scikit
         "fastnn.MLPClassifier and MLPRegressor need scikit-learn >= 1.6: pip install scikit-learn"
     ) from error
 
-from . import _blas_threads, _buffers, _engine, _inputs, _outputs
-from .io import curve_entry, json_number, label_array
+from . import _blas_threads, _buffers, _engine, _inputs, _mlp_state, _outputs
 from .optim import Optimizer
 from .params import check_depth, from_layers, to_layers
 from .schedules import Adaptive, Constant, InvScaling
 from .training import Monitor, Trainer, TrainingLoop
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
-FITTED_SCALARS = ("n_iter_", "t_", "loss_", "best_loss_", "best_validation_score_", "n_features_in_")
 DIVERGED = ("Solver produced non-finite parameter weights. The input data may contain large values and need to be "
             "preprocessed.")
 
@@ -112,7 +109,7 @@ class _BaseMLP(BaseEstimator):
     def history_(self):
         """Per epoch: "loss" (loss_curve_), and with early_stopping "val_loss" and the validation score."""
         return {"loss": list(getattr(self, "loss_curve_", [])), "val_loss": list(getattr(self, "_val_losses", [])),
-                self._score_name: list(self._validation_scores())}
+                self._score_name: list(_mlp_state.validation_scores(self))}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -466,7 +463,7 @@ class _BaseMLP(BaseEstimator):
             raise FloatingPointError("the logits overflowed (or the coefficients hold NaN or inf)")
         return logits
 
-    # ------------------------------------------------------------ interoperability
+    # ------------------------------------------------------------ interoperability and files (fastnn._mlp_state)
 
     def to_sklearn(self):
         """The fitted scikit-learn estimator with this model's parameters and fitted state.
@@ -475,15 +472,7 @@ class _BaseMLP(BaseEstimator):
         so a model trained with fastnn deploys wherever scikit-learn's does (pickle,
         ONNX through skl2onnx, ...).
         """
-        check_is_fitted(self)
-        import sklearn.neural_network
-
-        estimator = getattr(sklearn.neural_network, type(self).__name__)(**self.get_params())
-        if is_classifier(self):
-            self._binarizer()  # a model loaded from a file builds its LabelBinarizer here
-        for name, value in self._fitted_state().items():
-            setattr(estimator, name, value)
-        return estimator
+        return _mlp_state.to_sklearn(self)
 
     @classmethod
     def from_sklearn(cls, estimator):
@@ -496,135 +485,14 @@ class _BaseMLP(BaseEstimator):
         sklearn.exceptions.NotFittedError
             estimator is not fitted.
         """
-        import sklearn.neural_network
-
-        expected = getattr(sklearn.neural_network, cls.__name__)
-        if not isinstance(estimator, expected):
-            raise TypeError(f"{cls.__name__}.from_sklearn takes a sklearn.neural_network.{cls.__name__}, got "
-                            f"{type(estimator).__name__}")
-        check_is_fitted(estimator)
-        model = cls(**estimator.get_params())
-        for name, value in cls._fitted_state(estimator).items():
-            setattr(model, name, value)
-        model._layers()
-        return model
-
-    def _fitted_state(self):
-        """Copies of the fitted attributes scikit-learn's estimators have (of self, fastnn's or scikit-learn's
-        estimator): the two models share nothing."""
-        names = ("coefs_", "intercepts_", "n_iter_", "t_", "loss_", "n_features_in_", "n_layers_", "n_outputs_",
-                 "out_activation_", "feature_names_in_", "classes_", "_label_binarizer", "loss_curve_", "best_loss_",
-                 "validation_scores_", "best_validation_score_", "_no_improvement_count")
-        return {name: copy.deepcopy(getattr(self, name)) for name in names if hasattr(self, name)}
-
-    # ------------------------------------------------------------ saving (fastnn.io)
+        return _mlp_state.from_sklearn(cls, estimator)
 
     def _file_contents(self):
-        """(params, arrays, metadata) for `fastnn.io.save`: coefficients, labels, curves, optimizer
-        state; hyper-parameters and fitted scalars as JSON."""
-        if not hasattr(self, "coefs_"):
-            raise ValueError(f"this {type(self).__name__} is not fitted: there is nothing to save")
-        arrays = {}
-        if is_classifier(self):
-            arrays["classes"] = label_array(self.classes_)
-        curves = {"loss_curve": getattr(self, "loss_curve_", []), "validation_scores": self._validation_scores(),
-                  "val_losses": getattr(self, "_val_losses", [])}
-        arrays.update({name: np.asarray(values, dtype=np.float64) for name, values in curves.items()})
-        if hasattr(self, "feature_names_in_"):
-            arrays["feature_names_in"] = label_array(self.feature_names_in_)
-        weights, biases = self._layers()
-        # Only a state the solver can continue from is saved: one left by another solver
-        # or other shapes would be refused by load (partial_fit starts afresh instead).
-        self._optimizer_state = getattr(self, "_optimizer_state", None)
-        state, step = self._optimizer_state_for(self._optimizer(), weights, biases)
-        if state is not None:
-            for prefix, per_layer in zip(("opt_vW", "opt_sW", "opt_vb", "opt_sb"), state):
-                arrays.update({f"{prefix}{layer}": array for layer, array in enumerate(per_layer, 1)})
-        hyperparameters = self.get_params()
-        hyperparameters["hidden_layer_sizes"] = self._hidden_sizes()
-        if not (hyperparameters["random_state"] is None or isinstance(hyperparameters["random_state"], int)):
-            warnings.warn("random_state is not an int or None, so it is not saved: the loaded model has "
-                          "random_state=None (its coefficients and training state are saved in full)",
-                          UserWarning, stacklevel=4)
-            hyperparameters["random_state"] = None
-        if hyperparameters["n_iter_no_change"] == np.inf:
-            hyperparameters["n_iter_no_change"] = "inf"
-        fitted = {name: json_number(getattr(self, name, None)) for name in FITTED_SCALARS}
-        fitted.update(has_validation_scores=getattr(self, "validation_scores_", None) is not None,
-                      has_loss_curve=hasattr(self, "loss_curve_"), learning_rate=getattr(self, "_lr", None),
-                      no_improvement_count=int(getattr(self, "_no_improvement_count", 0)), optimizer_step=int(step),
-                      has_optimizer_state=state is not None, out_activation=self.out_activation_)
-        return self._params(), arrays, {"hyperparameters": hyperparameters, "fitted": fitted}
-
-    def _validation_scores(self):
-        """validation_scores_, or [] where there are none (no early stopping, lbfgs)."""
-        return getattr(self, "validation_scores_", None) or []
+        return _mlp_state.file_contents(self)
 
     @classmethod
     def _from_file_contents(cls, params, arrays, metadata):
-        """A model from what `_file_contents` gave; every array checked against the network."""
-        hyperparameters = dict(metadata["hyperparameters"])
-        hyperparameters["hidden_layer_sizes"] = tuple(hyperparameters["hidden_layer_sizes"])
-        if hyperparameters.get("n_iter_no_change") == "inf":
-            hyperparameters["n_iter_no_change"] = np.inf
-        model = cls(**hyperparameters)
-        model._validate_params()
-        fitted = metadata["fitted"]
-        weights, biases = to_layers(params)
-        n_outputs = weights[-1].shape[1]
-        out_activation = fitted.get("out_activation", "softmax")  # files that do not record it had softmax outputs
-        if out_activation not in model._OUTPUT_ACTIVATIONS:
-            raise ValueError(f"out_activation {out_activation!r} does not fit a {cls.__name__} with {n_outputs} "
-                             "outputs")
-        if is_classifier(model):
-            model._restore_classes(arrays["classes"], out_activation, n_outputs)
-        if fitted["n_features_in_"] != weights[0].shape[0]:
-            raise ValueError(f"n_features_in_ is {fitted['n_features_in_']} but W1 has {weights[0].shape[0]} rows")
-        for name in ("loss_", "best_loss_", "best_validation_score_"):
-            if not (fitted[name] is None or isinstance(fitted[name], (int, float))):
-                raise TypeError(f"{name} must be a number or null")
-        if not (isinstance(fitted["optimizer_step"], int) and fitted["optimizer_step"] >= 0):
-            raise ValueError(f"optimizer_step must be an integer >= 0, got {fitted['optimizer_step']!r}")
-        model._store(params)
-        model.n_layers_, model.n_outputs_, model.out_activation_ = len(weights) + 1, n_outputs, out_activation
-        for name in FITTED_SCALARS:
-            setattr(model, name, fitted[name])
-        model.n_iter_, model.t_, model.n_features_in_ = int(model.n_iter_), int(model.t_), int(model.n_features_in_)
-        if "feature_names_in" in arrays:
-            if arrays["feature_names_in"].shape != (model.n_features_in_,):
-                raise ValueError("feature_names_in does not name every feature")
-            model.feature_names_in_ = arrays["feature_names_in"].astype(object)
-        if fitted.get("has_loss_curve", True):
-            model.loss_curve_ = curve_entry(arrays, "loss_curve").tolist()
-            model.validation_scores_ = (curve_entry(arrays, "validation_scores").tolist()
-                                        if fitted["has_validation_scores"] else None)
-            model._val_losses = curve_entry(arrays, "val_losses").tolist()
-            model._no_improvement_count = int(fitted["no_improvement_count"])
-        else:
-            for name in ("best_loss_", "best_validation_score_"):
-                delattr(model, name)
-        if fitted["learning_rate"] is not None:
-            if not (isinstance(fitted["learning_rate"], (int, float)) and fitted["learning_rate"] > 0):
-                raise ValueError(f"learning_rate must be a number > 0, got {fitted['learning_rate']!r}")
-            model._lr = float(fitted["learning_rate"])
-        model._optimizer_state = None
-        if fitted["has_optimizer_state"]:
-            model._optimizer_state = (model._saved_optimizer_state(weights, biases, arrays),
-                                      int(fitted["optimizer_step"]))
-        return model
-
-    def _saved_optimizer_state(self, weights, biases, arrays):
-        """The saved optimizer state, checked entry by entry against the shapes the solver keeps.
-
-        The compiled update trusts these shapes, so a file must not be able to choose them.
-        """
-        names = ("opt_vW", "opt_sW", "opt_vb", "opt_sb")
-        state = tuple(tuple(np.ascontiguousarray(arrays[f"{name}{layer}"]) for layer in range(1, len(weights) + 1))
-                      for name in names)
-        mismatch = self._optimizer().state_mismatch(state, weights, biases, names)
-        if mismatch is not None:
-            raise ValueError(mismatch)
-        return state
+        return _mlp_state.from_file_contents(cls, params, arrays, metadata)
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):

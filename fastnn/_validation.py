@@ -16,12 +16,13 @@ OVERFLOW_MESSAGE = ("the hidden pre-activations, the logits, the loss, a gradien
                     "although X, params and c are finite")
 
 # Every hyper-parameter's bounds, in one table: (integer?, low, high, closed ends among "[]").
-# Each estimator checks its own names against these (NetClassifier's lr, MLPClassifier's
-# learning_rate_init, ...), so an error names the parameter as the user wrote it. The
+# NetClassifier, the optimizers and the schedules check their own names against these
+# (NetClassifier's lr, ...), so an error names the parameter as the user wrote it; the
+# MLPs' scikit-learn constraints are made from the same rows (`sklearn_interval`). The
 # bounds follow scikit-learn's MLP where it has the parameter.
 BOUNDS = {
     "learning_rate": (False, 0, math.inf, ""),
-    "decay": (False, 0, math.inf, "["),
+    "decay": (False, 0, math.inf, "["),  # weight decay: NetClassifier's c, the MLPs' alpha
     "momentum": (False, 0, 1, "[]"),
     "beta": (False, 0, 1, "["),  # Adam's beta1 and beta2
     "epsilon": (False, 0, math.inf, ""),
@@ -29,7 +30,7 @@ BOUNDS = {
     "tol": (False, 0, math.inf, "["),
     "gamma": (False, 0, 1, "]"),  # a schedule's decay factor
     "lr_min": (False, 0, math.inf, "["),
-    "validation_fraction": (False, 0, 1, ""),
+    "validation_fraction": (False, 0, 1, "["),
     "patience": (True, 1, math.inf, "["),
     "step_size": (True, 1, math.inf, "["),
     "batch_size": (True, 1, math.inf, "["),
@@ -45,18 +46,14 @@ def _describe_bounds(integer, low, high, closed):
             f"{'[' if '[' in closed else '('}{low}, {high}{']' if ']' in closed else ')'}")
 
 
-def check_hyperparameter(name, value, bounds=None, allow_inf=False):
+def check_hyperparameter(name, value, bounds=None):
     """Return value as a float (or int) if it lies in the bounds of BOUNDS[bounds or name].
 
     Raises ValueError naming `name` (the parameter as the caller wrote it) with the
     bounds, for a value out of bounds, not a number (booleans included) or not finite.
-    allow_inf admits +inf where the upper bound is open-ended (scikit-learn's
-    n_iter_no_change=np.inf).
     """
     integer, low, high, closed = BOUNDS[bounds or name]
     number = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-    if number and allow_inf and value == math.inf:
-        return math.inf
     if number and integer and not isinstance(value, numbers.Integral):
         number = False
     if number:
@@ -68,6 +65,13 @@ def check_hyperparameter(name, value, bounds=None, allow_inf=False):
     raise ValueError(f"{name} must be {_describe_bounds(integer, low, high, closed)}, got {value!r}")
 
 
+def sklearn_interval(bounds):
+    """scikit-learn's parameter constraint for the row BOUNDS[bounds] (scikit-learn imported here: optional)."""
+    from sklearn.utils._param_validation import Interval
+
+    integer, low, high, closed = BOUNDS[bounds]
+    ends = {"": "neither", "[": "left", "]": "right", "[]": "both"}[closed]
+    return Interval(numbers.Integral if integer else numbers.Real, low, None if high == math.inf else high, closed=ends)
 
 
 def _is_real_numeric(dtype):

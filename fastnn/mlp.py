@@ -38,6 +38,7 @@ except ImportError as error:  # pragma: no cover - exercised only without scikit
     ) from error
 
 from . import _blas_threads, _buffers, _engine, _inputs, _mlp_state, _outputs
+from ._validation import ACTIVATIONS, sklearn_interval
 from .optim import Optimizer
 from .params import check_depth, from_layers, to_layers
 from .schedules import Adaptive, Constant, InvScaling
@@ -53,28 +54,28 @@ class _BaseMLP(BaseEstimator):
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "activation": [StrOptions(set(ACTIVATIONS))],
         "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
-        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
-        "batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
+        "alpha": [sklearn_interval("decay")],
+        "batch_size": [StrOptions({"auto"}), sklearn_interval("batch_size")],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
-        "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
-        "power_t": [Interval(numbers.Real, 0, None, closed="left")],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate_init": [sklearn_interval("learning_rate")],
+        "power_t": [sklearn_interval("power_t")],
+        "max_iter": [sklearn_interval("max_iter")],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
-        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "tol": [sklearn_interval("tol")],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
-        "momentum": [Interval(numbers.Real, 0, 1, closed="both")],
+        "momentum": [sklearn_interval("momentum")],
         "nesterovs_momentum": ["boolean"],
         "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="left")],
-        "beta_1": [Interval(numbers.Real, 0, 1, closed="left")],
-        "beta_2": [Interval(numbers.Real, 0, 1, closed="left")],
-        "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
-        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"), Options(numbers.Real, {np.inf})],
-        "max_fun": [Interval(numbers.Integral, 1, None, closed="left")],
+        "validation_fraction": [sklearn_interval("validation_fraction")],
+        "beta_1": [sklearn_interval("beta")],
+        "beta_2": [sklearn_interval("beta")],
+        "epsilon": [sklearn_interval("epsilon")],
+        "n_iter_no_change": [sklearn_interval("patience"), Options(numbers.Real, {np.inf})],
+        "max_fun": [sklearn_interval("max_iter")],
     }
 
     # ------------------------------------------------------------ public API

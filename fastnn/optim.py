@@ -68,8 +68,9 @@ class Optimizer:
         """Why `state` cannot continue this optimizer on these layers (the first mismatch), or None.
 
         The state must be laid out as `init_state` lays it out: one array per layer in
-        each of its four parts, of the layers' dtype and the shapes this optimizer keeps.
-        `names` name the four parts in the message.
+        each of its four parts, of the layers' dtype and the shapes this optimizer keeps,
+        C-contiguous and writable (the compiled update writes it in place). `names` name
+        the four parts in the message.
         """
         if len(state) != 4:
             return "the optimizer state must have four parts (v_W, s_W, v_b, s_b)"
@@ -78,7 +79,9 @@ class Optimizer:
             if len(arrays) != len(shapes):
                 return f"the optimizer state {name} has {len(arrays)} layers, the network {len(shapes)}"
             for layer, (array, shape) in enumerate(zip(arrays, shapes), 1):
-                if np.shape(array) != shape or np.asarray(array).dtype != dtype:
-                    return (f"{name}{layer} is {np.asarray(array).dtype} {np.shape(array)}, the solver keeps "
-                            f"{dtype} {shape}")
+                if not (isinstance(array, np.ndarray) and array.shape == shape and array.dtype == dtype
+                        and array.flags.c_contiguous and array.flags.writeable):
+                    found = f"{array.dtype} {array.shape}" if isinstance(array, np.ndarray) else type(array).__name__
+                    return (f"the optimizer state {name}{layer} ({self.name}) is {found}; the solver keeps {dtype} "
+                            f"{shape}, C-contiguous and writable")
         return None

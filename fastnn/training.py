@@ -313,14 +313,9 @@ class Trainer:
         return self.weights[0].dtype
 
     def _check_state(self):
-        expected = self.optimizer.init_state(self.weights, self.biases, allocate=False)
-        if len(self.state) != 4:
-            raise ValueError("the optimizer state must hold (v_W, s_W, v_b, s_b)")
-        for prefix, arrays, shapes in zip(("v_W", "s_W", "v_b", "s_b"), self.state, expected):
-            if len(arrays) != len(shapes):
-                raise ValueError(f"the optimizer state {prefix} has {len(arrays)} layers, the network {len(shapes)}")
-            for layer, (array, shape) in enumerate(zip(arrays, shapes), 1):
-                check(f"the optimizer state {prefix}{layer} ({self.optimizer.name})", array, shape, self.dtype)
+        mismatch = self.optimizer.state_mismatch(self.state, self.weights, self.biases)
+        if mismatch is not None:
+            raise ValueError(mismatch)
 
     def _targets_layout(self):
         """(dtype, columns) of the targets the kernels take for this output."""

@@ -11,6 +11,7 @@ import functools
 import numpy as np
 
 from ._config import ROW_BLOCK
+from ._kernels.workspaces import BlockWorkspace, StepBuffers
 
 
 def check(name, array, shape, dtype):
@@ -37,19 +38,19 @@ def check_layers(weights, biases, what="the parameters"):
             raise ValueError(f"{what}' W{layer - 1} and W{layer} do not chain")
 
 
-def block_workspace(n_rows, W_out):
-    """Work arrays of the serial block pass on up to n_rows rows.
+def _block_layout(n_rows, h, k, dtype):
+    """The shape and dtype of each array of a `BlockWorkspace` for n_rows rows, h hidden units and k outputs."""
+    blocks = -(-n_rows // ROW_BLOCK)
+    return BlockWorkspace(
+        d_w_out_partial=((blocks, h, k), dtype), d_b_hidden_partial=((blocks, h), dtype),
+        d_b_out_partial=((blocks, k), dtype), losses=((blocks,), np.dtype(np.float64)),
+        flags=((blocks,), np.dtype(np.bool_)), logits=((ROW_BLOCK, k), dtype), d_hidden=((ROW_BLOCK, h), dtype))
 
-    Per-block partials of the output layer's weight gradient and of the two bias
-    gradients, per-block losses and flags, and one block's logits and d_hidden.
-    """
-    n_blocks = -(-n_rows // ROW_BLOCK)
-    (h, k), dtype = W_out.shape, W_out.dtype
-    return (
-        np.empty((n_blocks, h, k), dtype), np.empty((n_blocks, h), dtype), np.empty((n_blocks, k), dtype),
-        np.empty(n_blocks), np.empty(n_blocks, np.bool_),
-        np.empty((ROW_BLOCK, k), dtype), np.empty((ROW_BLOCK, h), dtype),
-    )
+
+def block_workspace(n_rows, W_out):
+    """The serial block pass's `BlockWorkspace` on up to n_rows rows, for the output layer W_out (h, k)."""
+    return BlockWorkspace(*(np.empty(shape, dtype) for shape, dtype in _block_layout(n_rows, *W_out.shape,
+                                                                                     W_out.dtype)))
 
 
 def n_parameters(weights, biases):
@@ -79,63 +80,54 @@ def _scratch_width(weights):
 
 
 def step_buffers(n_rows, weights, biases, with_workspace=True, gradient=None):
-    """The buffers one batch of up to n_rows rows needs.
+    """The `StepBuffers` one batch of up to n_rows rows needs.
 
-    (d_W, d_b, hidden, d_hidden, workspace): gradients shaped like the parameters (views
-    of `gradient`, a flat buffer of `n_parameters` entries, if given), one (n_rows, h_l)
-    buffer per hidden layer, a flat scratch for the widest inner layer (the logits, for
-    a network without hidden layers), and the block pass's workspace (for 0 rows if not
-    `with_workspace`: the parallel pass allocates its own; empty without hidden layers).
+    Gradients shaped like the parameters (views of `gradient`, a flat buffer of
+    `n_parameters` entries, if given), one (n_rows, h_l) buffer per hidden layer, a flat
+    scratch for the widest inner layer (the logits, for a network without hidden
+    layers), and the block pass's workspace (for 0 rows if not `with_workspace`: the
+    parallel pass allocates its own; empty without hidden layers).
     """
     dtype = weights[0].dtype
-    inner = _scratch_width(weights)
     if gradient is None:
         d_W, d_b = tuple(np.empty_like(W) for W in weights), tuple(np.empty_like(b) for b in biases)
     else:
         check("the flat gradient", gradient, (n_parameters(weights, biases),), dtype)
         d_W, d_b = layer_views(gradient, weights, biases)
-    return (
-        d_W,
-        d_b,
-        tuple(np.empty((n_rows, W.shape[1]), dtype) for W in weights[:-1]),
-        np.empty(n_rows * inner, dtype),
-        _workspace_for(n_rows if with_workspace else 0, weights),
-    )
+    return StepBuffers(
+        d_W=d_W, d_b=d_b, hidden=tuple(np.empty((n_rows, W.shape[1]), dtype) for W in weights[:-1]),
+        scratch=np.empty(n_rows * _scratch_width(weights), dtype),
+        block=block_workspace(n_rows if with_workspace and len(weights) > 1 else 0, _output_layer(weights)))
 
 
-def _workspace_for(n_rows, weights):
-    """The block pass's workspace for these layers: empty ones without hidden layers (no block pass)."""
-    if len(weights) == 1:
-        return block_workspace(0, np.empty((0, 0), weights[0].dtype))
-    return block_workspace(n_rows, weights[-1])
+def _output_layer(weights):
+    """The output layer the block pass works around: an empty one without hidden layers (no block pass)."""
+    return weights[-1] if len(weights) > 1 else np.empty((0, 0), weights[0].dtype)
 
 
 def check_buffers(buffers, n_rows, weights, with_workspace=True):
-    """The buffers of `step_buffers` for at least n_rows rows and these layers."""
-    d_W, d_b, hidden, d_hidden, workspace = buffers
+    """The `StepBuffers` of `step_buffers` for at least n_rows rows and these layers."""
     dtype = weights[0].dtype
-    if not (len(d_W) == len(d_b) == len(weights) and len(hidden) == len(weights) - 1 and len(workspace) == 7):
+    if not (isinstance(buffers, StepBuffers) and isinstance(buffers.block, BlockWorkspace)
+            and len(buffers.d_W) == len(buffers.d_b) == len(weights) and len(buffers.hidden) == len(weights) - 1):
         raise ValueError("the step buffers do not match the network's depth")
     for layer, W in enumerate(weights, 1):
-        check(f"d_w{layer}", d_W[layer - 1], W.shape, dtype)
-        check(f"d_b{layer}", d_b[layer - 1], (W.shape[1],), dtype)
+        check(f"d_w{layer}", buffers.d_W[layer - 1], W.shape, dtype)
+        check(f"d_b{layer}", buffers.d_b[layer - 1], (W.shape[1],), dtype)
+    hidden, scratch = buffers.hidden, buffers.scratch
     if hidden:
         rows = hidden[0].shape[0] if hidden[0].ndim == 2 else -1
     else:  # no hidden layers: the scratch holds the logits
-        rows = d_hidden.size // weights[0].shape[1] if isinstance(d_hidden, np.ndarray) and d_hidden.ndim == 1 else -1
+        rows = scratch.size // weights[0].shape[1] if isinstance(scratch, np.ndarray) and scratch.ndim == 1 else -1
     if rows < n_rows:
         raise ValueError(f"the hidden buffers hold {rows} rows, the batch has {n_rows}")
     for layer, W in enumerate(weights[:-1], 1):
         check(f"hidden buffer {layer}", hidden[layer - 1], (rows, W.shape[1]), dtype)
-    check("the inner scratch", d_hidden, (rows * _scratch_width(weights),), dtype)
-    blocks = -(-(rows if with_workspace and len(weights) > 1 else 0) // ROW_BLOCK)
-    (h, k) = weights[-1].shape if len(weights) > 1 else (0, 0)
-    for name, array, shape, kind in zip(
-            ("partial d_w", "partial d_b hidden", "partial d_b out", "block losses", "block flags",
-             "block logits", "block d_hidden"), workspace,
-            ((blocks, h, k), (blocks, h), (blocks, k), (blocks,), (blocks,), (ROW_BLOCK, k), (ROW_BLOCK, h)),
-            (dtype, dtype, dtype, np.float64, np.bool_, dtype, dtype)):
-        check(name, array, shape, kind)
+    check("the inner scratch", scratch, (rows * _scratch_width(weights),), dtype)
+    W_out = _output_layer(weights)
+    layout = _block_layout(rows if with_workspace and len(weights) > 1 else 0, *W_out.shape, dtype)
+    for name, array, (shape, kind) in zip(BlockWorkspace._fields, buffers.block, layout):
+        check(f"the block workspace's {name}", array, shape, kind)
 
 
 @functools.lru_cache(maxsize=32)

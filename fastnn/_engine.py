@@ -15,11 +15,13 @@ from . import _blas_threads, _threads
 from ._buffers import check, empty_state, step_buffers, writable
 from ._config import EVAL_CHUNK
 from ._inputs import input_fits, kernel_input
-from ._kernels import activations, blas, outputs
-from ._kernels.network import specialised
+from ._kernels import blas
+from ._kernels.network import _cost_grad, _cost_grad_parallel, _train_epoch
 from ._kernels.outputs import EXACT_LOSS_RANGE, clipped_loss_range
-from ._kernels.predict import _loss_and_accuracy, logits_for
+from ._kernels.predict import _logits, _loss_and_accuracy
 from ._kernels.status import NON_FINITE, OK
+from ._kernels.workspaces import Rows, Step
+from .families import ACTIVATIONS, OUTPUTS, codes
 
 __all__ = ["EXACT_LOSS_RANGE", "NON_FINITE", "OK", "as_range", "blas_name", "clipped_loss_range", "cost_grad", "gemm",
            "kernel_targets", "logits", "loss_and_accuracy", "train_epoch", "training_kernels_cached"]
@@ -38,7 +40,7 @@ def training_kernels_cached():
 
     False means that the first training compiles them (10 to 20 s): worth a notice.
     """
-    for kernel in (specialised(activations.RELU, outputs.SOFTMAX).train_epoch, logits_for(activations.RELU)):
+    for kernel in (_train_epoch, _logits):
         cache_file = getattr(getattr(kernel, "_cache", None), "_cache_file", None)
         if cache_file is None or not cache_file._load_index():  # no cache, or an empty or stale index
             return False
@@ -68,14 +70,9 @@ def _flop_per_product(n_rows, weights):
     return 2 * n_rows * max(W.size for W in weights)
 
 
-def codes(activation, output):
-    """The kernels' codes for an activation and an output named as in `fastnn._validation`."""
-    return activations.CODES[activation], outputs.CODES[output]
-
-
 def kernel_targets(y, output):
-    """Targets as the kernels take them: labels as a (n, 1) int64 view for softmax, else y (n, k)."""
-    return y.reshape(-1, 1) if output == "softmax" else y
+    """Targets as the kernels take them: labels as a (n, 1) int64 view (softmax), else y (n, k)."""
+    return y.reshape(-1, 1) if OUTPUTS[output].targets == "labels" else y
 
 
 def cost_grad(X, y, weights, biases, c, parallel=None, *, activation="relu", output="softmax", sample_weight=None,
@@ -97,7 +94,7 @@ def cost_grad(X, y, weights, biases, c, parallel=None, *, activation="relu", out
     weights, biases = writable(weights), writable(biases)  # read, never written: shapes checked by to_layers
     dtype = weights[0].dtype
     targets = kernel_targets(y, output)
-    expected = (np.int64, (n, 1)) if output == "softmax" else (dtype, (n, weights[-1].shape[1]))
+    expected = (np.int64, (n, 1)) if OUTPUTS[output].targets == "labels" else (dtype, (n, weights[-1].shape[1]))
     if ((targets.dtype, targets.shape) != expected or not targets.flags.c_contiguous
             or not input_fits(X, weights[0].shape[0], dtype)):
         raise ValueError("cost_grad: X, y and the layers do not fit together")
@@ -113,16 +110,16 @@ def cost_grad(X, y, weights, biases, c, parallel=None, *, activation="relu", out
     # What the kernel writes: new buffers, laid out here from the layers' checked shapes.
     buffers = step_buffers(n, weights, biases, with_workspace=not parallel, gradient=gradient)
     state = empty_state(dtype, len(weights))
-    drivers = specialised(*codes(activation, output), len(weights) == 1)
-    driver = drivers.cost_grad_parallel if parallel else drivers.cost_grad
-    args = (kernel_input(X), targets, sample_weight, norm, weights, biases, c, as_range(loss_range), state, buffers)
+    driver = _cost_grad_parallel if parallel else _cost_grad
+    args = (Rows(kernel_input(X), targets, sample_weight), norm, weights, biases, c, as_range(loss_range), state,
+            buffers, *codes(activation, output))
     # Only a parallel launch needs the workqueue guard; serial calls run side by side.
     with _blas_threads.limited(_flop_per_product(n, weights)):
         status, loss, squares = _threads.run_parallel(driver, *args) if parallel else driver(*args)
     cost = loss + c / (2 * norm) * squares
-    if status == OK and not _finite_after_decay(cost, c / norm, squares, dtype, buffers[0]):
+    if status == OK and not _finite_after_decay(cost, c / norm, squares, dtype, buffers.d_W):
         status = NON_FINITE
-    return status, cost, buffers[0], buffers[1]
+    return status, cost, buffers.d_W, buffers.d_b
 
 
 def as_range(loss_range):
@@ -159,8 +156,7 @@ def logits(X, weights, biases, activation="relu"):
     out = np.empty((X.shape[0], weights[-1].shape[1]), weights[0].dtype)  # what the kernel writes
     _threads.ready()
     with _blas_threads.limited(_flop_per_product(min(X.shape[0], EVAL_CHUNK), weights)):
-        status = logits_for(activations.CODES[activation], len(weights) == 1)(kernel_input(X), weights, biases,
-                                                                               EVAL_CHUNK, out)
+        status = _logits(kernel_input(X), weights, biases, EVAL_CHUNK, out, ACTIVATIONS[activation].code)
     return status, out
 
 
@@ -179,10 +175,10 @@ def train_epoch(trainer, X, targets, row_weights, order, batch_size, lr, X_batch
     per-row weights, or empty. See `Trainer.run_epoch`.
     """
     sparse = not isinstance(X, np.ndarray)
-    drivers = specialised(*codes(trainer.activation, trainer.output), len(trainer.weights) == 1)
+    data = Rows(X.rows(order[:0]) if sparse else X, targets, row_weights)
+    batch = Rows(X_batch, trainer.targets_batch, weights_batch)
+    settings = Step(float(trainer.c), trainer.loss_range, float(lr), trainer.optimizer.code, trainer.optimizer.hyper)
     _threads.ready()
     with _blas_threads.limited(_flop_per_product(min(batch_size, order.size), trainer.weights)):
-        return drivers.train_epoch(
-            X.rows(order[:0]) if sparse else X, targets, row_weights, order, batch_size, trainer.weights,
-            trainer.biases, trainer.c, trainer.loss_range, float(lr), trainer.optimizer.code, trainer.optimizer.hyper,
-            trainer.state, trainer.step, X_batch, trainer.targets_batch, weights_batch, trainer.buffers)
+        return _train_epoch(data, order, batch_size, trainer.weights, trainer.biases, settings, trainer.state,
+                            trainer.step, batch, trainer.buffers, *codes(trainer.activation, trainer.output))

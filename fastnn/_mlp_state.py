@@ -30,12 +30,7 @@ FITTED_SCALARS = tuple(name for name, kind in FITTED.items() if kind == "scalar"
 
 
 def to_sklearn(model):
-    """The fitted scikit-learn estimator with this model's parameters and fitted state.
-
-    Its predictions are this model's (computed by NumPy instead of fastnn's kernels),
-    so a model trained with fastnn deploys wherever scikit-learn's does (pickle,
-    ONNX through skl2onnx, ...).
-    """
+    """The fitted scikit-learn estimator with the model's parameters and fitted state (`MLPClassifier.to_sklearn`)."""
     check_is_fitted(model)
     import sklearn.neural_network
 
@@ -48,15 +43,8 @@ def to_sklearn(model):
 
 
 def from_sklearn(cls, estimator):
-    """A fastnn model from a fitted ``sklearn.neural_network`` estimator of the same kind.
-
-    Raises
-    ------
-    TypeError
-        estimator is not scikit-learn's estimator of this kind.
-    sklearn.exceptions.NotFittedError
-        estimator is not fitted.
-    """
+    """`MLPClassifier.from_sklearn` and `MLPRegressor.from_sklearn`: a model of class cls (TypeError for another
+    kind of estimator, NotFittedError for an unfitted one)."""
     import sklearn.neural_network
 
     expected = getattr(sklearn.neural_network, cls.__name__)

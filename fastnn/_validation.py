@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from . import families
 from .params import param_keys, to_layers
 
 OVERFLOW_MESSAGE = ("the hidden pre-activations, the logits, the loss, a gradient or the weight-decay term overflowed "
@@ -78,6 +79,22 @@ def _is_real_numeric(dtype):
     return dtype.kind in "biuf"
 
 
+def is_sparse(X):
+    """Whether X is a scipy.sparse matrix or array."""
+    return hasattr(X, "tocsr") and hasattr(X, "nnz")
+
+
+def check_sparse_X(X, n_features, dtype):
+    """Return a scipy.sparse X as a new CSR matrix of `dtype` with `n_features` columns (its values still to check)."""
+    if not _is_real_numeric(X.dtype):
+        raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
+    if X.shape[0] == 0:
+        raise ValueError("X is empty: it has 0 samples")
+    if X.shape[1] != n_features:
+        raise ValueError(f"X has {X.shape[1]} features but W1 expects {n_features} (W1 has {n_features} rows)")
+    return X.tocsr().astype(dtype, copy=True)
+
+
 def check_X(X, n_features, dtype):
     """Return X as a C-contiguous 2-D array of `dtype` with `n_features` columns."""
     X = np.asarray(X)
@@ -125,10 +142,9 @@ def check_c(c):
     return c
 
 
-# The hidden activations and the outputs of scikit-learn's MLPs; each output implies its loss.
-ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
-OUTPUTS = {"softmax": "cross-entropy of labels", "logistic": "binary cross-entropy of 0/1 targets",
-           "identity": "half the squared error, averaged over outputs", "exp": "Poisson deviance of counts >= 0"}
+# The hidden activations and the outputs (each implies its loss), by name: `fastnn.families`.
+ACTIVATIONS = tuple(families.ACTIVATIONS)
+OUTPUTS = tuple(families.OUTPUTS)
 
 
 def check_choice(name, value, choices):
@@ -146,7 +162,8 @@ def check_targets(y, n_samples, n_outputs, output, dtype):
     identity: real targets, (n,) for one output or (n, k). exp: real targets >= 0.
     The float targets come back C-contiguous in `dtype`, shaped (n, k).
     """
-    if output == "softmax":
+    kind = families.OUTPUTS[output].targets
+    if kind == "labels":
         return check_y(y, n_samples, n_outputs)
     y = np.asarray(y)
     if y.dtype.kind not in "biuf":
@@ -162,10 +179,10 @@ def check_targets(y, n_samples, n_outputs, output, dtype):
     count, first = _non_finite(y)
     if count:
         raise ValueError(f"y contains NaN or inf ({count} entries, first at index {first})")
-    if output == "logistic" and not np.all((y == 0) | (y == 1)):
+    if kind == "binary" and not np.all((y == 0) | (y == 1)):
         raise ValueError("y must hold 0/1 targets for the logistic output (a label indicator matrix for "
                          f"multilabel data); found {np.unique(y[(y != 0) & (y != 1)])[:5].tolist()}")
-    if output == "exp" and np.any(y < 0):
+    if kind == "counts" and np.any(y < 0):
         raise ValueError("y must be >= 0 for the exp output (the Poisson loss); found "
                          f"{np.unique(y[y < 0])[:5].tolist()}")
     with np.errstate(over="ignore"):
@@ -206,17 +223,25 @@ def check_sample_weight(sample_weight, n_samples, dtype):
 
 
 def check_cost_grad_args(X, y, params, c, check_finite=True, activation="relu", output="softmax",
-                         sample_weight=None):
+                         sample_weight=None, accept_sparse=False):
     """Validate the arguments of cost_grad; return (X, y, sample_weight, (weights, biases), c) ready to use.
 
     y as `check_targets` returns it; sample_weight as `check_sample_weight` does. With
     check_finite=False the caller promises to detect non-finite values itself (the
     compiled path flags them in passes it makes anyway) and to call `raise_non_finite`
-    when it does.
+    when it does. accept_sparse: a scipy.sparse X comes back as a CSR copy in the
+    parameters' dtype (`check_sparse_X`).
     """
     check_choice("activation", activation, ACTIVATIONS)
-    check_choice("output", output, tuple(OUTPUTS))
+    check_choice("output", output, OUTPUTS)
     weights, biases = to_layers(params)
+    if accept_sparse and is_sparse(X):
+        X = check_sparse_X(X, weights[0].shape[0], weights[0].dtype)
+        y = check_targets(y, X.shape[0], weights[-1].shape[1], output, X.dtype)
+        sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        if check_finite:
+            raise_non_finite(X.data.reshape(-1, 1), weights, biases)
+        return X, y, sample_weight, (weights, biases), check_c(c)
     X_given = X
     X = check_X(X, weights[0].shape[0], weights[0].dtype)
     y = check_targets(y, X.shape[0], weights[-1].shape[1], output, X.dtype)

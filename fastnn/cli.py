@@ -21,13 +21,12 @@ import numpy as np
 
 from ._kernels.compile import CompileWarning
 from ._version import __version__
+from .families import OPTIMIZERS, SCHEDULES
 from .scaling import METHODS
 
 DATA_HELP = "digits (embedded), mnist:DIR, FILE.npz (arrays X and y) or FILE.csv"
 PREDICT_DATA_HELP = ("digits (embedded), mnist:DIR, FILE.npz (array X, and y if labelled), FILE.csv or an IDX file of "
                      "images (FILE-ubyte[.gz]); labels are optional")
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
-SCHEDULES = ("constant", "step", "exponential", "cosine")
 
 
 class UserError(Exception):
@@ -620,7 +619,7 @@ def parser():
     # over seeds 0-5 (plain SGD at lr 0.1: 0.953 to 0.973).
     p.add_argument("--lr", type=float, default=0.05, help="learning rate")
     p.add_argument("--c", type=float, default=1e-4, help="weight decay")
-    p.add_argument("--optimizer", default="momentum", choices=OPTIMIZERS, help="the update rule")
+    p.add_argument("--optimizer", default="momentum", choices=tuple(OPTIMIZERS), help="the update rule")
     p.add_argument("--lr-schedule", default="constant", choices=SCHEDULES, help="the learning rate per epoch")
     p.add_argument("--early-stopping", action="store_true",
                    help="stop once the validation loss has not improved for --patience epochs")

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from . import _engine
-from ._validation import OVERFLOW_MESSAGE, check_cost_grad_args, raise_non_finite
+from . import _engine, _inputs
+from ._validation import OVERFLOW_MESSAGE, check_cost_grad_args, is_sparse, raise_non_finite
 
 
 def cost_grad(X, y, params, c=0.0, *, activation="relu", output="softmax", sample_weight=None):
@@ -21,8 +21,9 @@ def cost_grad(X, y, params, c=0.0, *, activation="relu", output="softmax", sampl
 
     Parameters
     ----------
-    X : array_like, shape (n, d)
+    X : array_like or scipy.sparse matrix, shape (n, d)
         Real-valued data (any layout, integers allowed); cast to the parameters' dtype.
+        A sparse X (CSR or CSC) is never densified: its products visit its nonzeros.
     y : array_like
         softmax: integer labels (n,) in [0, k) (integer-valued floats are accepted).
         logistic: 0/1 targets, (n,) for one output column (binary), (n, k) for k
@@ -63,14 +64,17 @@ def cost_grad(X, y, params, c=0.0, *, activation="relu", output="softmax", sampl
     FloatingPointError
         The inputs are finite but a pre-activation, an output or the loss overflows.
     """
-    X_given = X
+    X_given, sparse = X, is_sparse(X)
     X, y, weights_s, (weights, biases), c = check_cost_grad_args(
-        X, y, params, c, check_finite=False, activation=activation, output=output, sample_weight=sample_weight)
+        X, y, params, c, check_finite=False, activation=activation, output=output, sample_weight=sample_weight,
+        accept_sparse=True)
+    if sparse:
+        X = _inputs.as_input(X, weights[0].dtype)  # its structure and values checked: the kernels index with it
     status, cost, d_W, d_b = _engine.cost_grad(X, y, weights, biases, c, activation=activation, output=output,
                                                sample_weight=weights_s)
     if status != _engine.OK:
         # The kernels flag non-finite intermediates for free; find out why only now.
-        raise_non_finite(X, weights, biases, X_given)
+        raise_non_finite(X.data.reshape(-1, 1) if sparse else X, weights, biases, None if sparse else X_given)
         raise FloatingPointError(OVERFLOW_MESSAGE)
     grads = {}
     for layer, (d_w, d_bias) in enumerate(zip(d_W, d_b), 1):

@@ -9,10 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels.updates import ADAM, MOMENTUM, NESTEROV, SGD
 from ._validation import check_hyperparameter
-
-CODES = {"sgd": SGD, "momentum": MOMENTUM, "nesterov": NESTEROV, "adam": ADAM}
+from .families import OPTIMIZERS
 
 
 @dataclass(frozen=True)
@@ -35,15 +33,15 @@ class Optimizer:
     names: tuple = (("momentum", "momentum"), ("beta1", "beta1"), ("beta2", "beta2"), ("eps", "eps"))
 
     def __post_init__(self):
-        if self.name not in CODES:
-            raise ValueError(f"unknown optimizer {self.name!r}; choose one of {sorted(CODES)}")
+        if self.name not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.name!r}; choose one of {sorted(OPTIMIZERS)}")
         names = dict(self.names)
         for field, bounds in (("momentum", "momentum"), ("beta1", "beta"), ("beta2", "beta"), ("eps", "epsilon")):
             object.__setattr__(self, field, check_hyperparameter(names[field], getattr(self, field), bounds))
 
     @property
     def code(self):
-        return CODES[self.name]
+        return OPTIMIZERS[self.name].code
 
     @property
     def hyper(self):
@@ -60,7 +58,7 @@ class Optimizer:
             shapes = tuple(a.shape if kept else (0,) * a.ndim for a in arrays)
             return tuple(np.zeros(shape, a.dtype) for shape, a in zip(shapes, arrays)) if allocate else shapes
 
-        keeps_velocity, keeps_second = self.name != "sgd", self.name == "adam"
+        keeps_velocity, keeps_second = OPTIMIZERS[self.name].keeps_velocity, OPTIMIZERS[self.name].keeps_second
         return (zeros(weights, keeps_velocity), zeros(weights, keeps_second),
                 zeros(biases, keeps_velocity), zeros(biases, keeps_second))
 

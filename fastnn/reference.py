@@ -15,7 +15,16 @@ hidden activations (identity, logistic, tanh), other outputs with their losses
 
 import numpy as np
 
-from ._validation import ACTIVATIONS, OVERFLOW_MESSAGE, check_choice, check_cost_grad_args, check_X
+from ._validation import (
+    ACTIVATIONS,
+    OVERFLOW_MESSAGE,
+    check_choice,
+    check_cost_grad_args,
+    check_sparse_X,
+    check_X,
+    is_sparse,
+)
+from .families import OPTIMIZERS
 from .params import grad_key, grad_keys, to_layers
 
 
@@ -169,8 +178,9 @@ def cost_grad(X, y, params, c=0.0, *, activation="relu", output="softmax", sampl
 
     Parameters
     ----------
-    X : array_like, shape (n, d)
-        Real-valued data; cast to the parameters' dtype.
+    X : array_like or scipy.sparse matrix, shape (n, d)
+        Real-valued data; cast to the parameters' dtype. A sparse X stays sparse: its
+        products are scipy.sparse's.
     y : array_like
         softmax: integer labels (n,) in [0, k). logistic: 0/1 targets, (n,) for one
         output column (binary), (n, k) for k (multilabel). identity: real targets, (n,)
@@ -203,7 +213,7 @@ def cost_grad(X, y, params, c=0.0, *, activation="relu", output="softmax", sampl
         The inputs are finite but a pre-activation, an output or the loss overflows.
     """
     X, y, s, (weights, biases), c = check_cost_grad_args(X, y, params, c, activation=activation, output=output,
-                                                         sample_weight=sample_weight)
+                                                         sample_weight=sample_weight, accept_sparse=True)
     norm = X.shape[0] if s is None else float(np.sum(s, dtype=np.float64))
 
     activations, pre_activations = [X], []
@@ -230,7 +240,7 @@ def cost_grad(X, y, params, c=0.0, *, activation="relu", output="softmax", sampl
         grads = {}
         for layer in range(len(weights), 0, -1):
             W = weights[layer - 1]
-            grads[f"d_w{layer}"] = activations[layer - 1].T @ dZ + scale * W
+            grads[f"d_w{layer}"] = np.asarray(activations[layer - 1].T @ dZ) + scale * W
             grads[f"d_b{layer}"] = dZ.sum(axis=0).reshape(np.shape(params[f"b{layer}"]))
             if layer > 1:
                 dZ = backward_activation(dZ @ W.T, activations[layer - 1], activation)
@@ -245,12 +255,15 @@ def cost_grad(X, y, params, c=0.0, *, activation="relu", output="softmax", sampl
 def logits(X, params, activation="relu"):
     """The output layer's pre-activation: A0 = X, A_l = activation(A_{l-1} W_l + b_l), Z_L = A_{L-1} W_L + b_L.
 
-    Twin of the compiled prediction pass. X (n, d) is cast to the parameters' dtype;
-    returns (n, k) in that dtype.
+    Twin of the compiled prediction pass. X (n, d), dense or scipy.sparse, is cast to
+    the parameters' dtype; returns (n, k) in that dtype.
     """
     check_choice("activation", activation, ACTIVATIONS)
     weights, biases = to_layers(params)
-    A = check_X(X, weights[0].shape[0], weights[0].dtype)
+    if is_sparse(X):
+        A = check_sparse_X(X, weights[0].shape[0], weights[0].dtype)
+    else:
+        A = check_X(X, weights[0].shape[0], weights[0].dtype)
     for W, b in zip(weights[:-1], biases[:-1]):
         A = activate(A @ W + b, activation)
     return A @ weights[-1] + biases[-1]
@@ -261,7 +274,6 @@ def predict(X, params):
     return np.argmax(logits(X, params), axis=1)
 
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 
 
 def optimizer_step(params, grads, lr, optimizer="sgd", state=None, step=1, momentum=0.9, beta1=0.9,
@@ -294,7 +306,7 @@ def optimizer_step(params, grads, lr, optimizer="sgd", state=None, step=1, momen
         The new state.
     """
     if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}")
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {tuple(OPTIMIZERS)}")
     new_params, new_state = {}, {}
     for key, w in params.items():
         g = grads[grad_key(key)]

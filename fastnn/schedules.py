@@ -10,8 +10,8 @@ seen, and adaptive on stalls.
 import math
 
 from ._validation import check_hyperparameter
+from .families import SCHEDULES
 
-SCHEDULES = ("constant", "step", "exponential", "cosine")
 MIN_ADAPTIVE_LR = 1e-6  # scikit-learn's adaptive schedule stops once the rate falls below this
 
 

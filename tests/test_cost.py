@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import fastnn
 from fastnn import reference
 from fastnn._config import PARALLEL_MIN_ROWS, ROW_BLOCK
-from helpers import assert_identical, assert_same_result, error_scale, make_problem, run_python
+from helpers import RTOL, assert_identical, assert_same_result, error_scale, make_problem, run_python
 
 DTYPES = [np.float32, np.float64]
 
@@ -118,6 +118,37 @@ def test_integer_X_gives_the_float_numbers(dtype):
     X, y, params = make_problem(30, 7, 9, 3, dtype, seed=2)
     X_int = np.round(X * 10).astype(np.int32)
     assert_identical(fastnn.cost_grad(X_int.astype(dtype), y, params, 0.1), fastnn.cost_grad(X_int, y, params, 0.1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hidden", [(), (9,), (9, 6)], ids=["no-hidden", "one-hidden", "two-hidden"])
+@pytest.mark.parametrize("format_", ["csr", "csc"])
+def test_sparse_X_equals_the_reference_on_the_same_sparse_X(dtype, hidden, format_):
+    """The public cost_grad on a sparse X against the reference's sparse twin, and both against the dense X."""
+    import scipy.sparse
+
+    X, y, params = make_problem(90, 12, hidden if hidden else (), 4, dtype, seed=21)
+    X[X < 0.3] = 0  # exact zeros,
+    X[::5] = 0  # and rows without nonzeros
+    matrix = scipy.sparse.csr_matrix(X) if format_ == "csr" else scipy.sparse.csc_matrix(X)
+    scale = error_scale(X, y, params, 0.2)
+    expected = reference.cost_grad(matrix, y, params, 0.2)
+    assert_same_result(reference.cost_grad(X, y, params, 0.2), expected, dtype, scale)  # the twin is the dense math
+    assert_same_result(expected, fastnn.cost_grad(matrix, y, params, 0.2), dtype, scale)
+    dense_logits = reference.logits(X, params)
+    rtol = RTOL[np.dtype(dtype)]  # scipy.sparse adds the products in another order than BLAS
+    np.testing.assert_allclose(reference.logits(matrix, params), dense_logits, rtol=rtol,
+                               atol=rtol * np.abs(dense_logits).max())
+
+
+def test_a_sparse_X_with_nan_is_refused_by_both():
+    import scipy.sparse
+
+    X, y, params = make_problem(20, 5, 4, 3, seed=22)
+    X[3, 2] = np.nan
+    for implementation in (reference.cost_grad, fastnn.cost_grad):
+        with pytest.raises(ValueError, match="NaN or inf"):
+            implementation(scipy.sparse.csr_matrix(X), y, params)
 
 
 @pytest.mark.parametrize("implementation", [reference.cost_grad, fastnn.cost_grad], ids=["reference", "compiled"])

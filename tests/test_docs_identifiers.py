@@ -97,8 +97,8 @@ def test_every_identifier_the_docs_name_exists(where, text):
 
 
 def test_the_check_finds_a_stale_name():
-    assert _stale("the kernel `_cost_grad` and `fastnn.training.NoSuchThing` in `fastnn/nowhere.py`") == [
-        "_cost_grad", "fastnn.training.NoSuchThing", "fastnn/nowhere.py"]
-    assert _stale("`_block_pass`, `fastnn.training.Monitor`, `compile.by_code`, `np.dot`, `fastnn/_kernels/blas.py`, "
+    assert _stale("the kernel `_cost_grad_driver` and `fastnn.training.NoSuchThing` in `fastnn/nowhere.py`") == [
+        "_cost_grad_driver", "fastnn.training.NoSuchThing", "fastnn/nowhere.py"]
+    assert _stale("`_block_pass`, `fastnn.training.Monitor`, `compile.dispatch`, `np.dot`, `fastnn/_kernels/blas.py`, "
                   "`block.py`") == []
     assert _stale("`nowhere.py`") == ["nowhere.py"]

@@ -52,6 +52,36 @@ def test_the_kernels_run_as_plain_python_with_the_jit_off():
     assert run.stdout.split() == ["function"]  # a plain function: nothing was compiled
 
 
+NO_ORACLE_IN_PRODUCTION = """
+import sys, warnings
+warnings.simplefilter("ignore")
+import numpy as np
+import scipy.sparse
+import fastnn
+from fastnn import MLPClassifier, MLPRegressor, NetClassifier, get_init_params
+from fastnn.datasets import load_digits
+X, y = load_digits()[:2]
+X, y = X[:300], y[:300]
+MLPClassifier((8,), max_iter=3, early_stopping=True).fit(X, y).predict_proba(X)
+MLPClassifier((8,), max_iter=3, solver="lbfgs").fit(scipy.sparse.csr_matrix(X), y).predict_log_proba(X)
+regressor = MLPRegressor(hidden_layer_sizes=(8,), max_iter=3, loss="poisson", early_stopping=True)
+regressor.fit(X, y.astype(float)).predict(X)
+net = NetClassifier()
+net.fit(X, y, X, y, get_init_params(64, 8, 10, seed=0), epochs=2)
+net.predict_proba(X)
+fastnn.cost_grad(X, y, net.params, 0.1)
+assert "fastnn.reference" not in sys.modules, "production imported the oracle"
+assert fastnn.reference.cost_grad  # the package still loads it on first use
+print("ok")
+"""
+
+
+def test_no_production_path_imports_the_reference():
+    """The oracle is the tests', the benchmarks' and gradcheck's: a bug in it cannot hide on both sides of a test."""
+    run = run_python("-c", NO_ORACLE_IN_PRODUCTION)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
+
+
 def test_public_names():
     assert {"NetClassifier", "cost_grad", "get_init_params", "load", "reference", "save"} <= set(fastnn.__all__)
     assert all(hasattr(fastnn, name) for name in fastnn.__all__)
@@ -90,7 +120,7 @@ def _module_level_imports(path):
 
 
 # Modules that import an optional dependency when imported themselves (the extra to install).
-OPTIONAL = {"mlp.py": {"sklearn"}}
+OPTIONAL = {"mlp.py": {"sklearn"}, "_mlp_state.py": {"sklearn"}}
 DISTRIBUTIONS = {"sklearn": "scikit-learn"}
 
 

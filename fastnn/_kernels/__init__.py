@@ -1,7 +1,10 @@
 """fastnn's Numba kernels, by family. Private: only `fastnn._engine` calls them.
 
 - `compile`: the `kernel` decorator (compile options, the safe on-disk cache, the compile
-  notice) and the helpers kernels dispatch with (`by_code`, `one_like`, `cast_like`).
+  notice), `dispatch` (the one way a kernel picks an implementation, by its arguments'
+  types) and scalar helpers (`one_like`, `cast_like`).
+- `workspaces`: the named tuples of arrays kernels take together (rows, buffers, the
+  block pass's workspace, an update's settings).
 - `status`: the status codes kernels return (finite, or where NaN or inf appeared).
 - `blas`: row-major GEMM callable from kernels (NumPy's OpenBLAS, bound by symbol name).
 - `elementary`: exp, tanh and the logistic function, vectorised.
@@ -12,7 +15,7 @@
   gradient and the activation's derivative, 64 rows at a time), serial and parallel.
 - `updates`: weight decay and the optimizer updates (sgd, momentum, nesterov, adam).
 - `network`: the drivers: one batch's cost and gradients (cost_grad) and one training
-  epoch.
+  epoch, for every activation and output (runtime codes of `fastnn.families`).
 - `predict`: the chunked forward pass, and the loss and accuracy of logits.
 
 Each family has its twin in `fastnn.reference`. Every kernel is made by `compile.kernel`,

@@ -1,6 +1,6 @@
 """The decorator every kernel is made with: compile options, a safe on-disk cache, and a
-cache stamp that covers every kernel source; and no cyclic garbage collection while
-Numba compiles a kernel.
+cache stamp that covers every kernel source; no cyclic garbage collection while Numba
+compiles a kernel; and `dispatch`, the one way a kernel chooses an implementation.
 
 Numba keys a cached kernel by its own source file only. A kernel inlines what it calls
 from other modules (the BLAS binding, the block pass, the constants of `fastnn._config`),
@@ -26,9 +26,8 @@ import warnings
 
 import numba
 import numpy as np
-from numba import njit, types
+from numba import njit
 from numba.core import event
-from numba.core.errors import TypingError
 from numba.extending import overload
 
 from .._config import PARALLEL, SERIAL
@@ -38,7 +37,7 @@ _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Everything compiled into a kernel comes from these files.
 _SOURCES = ("_config.py", "_numba_cache.py", *(os.path.join("_kernels", name) for name in (
     "__init__.py", "compile.py", "status.py", "blas.py", "elementary.py", "activations.py", "outputs.py", "inputs.py",
-    "block.py", "updates.py", "network.py", "predict.py")))
+    "block.py", "updates.py", "network.py", "predict.py", "workspaces.py")))
 
 
 def _source_digest():
@@ -192,36 +191,32 @@ def run_in_python(overload_function, *args):
     return overload_function(*(numba.typeof(arg) for arg in args))(*args)
 
 
-def by_code(name, implementations):
-    """A function for kernels that runs ``implementations[code](*args, code)``, its last argument a literal code.
+def dispatch(name, choose, signature_of, inline=False):
+    """A function for kernels whose implementation `choose` picks from its arguments' Numba types.
 
-    A code reaches a kernel as a compile-time constant (the drivers of
-    `fastnn._kernels.network` are specialised per activation and output), so each
-    kernel compiles only the implementation its code selects: a new combination
-    compiles on first use, and the default one carries no code of the others. The
-    chosen implementation's body is inlined into the caller (a compilation of its own
-    would cost a full LLVM pass over all the code linked below it). The implementations
-    are kernels of one signature; called from plain Python, the result runs the one the
-    code names.
+    The one way a kernel chooses between implementations: at compile time, from the
+    types (a dense or a sparse input, a network with or without hidden layers), so each
+    compiled kernel carries only the implementation its arguments need. choose(*types)
+    returns a plain Python function (or a kernel) of the signature of `signature_of`.
+    inline: the chosen body goes into each caller at Numba's level (for a thin layer,
+    whose compilation of its own would cost a full LLVM pass over all the code linked
+    below it); otherwise it compiles once per signature and is linked in. Called from
+    plain Python (NUMBA_DISABLE_JIT=1), it runs the implementation the same choice gives.
     """
-    signature = inspect.signature(_python_function(next(iter(implementations.values()))))
+    signature = inspect.signature(_python_function(signature_of))
 
-    def choose(*args):
-        return implementations[args[-1]](*args)
+    def call(*args):
+        return _python_function(choose(*(numba.typeof(arg) for arg in args)))(*args)
 
-    choose.__name__ = choose.__qualname__ = name
-    choose.__signature__ = signature
+    call.__name__ = call.__qualname__ = name
+    call.__signature__ = signature
 
     def _choose(*args):
-        code = args[-1]
-        if not isinstance(code, types.IntegerLiteral) or code.literal_value not in implementations:
-            raise TypingError(f"{name}: the last argument must be a literal code among "
-                              f"{sorted(implementations)}, got {code}")
-        return _python_function(implementations[code.literal_value])
+        return _python_function(choose(*args))
 
     _choose.__signature__ = signature
-    overload(choose, inline="always")(_choose)
-    return choose
+    overload(call, **({"inline": "always"} if inline else {}))(_choose)
+    return call
 
 
 def _python_function(function):

@@ -4,18 +4,16 @@ Kernels reach X only through these functions. Each chooses its implementation fr
 Numba type when the calling kernel compiles (a 2-D array, or a `SparseRows`), so a
 driver compiles once per kind of input, the dense one exactly as before (its products go
 to BLAS), and a sparse X is never densified: its products visit its nonzeros only.
-The reference has no sparse twin: tests/test_mlp.py checks the sparse path against the
-dense one on the same matrix.
+Twin: `fastnn.reference` takes a scipy.sparse X too (its products through scipy.sparse).
 """
 
 import collections
-import inspect
 
 import numpy as np
 from numba import types
-from numba.extending import overload
 
 from .blas import _gemm
+from .compile import dispatch
 
 SparseRows = collections.namedtuple("SparseRows", "data indices indptr rows")
 SparseRows.__doc__ = """Rows of a CSR matrix, as kernels take them.
@@ -27,27 +25,13 @@ in order (a batch's, a chunk's, or all of them).
 
 
 def _on_input(name, dense, sparse, position=0):
-    """A function for kernels that runs `dense` or `sparse` by the type of its argument at `position`.
+    """A function for kernels that runs `dense` or `sparse` by the type of its argument at `position` (`dispatch`).
 
-    An ordinary overload, compiled once per signature and linked into its callers (LLVM
-    inlines it), not inlined at Numba's level: Numba's inlining at every call site cost a
-    cold `fastnn train` 1.4 s of compilation; this way it costs none measurable
-    (6.9 to 7.2 s before sparse input, 6.9 to 7.0 s after).
+    Compiled once per signature and linked into its callers (LLVM inlines it), not
+    inlined at Numba's level: Numba's inlining at every call site cost a cold `fastnn
+    train` 1.4 s of compilation; this way it costs none measurable.
     """
-    signature = inspect.signature(dense)
-
-    def choose(*args):  # from plain Python (NUMBA_DISABLE_JIT=1): the same choice
-        return (dense if isinstance(args[position], np.ndarray) else sparse)(*args)
-
-    choose.__name__ = choose.__qualname__ = name
-    choose.__signature__ = signature
-
-    def _choose(*args):
-        return dense if isinstance(args[position], types.Array) else sparse
-
-    _choose.__signature__ = signature
-    overload(choose)(_choose)
-    return choose
+    return dispatch(name, lambda *kinds: dense if isinstance(kinds[position], types.Array) else sparse, dense)
 
 
 def _dense_rows(X):

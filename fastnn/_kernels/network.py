@@ -1,5 +1,5 @@
 """The network drivers, any depth: one batch's cost and gradients (cost_grad) and one
-training epoch, made by `specialised` for one hidden activation and one output.
+training epoch, for every hidden activation and output (runtime codes).
 
 The layers' products run over the whole batch, except around the output layer, where
 the block pass (`block`) runs. For the hand-in's two layers that leaves two whole-batch
@@ -7,19 +7,17 @@ products, X W1 and X^T dZ1. All products go to BLAS. Twins: `fastnn.reference.co
 and `fastnn.reference.train_epoch`. Every driver returns a status code first (`status`).
 """
 
-import collections
-import functools
-
 import numpy as np
 
 from .activations import _activate_rows, _backward_rows
 from .blas import _gemm
 from .block import _block_pass, _block_pass_parallel
-from .compile import kernel
+from .compile import dispatch, kernel
 from .inputs import _input_batch, _input_rows, _input_times
 from .outputs import _output_rows
 from .status import NON_FINITE, OK
 from .updates import KEEP_GRADIENT, _all_finite, _decay_into, _keep_or_apply_weight_gradient, _optimizer_update
+from .workspaces import Rows
 
 
 @kernel(inline=True)
@@ -63,8 +61,8 @@ def _forward(X, W, b, hidden, activation):
 def _backward_keep_or_apply(X, W, b, decay, optimizer, lr, hyper, state, step, buffers, activation):
     """After the block pass: every layer's gradient, kept or applied at once.
 
-    On entry d_W[L-1] and the last two bias gradients hold the block pass's sums, and
-    the last hidden buffer holds its dZ. The other layers' gradients follow as
+    On entry buffers.d_W[L-1] and the last two bias gradients hold the block pass's
+    sums, and the last hidden buffer holds its dZ. The other layers' gradients follow as
     whole-batch products, layer by layer. Each is then kept (optimizer KEEP_GRADIENT: d_W
     and d_b hold it, weight decay `decay` W included, decay = c / (sum of the row
     weights)) or applied by the optimizer (state = (v_W, s_W, v_b, s_b), see
@@ -72,7 +70,7 @@ def _backward_keep_or_apply(X, W, b, decay, optimizer, lr, hyper, state, step, b
     decay > 0 (what the decay term needs), else 0; for KEEP_GRADIENT, whether every
     gradient but the decay term's share is finite, else True).
     """
-    d_W, d_b, hidden, d_hidden, _ = buffers
+    d_W, d_b, hidden = buffers.d_W, buffers.d_b, buffers.hidden
     v_W, s_W, v_b, s_b = state
     n, last = _input_rows(X), len(W) - 1
     squares = 0.0
@@ -92,7 +90,7 @@ def _backward_keep_or_apply(X, W, b, decay, optimizer, lr, hyper, state, step, b
             squares += layer_squares
             finite &= layer_finite
             break
-        dA = _rows_view(d_hidden, n, W[l].shape[0])
+        dA = _rows_view(buffers.scratch, n, W[l].shape[0])
         _gemm(False, True, 1.0, dZ, W[l], 0.0, dA)  # before W[l] changes
         layer_squares, layer_finite = _keep_or_apply_weight_gradient(hidden[l - 1][:n], dZ, W[l], d_W[l], decay, lr,
                                                                      optimizer, hyper, v_W[l], s_W[l], step)
@@ -109,189 +107,178 @@ def _backward_keep_or_apply(X, W, b, decay, optimizer, lr, hyper, state, step, b
     return (squares if decay > 0 else 0.0), finite
 
 
+def _hidden_backward(X, W, b, decay, optimizer, lr, hyper, state, step, buffers, activation):
+    # a call of the kernel, not its body: the training and cost_grad drivers share its compilation
+    return _backward_keep_or_apply(X, W, b, decay, optimizer, lr, hyper, state, step, buffers, activation)
+
+
 @kernel(inline=True)
-def _linear_pass(X, targets, weights, norm, W, b, buffers, loss_range, output):
+def _linear_backward(X, W, b, decay, optimizer, lr, hyper, state, step, buffers, activation):
+    """`_backward_keep_or_apply` of a network without hidden layers: W1's gradient X^T dZ kept or applied.
+
+    dZ is in the flat scratch (`_linear_pass`); activation is unused. Returns (||W1||^2
+    before the update when decay > 0, else 0; for KEEP_GRADIENT, whether the gradients
+    but the decay term's share are finite, else True).
+    """
+    v_W, s_W, v_b, s_b = state
+    dZ = _rows_view(buffers.scratch, _input_rows(X), W[0].shape[1])
+    squares, finite = _keep_or_apply_weight_gradient(X, dZ, W[0], buffers.d_W[0], decay, lr, optimizer, hyper,
+                                                     v_W[0], s_W[0], step)
+    if optimizer != KEEP_GRADIENT:
+        _optimizer_update(b[0], buffers.d_b[0], 0.0, lr, optimizer, hyper, v_b[0], s_b[0], step)
+    else:
+        finite &= _all_finite(buffers.d_b[0])
+    return squares, finite
+
+
+_backward = dispatch("_backward", lambda X, W, *rest: _linear_backward if W.count == 1 else _hidden_backward,
+                     _backward_keep_or_apply, inline=True)
+_backward.__doc__ = "`_backward_keep_or_apply`, or `_linear_backward` for a network without hidden layers."
+
+
+@kernel(inline=True)
+def _linear_pass(rows, norm, W, b, buffers, loss_range, activation, output):
     """`_batch_pass` of a network without hidden layers (L = 1, a linear or logistic model).
 
     The logits X W1 go into the flat scratch (`fastnn._buffers.step_buffers` sizes it for
-    them), which the output pass turns into dZ in place; d_b1 gets its sums. Returns
-    (the weighted mean loss, True if a logit or an output was NaN or inf). loss_range:
-    see `outputs`.
+    them), which the output pass turns into dZ in place; d_b1 gets its sums. activation
+    is unused. Returns (the weighted mean loss, True if a logit or an output was NaN or
+    inf). loss_range: see `outputs`.
     """
-    d_W, d_b, hidden, d_hidden, _ = buffers
-    n = targets.shape[0]
-    logits = _rows_view(d_hidden, n, W[0].shape[1])
-    _input_times(X, W[0], logits)
-    d_b[0][:] = 0
-    loss, bad = _output_rows(logits, b[0], targets, weights, 1.0 / norm, loss_range, d_b[0], output)
+    n = rows.targets.shape[0]
+    logits = _rows_view(buffers.scratch, n, W[0].shape[1])
+    _input_times(rows.X, W[0], logits)
+    buffers.d_b[0][:] = 0
+    loss, bad = _output_rows(logits, b[0], rows.targets, rows.row_weights, 1.0 / norm, loss_range, buffers.d_b[0],
+                             output)
     return loss / norm, bad
 
 
 @kernel(inline=True)
-def _linear_backward(X, n, W, b, decay, optimizer, lr, hyper, state, step, buffers):
-    """`_backward_keep_or_apply` of a network without hidden layers: W1's gradient X^T dZ kept or applied.
-
-    Returns (||W1||^2 before the update when decay > 0, else 0; for KEEP_GRADIENT,
-    whether the gradients but the decay term's share are finite, else True).
-    """
-    d_W, d_b, _, d_hidden, _ = buffers
-    v_W, s_W, v_b, s_b = state
-    dZ = _rows_view(d_hidden, n, W[0].shape[1])
-    squares, finite = _keep_or_apply_weight_gradient(X, dZ, W[0], d_W[0], decay, lr, optimizer, hyper, v_W[0],
-                                                     s_W[0], step)
-    if optimizer != KEEP_GRADIENT:
-        _optimizer_update(b[0], d_b[0], 0.0, lr, optimizer, hyper, v_b[0], s_b[0], step)
-    else:
-        finite &= _all_finite(d_b[0])
-    return squares, finite
-
-
-@kernel(inline=True)
-def _batch_pass(X, targets, weights, norm, W, b, buffers, loss_range, activation, output):
+def _batch_pass(rows, norm, W, b, buffers, loss_range, activation, output):
     """`_forward`, then the serial block pass around the output layer.
 
-    Returns (the weighted mean loss, True if a parameter, a pre-activation or an output
-    was NaN or inf). loss_range: see `outputs`.
+    rows: the batch (`workspaces.Rows`), norm the sum of its row weights. Returns (the
+    weighted mean loss, True if a parameter, a pre-activation or an output was NaN or
+    inf). loss_range: see `outputs`.
     """
-    d_W, d_b, hidden, _, workspace = buffers
-    n, last = _input_rows(X), len(W) - 1
-    non_finite = _forward(X, W, b, hidden, activation)
-    loss, bad = _block_pass(hidden[last - 1][:n], targets, weights, b[last - 1], W[last], b[last], 1.0 / norm,
-                            loss_range, d_W[last], d_b[last - 1], d_b[last], workspace, activation, output)
+    n, last = _input_rows(rows.X), len(W) - 1
+    non_finite = _forward(rows.X, W, b, buffers.hidden, activation)
+    loss, bad = _block_pass(buffers.hidden[last - 1][:n], rows.targets, rows.row_weights, b[last - 1], W[last],
+                            b[last], 1.0 / norm, loss_range, buffers.d_W[last], buffers.d_b[last - 1],
+                            buffers.d_b[last], buffers.block, activation, output)
     return loss / norm, non_finite or bad
+
+
+_pass = dispatch("_pass", lambda rows, norm, W, *rest: _linear_pass if W.count == 1 else _batch_pass, _batch_pass,
+                 inline=True)
+_pass.__doc__ = "`_batch_pass`, or `_linear_pass` for a network without hidden layers."
 
 
 @kernel(inline=True)
-def _batch_pass_parallel(X, targets, weights, norm, W, b, buffers, loss_range, activation, output):
+def _batch_pass_parallel(rows, norm, W, b, buffers, loss_range, activation, output):
     """`_batch_pass` with the block pass on Numba's threads (`_block_pass_parallel`): the same bits."""
-    d_W, d_b, hidden, _, _ = buffers
-    n, last = _input_rows(X), len(W) - 1
-    non_finite = _forward(X, W, b, hidden, activation)
-    loss, bad = _block_pass_parallel(hidden[last - 1][:n], targets, weights, b[last - 1], W[last], b[last], 1.0 / norm,
-                                     loss_range, d_W[last], d_b[last - 1], d_b[last], activation, output)
+    n, last = _input_rows(rows.X), len(W) - 1
+    non_finite = _forward(rows.X, W, b, buffers.hidden, activation)
+    loss, bad = _block_pass_parallel(buffers.hidden[last - 1][:n], rows.targets, rows.row_weights, b[last - 1],
+                                     W[last], b[last], 1.0 / norm, loss_range, buffers.d_W[last],
+                                     buffers.d_b[last - 1], buffers.d_b[last], activation, output)
     return loss / norm, non_finite or bad
 
 
-# ---------------------------------------------------------------- one hidden activation, one output
-
-Drivers = collections.namedtuple("Drivers", "cost_grad cost_grad_parallel train_epoch")
+# ---------------------------------------------------------------- the drivers
 
 
-@functools.cache
-def specialised(activation, output, linear=False):
-    """The drivers for one hidden activation and one output (codes of `activations` and `outputs`).
+@kernel(inline=True)
+def _cost_grad_after_pass(rows, norm, W, b, c, state, buffers, activation, loss, bad):
+    """The backward pass of cost_grad after its forward pass gave (loss, bad): (status, loss, squares)."""
+    if bad:
+        return NON_FINITE, np.nan, np.nan
+    squares, finite = _backward(rows.X, W, b, c / norm, np.int64(KEEP_GRADIENT), 0.0, (0.0, 0.0, 0.0, 0.0), state,
+                                np.int64(0), buffers, activation)
+    if not finite:
+        return NON_FINITE, np.nan, np.nan
+    return OK, loss, squares
 
-    linear: the drivers of a network without hidden layers (one weight matrix), whose
-    passes are `_linear_pass` and `_linear_backward`.
 
-    Each driver is a kernel of its own, made here, in which the codes are compile-time
-    constants: it compiles (or loads from the cache) on its first call, with only the
-    activation and output it uses. cost_grad runs the block pass serially,
-    cost_grad_parallel on Numba's threads (the same bits): only the one called is
-    compiled. Twins: `fastnn.reference.cost_grad` and `fastnn.reference.train_epoch`.
+@kernel
+def _cost_grad(rows, norm, W, b, c, loss_range, state, buffers, activation, output):
+    """Cost and gradients of an L-layer network on one batch, into buffers.
+
+    rows (`workspaces.Rows`): X (n, d), dense or sparse (`fastnn._kernels.inputs`);
+    targets (n, 1) int64 labels for the softmax output, else (n, k) in X's dtype;
+    row_weights (n,) in X's dtype, or empty (every row weighs 1). norm: the sum of the
+    row weights (n if empty). W and b are tuples of the L weight matrices and 1-D
+    biases, all C-contiguous and of one float dtype. loss_range clips the loss
+    (`outputs`; (-inf, inf): the exact loss). buffers: a `workspaces.StepBuffers`
+    (`fastnn._buffers.step_buffers`, for n rows). state: the empty optimizer state of
+    KEEP_GRADIENT (`_backward_keep_or_apply` has one signature for training and
+    cost_grad, so the two share its compilation). activation, output: the codes of
+    `fastnn.families`.
+
+    Returns (status, the weighted mean loss, sum_l ||W_l||^2 in float64): status
+    NON_FINITE if a parameter, a pre-activation, an output or a gradient (before the
+    decay term, which the caller checks) was NaN or inf (the sums are then NaN). The
+    caller adds the decay term c/(2 norm) sum ||W_l||^2: here fastmath could
+    reassociate it into c * sum, which overflows for a huge c where the cost itself
+    does not. Twin: `fastnn.reference.cost_grad`.
     """
-    return Drivers(_cost_grad_driver(activation, output, False, linear),
-                   _cost_grad_driver(activation, output, True, linear), _train_epoch_driver(activation, output, linear))
+    loss, bad = _pass(rows, norm, W, b, buffers, loss_range, activation, output)
+    return _cost_grad_after_pass(rows, norm, W, b, c, state, buffers, activation, loss, bad)
 
 
-def _cost_grad_driver(activation, output, parallel, linear):
-    @kernel
-    def cost_grad(X, targets, weights, norm, W, b, c, loss_range, state, buffers):
-        """Cost and gradients of an L-layer network on one batch, into buffers.
+@kernel
+def _cost_grad_parallel(rows, norm, W, b, c, loss_range, state, buffers, activation, output):
+    """`_cost_grad` with the block pass on Numba's threads (a network with hidden layers): the same bits."""
+    loss, bad = _batch_pass_parallel(rows, norm, W, b, buffers, loss_range, activation, output)
+    return _cost_grad_after_pass(rows, norm, W, b, c, state, buffers, activation, loss, bad)
 
-        X (n, d), dense or sparse (`fastnn._kernels.inputs`); targets (n, 1) int64 labels
-        for the softmax output, else (n, k) in X's dtype; weights (n,) per-row weights in
-        X's dtype, or empty (every row weighs 1);
-        norm, their sum (n if empty). W and b are tuples of the L weight matrices and 1-D
-        biases, all C-contiguous and of one float dtype. loss_range clips the loss
-        (`outputs`; (-inf, inf): the exact loss). buffers
-        (`fastnn._buffers.step_buffers`, for n rows): gradients d_W, d_b; one (rows, h_l)
-        buffer per hidden layer; a flat scratch; the workspace of `_block_pass`. state:
-        the empty optimizer state of KEEP_GRADIENT (`_backward_keep_or_apply` has one
-        signature for training and cost_grad, so the two share its compilation).
 
-        Returns (status, the weighted mean loss, sum_l ||W_l||^2 in float64): status
-        NON_FINITE if a parameter, a pre-activation, an output or a gradient (before the
-        decay term, which the caller checks) was NaN or inf (the sums are then NaN). The
-        caller adds the decay term c/(2 norm) sum ||W_l||^2: here
-        fastmath could reassociate it into c * sum, which overflows for a huge c where
-        the cost itself does not.
-        """
-        # linear and parallel are constants here: Numba compiles only the branches taken
-        if linear:
-            loss, bad = _linear_pass(X, targets, weights, norm, W, b, buffers, loss_range, output)
-        elif parallel:
-            loss, bad = _batch_pass_parallel(X, targets, weights, norm, W, b, buffers, loss_range, activation, output)
-        else:
-            loss, bad = _batch_pass(X, targets, weights, norm, W, b, buffers, loss_range, activation, output)
+@kernel
+def _train_epoch(data, order, batch_size, W, b, settings, state, step, batch, buffers, activation, output):
+    """One epoch of mini-batch training over the rows of data in `order`, in place.
+
+    data and batch are `workspaces.Rows`: each batch of data's rows is gathered into
+    batch's buffers (reused; X itself is never copied; a sparse X's batch is its rows'
+    nonzeros, batch.X unused); the last batch may be smaller. data.row_weights empty:
+    every row weighs 1 (batch.row_weights is then empty too). settings: the
+    `workspaces.Step` each update applies. Each batch: forward, the block pass,
+    backward with the optimizer's update (`_backward_keep_or_apply`); weight decay
+    c/norm uses the batch's own norm (its rows' weight sum). A batch whose weights are
+    all 0 carries no information: it is skipped (no step; its loss counts as 0).
+    Returns (status, optimizer steps taken so far, the batches' weighted mean losses
+    averaged over the epoch's rows, as scikit-learn's loss_curve_ does, and the same
+    average of each batch's sum_l ||W_l||^2 / norm before its update, 0 if c = 0: the
+    decay term of that loss_curve_ is c/2 times it): status is NON_FINITE if a batch
+    met NaN or inf (nothing of that batch is updated), and training should stop.
+    Twin: `fastnn.reference.train_epoch`.
+    """
+    n = order.shape[0]
+    weighted = data.row_weights.size > 0
+    loss_sum = 0.0
+    penalty_sum = 0.0
+    for start in range(0, n, batch_size):
+        m = min(batch_size, n - start)
+        X_b = _input_batch(data.X, order[start:start + m], batch.X)
+        targets_b = batch.targets[:m]
+        weights_b = batch.row_weights[:m] if weighted else batch.row_weights
+        norm = 0.0 if weighted else np.float64(m)
+        for i in range(m):
+            row = order[start + i]
+            for j in range(data.targets.shape[1]):
+                targets_b[i, j] = data.targets[row, j]
+            if weighted:
+                weights_b[i] = data.row_weights[row]
+                norm += data.row_weights[row]
+        if norm == 0:
+            continue
+        step += 1
+        rows = Rows(X_b, targets_b, weights_b)
+        loss, bad = _pass(rows, norm, W, b, buffers, settings.loss_range, activation, output)
         if bad:
-            return NON_FINITE, np.nan, np.nan
-        if linear:
-            squares, finite = _linear_backward(X, targets.shape[0], W, b, c / norm, np.int64(KEEP_GRADIENT), 0.0,
-                                               (0.0, 0.0, 0.0, 0.0), state, np.int64(0), buffers)
-        else:
-            squares, finite = _backward_keep_or_apply(X, W, b, c / norm, np.int64(KEEP_GRADIENT), 0.0,
-                                                      (0.0, 0.0, 0.0, 0.0), state, np.int64(0), buffers, activation)
-        if not finite:
-            return NON_FINITE, np.nan, np.nan
-        return OK, loss, squares
-
-    return cost_grad
-
-
-def _train_epoch_driver(activation, output, linear):
-    @kernel
-    def train_epoch(X, targets, weights, order, batch_size, W, b, c, loss_range, lr, optimizer, hyper, state, step,
-                    X_batch, targets_batch, weights_batch, buffers):
-        """One epoch of mini-batch training over the rows of X in `order`, in place.
-
-        Each batch is gathered into X_batch, targets_batch and weights_batch (reused; X
-        itself is never copied; a sparse X's batch is its rows' nonzeros, X_batch unused);
-        the last batch may be smaller. weights empty: every row
-        weighs 1 (weights_batch is then empty too). Each batch: forward, the block pass,
-        backward with the optimizer's update (`_backward_keep_or_apply`); weight decay
-        c/norm uses the batch's own norm (its rows' weight sum). A batch whose weights
-        are all 0 carries no information: it is skipped (no step; its loss counts as 0).
-        Returns (status, optimizer steps taken so far, the batches' weighted mean losses
-        averaged over the epoch's rows, as scikit-learn's loss_curve_ does, and the same
-        average of each batch's sum_l ||W_l||^2 / norm before its update, 0 if c = 0: the
-        decay term of that loss_curve_ is c/2 times it): status is NON_FINITE if a batch
-        met NaN or inf (nothing of that batch is updated), and training should stop.
-        loss_range clips the loss (`outputs`).
-        """
-        n = order.shape[0]
-        weighted = weights.size > 0
-        loss_sum = 0.0
-        penalty_sum = 0.0
-        for start in range(0, n, batch_size):
-            m = min(batch_size, n - start)
-            X_b = _input_batch(X, order[start:start + m], X_batch)
-            targets_b = targets_batch[:m]
-            weights_b = weights_batch[:m] if weighted else weights_batch
-            norm = 0.0 if weighted else np.float64(m)
-            for i in range(m):
-                row = order[start + i]
-                for j in range(targets.shape[1]):
-                    targets_b[i, j] = targets[row, j]
-                if weighted:
-                    weights_b[i] = weights[row]
-                    norm += weights[row]
-            if norm == 0:
-                continue
-            step += 1
-            if linear:  # a constant here: Numba compiles only the branch taken
-                loss, bad = _linear_pass(X_b, targets_b, weights_b, norm, W, b, buffers, loss_range, output)
-            else:
-                loss, bad = _batch_pass(X_b, targets_b, weights_b, norm, W, b, buffers, loss_range, activation, output)
-            if bad:
-                return NON_FINITE, step, np.nan, np.nan
-            if linear:
-                squares, _ = _linear_backward(X_b, m, W, b, c / norm, optimizer, lr, hyper, state, step, buffers)
-            else:
-                squares, _ = _backward_keep_or_apply(X_b, W, b, c / norm, optimizer, lr, hyper, state, step, buffers,
-                                                     activation)
-            loss_sum += loss * m
-            penalty_sum += squares / norm * m
-        return OK, step, loss_sum / n, penalty_sum / n
-
-    return train_epoch
+            return NON_FINITE, step, np.nan, np.nan
+        squares, _ = _backward(X_b, W, b, settings.c / norm, settings.optimizer, settings.lr, settings.hyper, state,
+                               step, buffers, activation)
+        loss_sum += loss * m
+        penalty_sum += squares / norm * m
+    return OK, step, loss_sum / n, penalty_sum / n

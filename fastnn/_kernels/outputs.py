@@ -7,8 +7,10 @@ cross-entropy (labels), logistic with the binary cross-entropy summed over outpu
 outputs, exp with the Poisson deviance summed over outputs (counts). For each, the
 gradient of the loss with respect to the output's pre-activation z is
 activation(z) - target. Rows are weighted by per-row sample weights (none: all 1), and
-the gradient is scaled by inv_norm = 1 / (sum of the weights). The output is a literal
-code (`by_code`). Twin: `fastnn.reference.output_loss` and `fastnn.reference.output_delta`.
+the gradient is scaled by inv_norm = 1 / (sum of the weights). The output is a runtime
+code (`fastnn.families`); the targets' type (labels or numbers) picks the softmax or the
+elementwise outputs when a kernel compiles. Twin:
+`fastnn.reference.output_loss` and `fastnn.reference.output_delta`.
 
 loss_range = (low, high) clips each row's cross-entropy (softmax) or each output's binary
 cross-entropy (logistic) into [low, high] before it is weighted and summed: (-inf, inf)
@@ -22,12 +24,12 @@ Poisson deviance uses log(exp(z)) = z.
 """
 
 import numpy as np
+from numba import types
 
-from .compile import by_code, cast_like, kernel, one_like
+from .compile import cast_like, dispatch, kernel, one_like
 from .elementary import fast_exp
 
-SOFTMAX, LOGISTIC, IDENTITY, EXP = 0, 1, 2, 3
-CODES = {"softmax": SOFTMAX, "logistic": LOGISTIC, "identity": IDENTITY, "exp": EXP}
+SOFTMAX, LOGISTIC, IDENTITY, EXP = 0, 1, 2, 3  # `fastnn.families.OUTPUTS` names them
 
 
 def clipped_loss_range(dtype):
@@ -44,21 +46,22 @@ EXACT_LOSS_RANGE = (-np.inf, np.inf)  # clips nothing
 
 
 @kernel
-def _softmax_rows(logits, b_out, targets, weights, inv_norm, loss_range, d_b_out_partial, code):
+def _softmax_rows(logits, b_out, targets, row_weights, inv_norm, loss_range, d_b_out_partial, output):
     """logits (before b_out) -> G = w (softmax - onehot) inv_norm in place; adds G's rows into d_b_out_partial.
 
-    targets (rows, 1) holds the labels. Returns (the rows' cross-entropies times their
-    weights, summed in float64; True if a logit was NaN or inf).
+    targets (rows, 1) holds the labels; output (SOFTMAX) is unused. Returns (the rows'
+    cross-entropies times their weights, summed in float64; True if a logit was NaN or
+    inf).
     """
     dtype = logits.dtype.type
     k = logits.shape[1]
-    weighted = weights.size > 0
+    weighted = row_weights.size > 0
     loss = 0.0
     non_finite = False
     for i in range(logits.shape[0]):
         row = logits[i]
         label = targets[i, 0]
-        weight = np.float64(weights[i]) if weighted else 1.0
+        weight = np.float64(row_weights[i]) if weighted else 1.0
         top = row[0] + b_out[0]
         for c in range(k):
             z = row[c] + b_out[c]
@@ -85,7 +88,7 @@ def _softmax_rows(logits, b_out, targets, weights, inv_norm, loss_range, d_b_out
 
 
 @kernel
-def _binary_cross_entropy(z, t, code):
+def _binary_cross_entropy(z, t):
     """(loss in float64, sigmoid(z) - t), with one C-library call (log1p): e^-|z| is `fast_exp`'s."""
     one = one_like(z)
     e = fast_exp(-abs(z))  # in (0, 1]
@@ -95,14 +98,14 @@ def _binary_cross_entropy(z, t, code):
 
 
 @kernel
-def _half_squared_error(z, t, code):
+def _half_squared_error(z, t):
     """(loss in float64, z - t)."""
     residual = np.float64(z) - np.float64(t)
     return 0.5 * residual * residual, z - t
 
 
 @kernel
-def _poisson_deviance(z, t, code):
+def _poisson_deviance(z, t):
     """(loss in float64, exp(z) - t): t log(t / exp(z)) - t + exp(z), with 0 log 0 = 0.
 
     exp(z) once, in float64: rounded to z's dtype it overflows to inf where that dtype's
@@ -114,12 +117,18 @@ def _poisson_deviance(z, t, code):
     return y_log_y - y * x - y + e, cast_like(z, e) - t
 
 
-_loss_and_residual = by_code("_loss_and_residual", {
-    LOGISTIC: _binary_cross_entropy, IDENTITY: _half_squared_error, EXP: _poisson_deviance})
+@kernel
+def _loss_and_residual(z, t, output):
+    """(loss in float64, activation(z) - t) of one output of the elementwise kinds."""
+    if output == LOGISTIC:
+        return _binary_cross_entropy(z, t)
+    if output == IDENTITY:
+        return _half_squared_error(z, t)
+    return _poisson_deviance(z, t)
 
 
 @kernel
-def _elementwise_rows(logits, b_out, targets, weights, inv_norm, loss_range, d_b_out_partial, code):
+def _elementwise_rows(logits, b_out, targets, row_weights, inv_norm, loss_range, d_b_out_partial, output):
     """`_softmax_rows` for outputs applied to each column on its own (logistic, identity, exp).
 
     targets (rows, k) holds the targets in the logits' dtype. The squared error is
@@ -127,20 +136,20 @@ def _elementwise_rows(logits, b_out, targets, weights, inv_norm, loss_range, d_b
     """
     dtype = logits.dtype.type
     k = logits.shape[1]
-    per_output = 1.0 / k if code == IDENTITY else 1.0
-    weighted = weights.size > 0
+    per_output = 1.0 / k if output == IDENTITY else 1.0
+    weighted = row_weights.size > 0
     loss = 0.0
     non_finite = False
     for i in range(logits.shape[0]):
         row = logits[i]
-        weight = np.float64(weights[i]) if weighted else 1.0
+        weight = np.float64(row_weights[i]) if weighted else 1.0
         scale = dtype(inv_norm * per_output * weight)
         row_loss = 0.0
         for c in range(k):
             z = row[c] + b_out[c]
-            element_loss, residual = _loss_and_residual(z, targets[i, c], code)
+            element_loss, residual = _loss_and_residual(z, targets[i, c], output)
             non_finite |= (z - z != 0) | (residual - residual != 0)
-            if code == LOGISTIC:
+            if output == LOGISTIC:
                 element_loss = min(max(element_loss, loss_range[0]), loss_range[1])
             row_loss += element_loss
             g = residual * scale
@@ -150,5 +159,9 @@ def _elementwise_rows(logits, b_out, targets, weights, inv_norm, loss_range, d_b
     return loss, non_finite
 
 
-_output_rows = by_code("_output_rows", {
-    SOFTMAX: _softmax_rows, LOGISTIC: _elementwise_rows, IDENTITY: _elementwise_rows, EXP: _elementwise_rows})
+_output_rows = dispatch(
+    "_output_rows", lambda logits, b_out, targets, *rest: (
+        _softmax_rows if isinstance(targets.dtype, types.Integer) else _elementwise_rows),
+    _elementwise_rows, inline=True)
+_output_rows.__doc__ = """The output layer on a block of rows: `_softmax_rows` for integer labels (the softmax
+output), else `_elementwise_rows` (logistic, identity and exp, by the output's code)."""

@@ -1,12 +1,10 @@
 """Prediction: the forward pass over a data set in bounded-memory chunks, and the loss and
 accuracy of softmax logits. Twin: `fastnn.reference.logits`."""
 
-import functools
-
 import numpy as np
 
 from .blas import _gemm
-from .compile import kernel
+from .compile import dispatch, kernel
 from .inputs import _input_chunk, _input_rows, _input_times
 from .network import _dense, _rows_view
 from .status import NON_FINITE, OK
@@ -15,7 +13,7 @@ from .status import NON_FINITE, OK
 @kernel(inline=True)
 def _logits_into(X, W, b, chunk, out, activation):
     """out = the logits (the output layer's pre-activation) of X under layers W, b (tuples) and the
-    hidden activation (a literal code), chunk rows at a time (memory: 2 chunk x max h).
+    hidden activation (a code), chunk rows at a time (memory: 2 chunk x max h).
 
     Returns the status: NON_FINITE if a pre-activation or a logit was NaN or inf. X:
     dense or sparse (`fastnn._kernels.inputs`).
@@ -46,8 +44,8 @@ def _logits_into(X, W, b, chunk, out, activation):
 
 
 @kernel(inline=True)
-def _linear_logits_into(X, W, b, chunk, out):
-    """`_logits_into` of a network without hidden layers: out = X W1 + b1, chunk rows at a time."""
+def _linear_logits_into(X, W, b, chunk, out, activation):
+    """`_logits_into` of a network without hidden layers: out = X W1 + b1, chunk rows at a time (activation unused)."""
     n = _input_rows(X)
     non_finite = False
     for start in range(0, n, chunk):
@@ -82,14 +80,11 @@ def _loss_and_accuracy(logits, y):
     return loss / n, hits / n
 
 
-@functools.cache
-def logits_for(activation, linear=False):
-    """`_logits_into` specialised for one hidden activation (see `network.specialised`), or
-    `_linear_logits_into` for a network without hidden layers (linear)."""
-    @kernel
-    def logits_into(X, W, b, chunk, out):
-        if linear:  # a constant here: Numba compiles only the branch taken
-            return _linear_logits_into(X, W, b, chunk, out)
-        return _logits_into(X, W, b, chunk, out, activation)
+_logits_of = dispatch("_logits_of", lambda X, W, *rest: _linear_logits_into if W.count == 1 else _logits_into,
+                      _logits_into, inline=True)
 
-    return logits_into
+
+@kernel
+def _logits(X, W, b, chunk, out, activation):
+    """`_logits_into`, or `_linear_logits_into` for a network without hidden layers: the status."""
+    return _logits_of(X, W, b, chunk, out, activation)

@@ -30,6 +30,7 @@ import time
 
 import numpy as np
 
+from ..families import ACTIVATIONS, OUTPUTS
 from .contenders import CONTENDERS, DECAY, LEARNING_RATE, build
 from .inputs import MNIST_SHAPE, TFIDF_SHAPE, benchmark_inputs, targets_for, tfidf_like
 
@@ -322,8 +323,6 @@ def format_table(rows):
 
 # ---------------------------------------------------------------- every activation and output
 
-ACTIVATIONS = ("relu", "tanh", "logistic", "identity")
-OUTPUTS = ("softmax", "logistic", "identity", "exp")
 
 
 def compare_combinations(sizes=(1024, 10000), dtypes=("float32", "float64"), repeats=9, c=DECAY, shape=MNIST_SHAPE,

@@ -115,8 +115,8 @@ print(_engine.cost_grad(np.ones((5, 4)), np.zeros(5, np.int64), W, b, 0.1, paral
     # 1: compiles the driver with its callees; 2: loads the callees and compiles the driver
     # again (its cache entry removed); 3: loads the driver alone.
     runs = [run()]
-    removed = list(tmp_path.rglob("*_cost_grad_driver*"))  # the drivers (serial and parallel share one index)
-    assert removed
+    removed = list(tmp_path.rglob("*._cost_grad_parallel-*"))  # the parallel driver's index and data
+    assert len(removed) >= 2, sorted(path.name for path in tmp_path.rglob("*"))
     for path in removed:
         path.unlink()
     runs += [run(), run()]

@@ -572,6 +572,28 @@ MAX_GRADCHECK_WIDTH = 64
 MAX_GRADCHECK_LAYERS = 8
 
 
+def compile_kernels(args):
+    """fastnn compile: compile (or load) the kernels of the configurations asked for, one line each."""
+    from .params import MAX_LAYERS
+    from .precompile import configurations, precompile
+
+    depths_ok = all(0 <= depth < MAX_LAYERS for depth in args.hidden_layers)
+    _check_bounds([("--hidden-layers", args.hidden_layers, depths_ok, f"numbers from 0 to {MAX_LAYERS - 1}")])
+    choices = dict(dtypes=args.dtype, hidden_layers=sorted(set(args.hidden_layers)),
+                   sparse=(False,) if args.dense_only else (False, True), targets=args.targets)
+    total = len(configurations(**choices))
+    print(f"compiling {plural(total, 'configuration')} (seconds each where not cached yet)", flush=True)
+    done = []
+
+    def report(configuration, seconds):
+        done.append(seconds)
+        print(f"[{len(done)}/{total}] {configuration}: {seconds:.1f} s", flush=True)
+
+    folder = precompile(report=report, **choices)
+    where = f"cached in {folder}" if folder else "not cached: no cache folder is writable (set NUMBA_CACHE_DIR)"
+    print(f"done in {sum(done):.0f} s; {where}")
+
+
 def bench(args):
     from .benchmarks.runner import check_options, run
 
@@ -664,6 +686,20 @@ def parser():
     p.add_argument("--seed", type=int, default=0, help="seeds the test problem")
     p.add_argument("--c", type=float, default=0.1, help="weight decay")
     p.set_defaults(run=gradcheck)
+
+    p = commands.add_parser("compile", help="compile the kernels ahead of the first fit (image builds, CI)",
+                            formatter_class=_Help,
+                            description="Compile (or load from the cache) fastnn's kernels for every configuration "
+                                        "asked for, so that later processes compile nothing. The activation, output "
+                                        "and optimizer need no choice: one compilation serves them all.")
+    p.add_argument("--dtype", nargs="+", default=["float32", "float64"], choices=["float32", "float64"],
+                   help="the dtypes to compile for")
+    p.add_argument("--hidden-layers", type=int, nargs="+", default=[0, 1, 2, 3], metavar="COUNT",
+                   help="numbers of hidden layers (0: a linear model); deeper networks compile on their first fit")
+    p.add_argument("--targets", nargs="+", default=["labels", "numbers"], choices=["labels", "numbers"],
+                   help="integer labels (softmax: multi-class), numbers (binary, multi-label and regression)")
+    p.add_argument("--dense-only", action="store_true", help="leave out scipy.sparse input")
+    p.set_defaults(run=compile_kernels)
 
     from .benchmarks.runner import DESCRIPTION, add_arguments  # a leaf: NumPy only until a benchmark runs
 

@@ -151,6 +151,8 @@ def _main(capsys, *args):
     (["gradcheck", "--c", "inf"], "--c must be a number >= 0, got inf"),
     (["gradcheck", "--seed", "-1"], "--seed must be an integer >= 0, got -1"),
     (["bench", "--repeats", "0"], "--repeats must be >= 1"),
+    (["compile", "--hidden-layers", "-1"], "--hidden-layers must be numbers from 0 to 31, got [-1]"),
+    (["compile", "--dtype", "float16"], "invalid choice: 'float16'"),
     (["bench", "--chart", "c.png"], "--chart goes with --epoch"),
 ])
 def test_user_errors_are_one_line_with_exit_code_2(capsys, monkeypatch, args, message):
@@ -162,6 +164,18 @@ def test_user_errors_are_one_line_with_exit_code_2(capsys, monkeypatch, args, me
     assert message in err
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_compile_command_reports_each_configuration_and_the_cache(capsys):
+    # The configuration the other tests use most: cached already in a warm run.
+    code, out, err = _main(capsys, "compile", "--dtype", "float64", "--hidden-layers", "1", "--dense-only")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0] == "compiling 2 configurations (seconds each where not cached yet)"
+    assert lines[1].startswith("[1/2] float64, 1 hidden layer, dense input, labels: ")
+    assert lines[2].startswith("[2/2] float64, 1 hidden layer, dense input, numbers: ")
+    assert lines[3].startswith("done in ")
+    assert ("cached in " in lines[3]) == (package._kernels.compile.cache_folder is not None)
 
 
 def test_too_few_rows_and_a_single_class_are_named(capsys, tmp_path):

@@ -216,3 +216,59 @@ def test_a_compilation_is_announced_once_per_process_at_the_callers_line(tmp_pat
             and str(tmp_path) in message)
     run = run_python("-c", COMPILE_NOTICE, env={"NUMBA_CACHE_DIR": tmp_path})
     assert run.returncode == 0 and run.stdout.split() == ["0"], run.stdout + run.stderr  # cached: nothing compiles
+
+
+FITS_COUNTING_COMPILATIONS = """
+import warnings
+import numpy as np, scipy.sparse
+from numba.core import event
+
+compiled = []
+
+class Outermost(event.Listener):  # the fastnn kernels compiled (not loaded from the cache)
+    depth = 0
+    def on_start(self, ev):
+        if self.depth == 0:
+            function = getattr(ev.data.get("dispatcher"), "py_func", None)
+            if (getattr(function, "__module__", "") or "").startswith("fastnn"):
+                compiled.append(function.__name__)
+        self.depth += 1
+    def on_end(self, ev):
+        self.depth -= 1
+
+event.register("numba:compile", Outermost())
+warnings.simplefilter("ignore")
+import fastnn
+from fastnn import MLPClassifier, MLPRegressor, NetClassifier
+
+rng = np.random.default_rng(0)
+X = rng.random((60, 5))
+y = np.arange(60) % 3
+for data in (X, scipy.sparse.csr_matrix(X)):
+    for model in (MLPClassifier((6,), max_iter=3), MLPClassifier((6,), solver="sgd", early_stopping=True, max_iter=3),
+                  MLPClassifier((6,), solver="lbfgs", max_iter=3), MLPClassifier((6,), activation="tanh", max_iter=3)):
+        model.fit(data, y).predict_proba(data)
+        model.score(data, y)
+    MLPClassifier((6,), max_iter=3).fit(data, y, sample_weight=np.ones(60))
+    MLPClassifier((6,), max_iter=3).fit(data, y % 2).predict(data)
+    MLPRegressor(hidden_layer_sizes=(6,), max_iter=3).fit(data, X[:, 0]).predict(data)
+    MLPRegressor(hidden_layer_sizes=(6,), solver="lbfgs", loss="poisson", max_iter=3).fit(data, X[:, :2])
+    fastnn.cost_grad(data, y, fastnn.get_init_params(5, 6, 3, seed=0), 0.1)
+net = NetClassifier()
+net.fit(X, y, X, y, init_params=fastnn.get_init_params(5, 6, 3, seed=0), epochs=2, optimizer="adam")
+net.predict(X)
+print(sorted(set(compiled)))
+"""
+
+
+@pytest.mark.slow  # compiles four configurations into an empty cache
+def test_after_fastnn_compile_a_new_process_compiles_nothing_for_those_configurations(tmp_path):
+    """What `fastnn compile` compiles covers every fit, prediction and cost_grad of its configurations."""
+    pytest.importorskip("sklearn")
+    env = {"NUMBA_CACHE_DIR": tmp_path}
+    compiled = run_python("-m", "fastnn", "compile", "--dtype", "float64", "--hidden-layers", "1", env=env)
+    assert compiled.returncode == 0, compiled.stderr
+    assert f"cached in {tmp_path}" in compiled.stdout
+    fits = run_python("-c", FITS_COUNTING_COMPILATIONS, env=env)
+    assert fits.returncode == 0, fits.stderr[-3000:]
+    assert fits.stdout.split("\n")[-2] == "[]"

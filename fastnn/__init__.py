@@ -3,6 +3,7 @@
 import importlib
 
 from ._kernels.compile import CompileWarning
+from ._system import show_config
 from ._version import __version__ as __version__
 from .cost import cost_grad
 from .io import load, save
@@ -11,7 +12,8 @@ from .net import NetClassifier, get_init_params
 # The names `from fastnn import *` gives: only those that import without optional
 # dependencies. MLPClassifier and MLPRegressor (scikit-learn) are left out so that the star import works
 # without scikit-learn; `fastnn.MLPClassifier` and `from fastnn import MLPRegressor` load them.
-__all__ = ["CompileWarning", "NetClassifier", "cost_grad", "get_init_params", "load", "reference", "save"]
+__all__ = ["CompileWarning", "NetClassifier", "cost_grad", "get_init_params", "load", "reference", "save",
+           "show_config"]
 
 
 def __getattr__(name):

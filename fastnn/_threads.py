@@ -100,5 +100,7 @@ def use_parallel(n_rows):
     never more than the CPUs the process may use (`_blas_threads.cpu_budget`). Never in
     a fork child where Numba's OpenMP layer cannot run (`_after_fork_in_child`).
     """
-    threads = min(numba.get_num_threads(), _blas_threads.cpu_budget())
-    return n_rows >= PARALLEL_MIN_ROWS and threads > PARALLEL_MIN_CORES and not _omp_unusable
+    # numba.get_num_threads() starts the threading layer: asked only where the pass could run.
+    if n_rows < PARALLEL_MIN_ROWS or _blas_threads.cpu_budget() <= PARALLEL_MIN_CORES or _omp_unusable:
+        return False
+    return min(numba.get_num_threads(), _blas_threads.cpu_budget()) > PARALLEL_MIN_CORES

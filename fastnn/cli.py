@@ -621,9 +621,22 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class _Version(argparse.Action):
+    """--version: the version, then what `fastnn.show_config` prints (read only when asked for)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from ._system import config, table
+
+        setup = config()
+        del setup["fastnn"]  # the first line says it
+        print(f"fastnn {__version__}\n{table(setup)}")
+        parser.exit()
+
+
 def parser():
     top = _Parser(prog="fastnn", description="Fast CPU training of neural-network classifiers.")
-    top.add_argument("--version", action="version", version=f"fastnn {__version__}")
+    top.add_argument("--version", action=_Version, nargs=0,
+                     help="show fastnn's version and set-up (its BLAS, CPUs, threads, kernel cache) and exit")
     commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = commands.add_parser("train", help="train a network and report its test accuracy", formatter_class=_Help,

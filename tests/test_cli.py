@@ -198,7 +198,9 @@ def test_an_internal_error_keeps_its_traceback(capsys, monkeypatch):
 
 def test_version_and_defaults_in_help(capsys):
     code, out, _ = _main(capsys, "--version")
-    assert code == 0 and out.strip() == f"fastnn {package.__version__}"
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == f"fastnn {package.__version__}"
+    assert f"BLAS:                {package._engine.blas_name()}" in lines  # then the set-up, as show_config says it
     code, out, _ = _main(capsys, "train", "--help")
     assert code == 0
     for flag in ("--early-stopping", "--patience", "--lr-schedule", "--quiet", "--label", "--no-header", "--history",

@@ -138,3 +138,36 @@ def test_every_package_imported_at_import_time_is_declared():
         if missing:
             undeclared[str(path.relative_to(Path(fastnn.__file__).parent))] = sorted(missing)
     assert not undeclared, f"imported but not in pyproject's dependencies: {undeclared}"
+
+
+def test_show_config_names_the_blas_the_cpus_and_the_cache(capsys, monkeypatch):
+    from fastnn import _blas_threads, _engine, _system
+    from fastnn._kernels import compile
+
+    monkeypatch.setattr(_blas_threads, "_usable_cpus", 1)
+    fastnn.show_config()
+    lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    assert lines["fastnn"].strip() == fastnn.__version__
+    assert lines["BLAS"].strip() == _engine.blas_name()
+    assert lines["CPUs"].strip().endswith("fastnn uses at most 1")
+    assert lines["parallel block pass"].strip() == "off (few CPUs)"
+    assert lines["kernel cache"].strip() == str(compile.cache_folder or "none writable: every process compiles")
+    assert list(lines) == [key for key in _system.config()]
+
+
+def test_cost_grad_on_a_two_cpu_budget_leaves_numbas_threads_unstarted():
+    # The parallel block pass needs more than PARALLEL_MIN_CORES CPUs; below that nothing starts
+    # Numba's threading layer, whose idle threads would compete with BLAS's.
+    probe = """
+import numba, numpy as np, fastnn
+from fastnn import _blas_threads
+_blas_threads._usable_cpus = 2
+fastnn.cost_grad(np.ones((600, 4)), np.zeros(600, np.int64), fastnn.get_init_params(4, 5, 2, seed=0), 0.1)
+try:
+    print(numba.threading_layer())
+except ValueError:
+    print("not started")
+"""
+    run = run_python("-c", probe)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "not started"

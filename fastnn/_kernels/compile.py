@@ -52,9 +52,10 @@ SOURCE_DIGEST = _source_digest()
 _warned_no_cache = False
 cache_folder = None  # where the kernels are cached (set as they are made); None: nowhere writable
 # What compiling one configuration took on a 2-core AMD EPYC VM (docs/performance.md,
-# "Compile and import times"): 15 to 18 s for a first fit, 3 to 15 s for each other
-# configuration, depending on the kernels they share.
-COMPILE_TIME = "about 15 s on 2 cores"
+# "Compile and import times"): about 20 s for a first fit, 0 to 15 s for each other
+# configuration (a new activation or optimizer compiles nothing; a new depth, dtype or
+# input kind compiles the drivers again).
+COMPILE_TIME = "about 20 s on 2 cores"
 
 
 class CompileWarning(Warning):
@@ -85,7 +86,8 @@ def compile_notice():
                  "writable folder)")
     else:
         where = f"cached in {cache_folder} for later processes"
-    return f"fastnn is compiling its kernels for a new configuration ({COMPILE_TIME}); {where}"
+    return (f"fastnn is compiling its kernels for a new configuration ({COMPILE_TIME}); {where} "
+            "(`fastnn compile` compiles them ahead of time)")
 
 
 class _Compilations(event.Listener):

@@ -305,3 +305,24 @@ def test_runner_times_every_activation_and_output(capsys):
     assert [row.split("|")[1:3] for row in rows] == [
         [f" {activation} ", f" {output} "] for activation in runner.ACTIVATIONS for output in runner.OUTPUTS]
     assert all(float(row.split("|")[3]) > 0 for row in rows)
+
+
+def test_scaling_times_fastnn_on_each_thread_count(capsys, monkeypatch):
+    from fastnn import _blas_threads
+    from fastnn.benchmarks import threads
+
+    assert [threads.thread_counts(cpus) for cpus in (1, 2, 6, 8)] == [[1], [1, 2], [1, 2, 4, 6], [1, 2, 4, 8]]
+    monkeypatch.setattr(threads, "COST_GRAD_ROWS", 64)
+    runner.main(["--scaling", "--quick", "--samples", "128", "--batch-sizes", "32", "64"])
+    out, err = capsys.readouterr()
+    header, rows = _markdown_rows(out)
+    counts = threads.thread_counts(_blas_threads.cpu_budget())
+    assert header.split("|")[2:-1] == [f" {count} thread{'s' if count > 1 else ''} " for count in counts]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "epoch, batch 32, float32", "epoch, batch 64, float32", "cost_grad, n = 64, float32"]
+    for row in rows:
+        cells = row.split("|")[2:-1]
+        assert cells[0].strip().endswith(" s") and all("x, " in cell and "%)" in cell for cell in cells[1:])
+    assert len([line for line in err.splitlines() if "repeat 1/1:" in line]) == len(rows)
+    with pytest.raises(ValueError, match="--scaling times fastnn alone"):
+        runner.check_options(cli.parser().parse_args(["bench", "--scaling", "--contenders", "numpy"]))

@@ -1,8 +1,9 @@
 """Side-by-side timing of the contenders: ``fastnn bench`` and ``python -m fastnn.benchmarks``.
 
-Four modes, one Markdown table each: cost_grad (the default), cost_grad for every hidden
-activation and output (``--combinations``), one training epoch (``--epoch``) and
-MLPClassifier fits (``--estimator``, on the embedded digits with ``--digits``); each can run
+Five modes, one Markdown table each: cost_grad (the default), cost_grad for every hidden
+activation and output (``--combinations``), one training epoch (``--epoch``),
+MLPClassifier fits (``--estimator``, on the embedded digits with ``--digits``) and fastnn
+on 1 thread to all (``--scaling``, `fastnn.benchmarks.threads`); each can run
 beside CPU-bound neighbour processes (``--busy P``). Every speed claim is a ratio
 measured in one process: the contenders take turns inside each repeat, so drift on a
 shared machine hits them alike, and the tables report medians. A line per repeat goes to
@@ -68,7 +69,8 @@ OPTIONAL_CONTENDERS = tuple(dict.fromkeys(
 
 DESCRIPTION = ("Time fastnn side by side with the NumPy reference, PyTorch and scikit-learn (those installed, or "
                "those named by --contenders): cost_grad by default, one training epoch with --epoch, MLPClassifier "
-               "fits with --estimator. Medians in one process; progress on stderr, the Markdown table on stdout.")
+               "fits with --estimator, fastnn's scaling from 1 thread to all with --scaling. Medians in one process; "
+               "progress on stderr, the Markdown table on stdout.")
 
 
 def _format_seconds(seconds):
@@ -580,25 +582,29 @@ def add_arguments(parser):
                            f"{' '.join(map(str, QUICK_COMBINATION_SIZES))})")
     mode.add_argument("--estimator", action="store_true",
                       help="time fastnn.MLPClassifier against scikit-learn's MLPClassifier instead of cost_grad")
+    mode.add_argument("--scaling", action="store_true",
+                      help="time fastnn alone on 1, 2, 4, ... threads up to the CPUs it may use: one epoch per "
+                           "--batch-sizes and cost_grad at n = 10000 (the parallel block pass), with the speed-up "
+                           "and efficiency of each thread count")
     parser.add_argument("--sizes", type=int, nargs="+", metavar="N",
                         help=f"batch sizes n of cost_grad ({_defaults_help('sizes')})")
     parser.add_argument("--dtypes", nargs="+", choices=["float32", "float64"], metavar="DTYPE",
                         help=f"float32 and/or float64, for cost_grad ({_defaults_help('dtypes')})")
     parser.add_argument("--repeats", type=int, metavar="R",
-                        help=f"timed turns per contender, medians reported; at most 3 with --epoch or --estimator "
-                             f"({_defaults_help('repeats')})")
+                        help="timed turns per contender, medians reported; at most 3 with --epoch, --estimator or "
+                             f"--scaling ({_defaults_help('repeats')})")
     parser.add_argument("--batch-sizes", type=int, nargs="+", metavar="B",
-                        help=f"with --epoch ({_defaults_help('batch_sizes')})")
+                        help=f"with --epoch or --scaling ({_defaults_help('batch_sizes')})")
     parser.add_argument("--samples", type=int, metavar="N",
-                        help=f"rows of MNIST-shaped random data, with --epoch or --estimator "
+                        help=f"rows of MNIST-shaped random data, with --epoch, --estimator or --scaling "
                              f"({_defaults_help('samples')})")
     parser.add_argument("--epoch-dtypes", nargs="+", choices=["float32", "float64"], metavar="DTYPE",
-                        help=f"float32 and/or float64, with --epoch or --estimator "
+                        help=f"float32 and/or float64, with --epoch, --estimator or --scaling "
                              f"({_defaults_help('epoch_dtypes')})")
     parser.add_argument("--epochs", type=int, metavar="E",
                         help=f"epochs per fit, with --estimator ({_defaults_help('epochs')})")
     parser.add_argument("--hidden", type=int, default=MNIST_SHAPE[1], metavar="H",
-                        help=f"hidden units, with --epoch (default: {MNIST_SHAPE[1]})")
+                        help=f"hidden units, with --epoch or --scaling (default: {MNIST_SHAPE[1]})")
     parser.add_argument("--metrics", choices=["full", "running"], default="full",
                         help="with --epoch: the training loss and accuracy over the whole training set after the "
                              "epoch (full, as NetClassifier's history), or the running mean of the batch losses "
@@ -639,6 +645,8 @@ def check_options(args):
         raise ValueError("--digits and --sparse go with --estimator")
     if args.digits and args.sparse:
         raise ValueError("--digits and --sparse: choose one data set")
+    if args.scaling and args.contenders is not None:
+        raise ValueError("--scaling times fastnn alone: leave out --contenders")
     if args.chart and not args.epoch:
         raise ValueError("--chart goes with --epoch")
     if args.chart and importlib.util.find_spec("matplotlib") is None:
@@ -656,6 +664,8 @@ def _task(args):
     which times fastnn beside a yardstick only)."""
     if args.combinations:
         return None
+    if args.scaling:
+        return "scaling"
     return "estimator" if args.estimator else "epoch" if args.epoch else "cost_grad"
 
 
@@ -724,6 +734,16 @@ def _run(args, options, log):
             digits=args.digits, sparse=args.sparse, contenders=options["contenders"])]
         print(format_estimator_table(rows))
         _print_left_out(args, options)
+        return
+    if args.scaling:
+        from .threads import compare_scaling, format_scaling_table
+
+        print(f"fastnn on 1 thread to all it may use: one epoch of {options['samples']} x {d}, h = {args.hidden}, "
+              f"k = {k}, plain SGD, and cost_grad{busy}; {machine_summary()}", flush=True)
+        rows = [row for dtype in options["epoch_dtypes"] for row in compare_scaling(
+            options["batch_sizes"], options["samples"], (d, args.hidden, k), dtype, min(options["repeats"], 3),
+            log=log)]
+        print(format_scaling_table(rows))
         return
     if args.combinations:
         sizes = (options["sizes"] if args.sizes is not None

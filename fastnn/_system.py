@@ -1,5 +1,5 @@
 """What fastnn runs on: the versions, the BLAS its kernels call, the CPUs it may use, its
-threads and its kernel cache (`fastnn.show_config`, `fastnn --version`).
+threads and its kernel cache (`fastnn.show_config`; one line of it: `fastnn --version`).
 """
 
 import os
@@ -10,26 +10,20 @@ import numba
 import numpy as np
 import scipy
 
-from . import _blas_threads, _engine, _threads
-from ._cpus import affinity_cpus, quota_cpus
+from . import _engine, _threads
+from ._config import PARALLEL_MIN_ROWS
+from ._cpus import affinity_cpus, quota_cpus, usable_cpus
 from ._kernels import blas, compile
 from ._version import __version__
 
-__all__ = ["config", "show_config", "table"]
-
-
-def _threading_layer():
-    try:
-        return numba.threading_layer()
-    except ValueError:  # no parallel kernel has run: Numba has not chosen its layer yet
-        return "not started"
+__all__ = ["config", "show_config", "summary", "table"]
 
 
 def config():
-    """fastnn's set-up in this process, as a dict of short strings (see `show_config`)."""
+    """fastnn's set-up in this process, as a dict of short strings (see `show_config`). Starts no threads."""
     blas_threads = blas.get_threads()  # binds the BLAS first
     quota = quota_cpus()
-    parallel = _threads.use_parallel(np.iinfo(np.int64).max)
+    parallel_off = _threads.parallel_unavailable()
     return {
         "fastnn": __version__,
         "Python": platform.python_version(),
@@ -39,12 +33,20 @@ def config():
         "BLAS": _engine.blas_name(),
         "BLAS threads": "not settable" if blas_threads is None else str(blas_threads),
         "CPUs": (f"{os.cpu_count()} in the machine, {affinity_cpus()} in the affinity, "
-                 f"{'no' if quota is None else quota} cgroup quota; fastnn uses at most {_blas_threads.cpu_budget()}"),
-        "Numba threads": f"{numba.config.NUMBA_NUM_THREADS} ({_threading_layer()})",
-        "parallel block pass": "on for large batches" if parallel else "off (few CPUs)",
+                 f"{'no' if quota is None else quota} cgroup quota: fastnn uses at most {usable_cpus()}"),
+        "Numba threads": f"{numba.config.NUMBA_NUM_THREADS} ({_threads.threading_layer() or 'not started'})",
+        "parallel block pass": (f"on for batches of {PARALLEL_MIN_ROWS} rows or more" if parallel_off is None
+                                else f"off: {parallel_off}"),
         "kernel cache": compile.cache_folder or "none writable: every process compiles",
-        "training kernels": "cached" if _engine.training_kernels_cached() else "not compiled yet",
+        "training kernels": ("cached for at least one configuration" if _engine.training_kernels_cached()
+                             else "not compiled yet"),
     }
+
+
+def summary():
+    """One line: the version, the BLAS the kernels call and the CPUs fastnn may use (`fastnn --version`)."""
+    return (f"fastnn {__version__} (BLAS: {_engine.blas_name()}, {usable_cpus()} usable CPUs; "
+            f"Numba {numba.__version__}, NumPy {np.__version__}, Python {platform.python_version()})")
 
 
 def show_config(file=None):

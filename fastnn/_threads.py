@@ -4,6 +4,7 @@ may use and guarded where Numba's threading layer is not thread-safe, and fork c
 kept off a GNU OpenMP layer they cannot run.
 """
 
+import contextlib
 import os
 import threading
 
@@ -32,21 +33,23 @@ def ready(threads=False):
         _threads_started = True
 
 
-def blas_name():
-    """Which BLAS the kernels call: "NumPy's OpenBLAS" or "SciPy's BLAS" (binding it if needed)."""
-    return blas.bind()
-
-
 _parallel_lock = threading.Lock()
 _safe_layer = None  # True/False once Numba has chosen its threading layer
+
+
+def threading_layer():
+    """Numba's threading layer ("omp", "tbb" or "workqueue"), or None while it is not started."""
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet: the layer is not chosen
+        return None
 
 
 def _layer_is_thread_safe():
     global _safe_layer
     if _safe_layer is None:
-        try:
-            layer = numba.threading_layer()
-        except ValueError:  # no parallel kernel has run yet: the layer is not chosen
+        layer = threading_layer()
+        if layer is None:
             return False
         _safe_layer = layer in ("tbb", "omp")
     return _safe_layer
@@ -84,13 +87,24 @@ def _after_fork_in_child():
     same bits. Spawned and forkserver children are fresh processes and keep their threads.
     """
     global _omp_unusable
-    try:
-        _omp_unusable = _omp_unusable or numba.threading_layer() == "omp"
-    except ValueError:  # the parent never started a layer
-        pass
+    _omp_unusable = _omp_unusable or threading_layer() == "omp"
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def parallel_unavailable():
+    """Why the parallel block pass cannot run in this process (a short phrase), or None if it can.
+
+    Never starts Numba's threading layer: it reads NUMBA_NUM_THREADS, not the count
+    numba.set_num_threads may have lowered (`use_parallel` reads that).
+    """
+    if _omp_unusable:
+        return "a fork child of a process that started GNU OpenMP"
+    cpus = min(_blas_threads.cpu_budget(), numba.config.NUMBA_NUM_THREADS)
+    if cpus <= PARALLEL_MIN_CORES:
+        return f"{cpus} CPUs or Numba threads, it needs more than {PARALLEL_MIN_CORES}"
+    return None
 
 
 def use_parallel(n_rows):
@@ -101,6 +115,22 @@ def use_parallel(n_rows):
     a fork child where Numba's OpenMP layer cannot run (`_after_fork_in_child`).
     """
     # numba.get_num_threads() starts the threading layer: asked only where the pass could run.
-    if n_rows < PARALLEL_MIN_ROWS or _blas_threads.cpu_budget() <= PARALLEL_MIN_CORES or _omp_unusable:
+    if n_rows < PARALLEL_MIN_ROWS or parallel_unavailable() is not None:
         return False
     return min(numba.get_num_threads(), _blas_threads.cpu_budget()) > PARALLEL_MIN_CORES
+
+
+@contextlib.contextmanager
+def on_threads(count):
+    """Run the block with BLAS and Numba capped at `count` threads (fastnn's policy may use fewer), then restore both.
+
+    For a whole command or measurement (the command line's --threads, ``fastnn bench
+    --scaling``). RuntimeError if fastnn cannot set the BLAS's thread count.
+    """
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+    try:
+        with _blas_threads.pinned(count):
+            yield
+    finally:
+        numba.set_num_threads(previous)

@@ -20,7 +20,6 @@ from typing import NamedTuple
 import numpy as np
 
 from ._kernels.compile import CompileWarning
-from ._version import __version__
 from .families import OPTIMIZERS, SCHEDULES
 from .scaling import METHODS
 
@@ -574,14 +573,14 @@ MAX_GRADCHECK_LAYERS = 8
 
 def compile_kernels(args):
     """fastnn compile: compile (or load) the kernels of the configurations asked for, one line each."""
-    from .params import MAX_LAYERS
     from .precompile import configurations, precompile
 
-    depths_ok = all(0 <= depth < MAX_LAYERS for depth in args.hidden_layers)
-    _check_bounds([("--hidden-layers", args.hidden_layers, depths_ok, f"numbers from 0 to {MAX_LAYERS - 1}")])
-    choices = dict(dtypes=args.dtype, hidden_layers=sorted(set(args.hidden_layers)),
-                   sparse=(False,) if args.dense_only else (False, True), targets=args.targets)
-    total = len(configurations(**choices))
+    choices = dict(dtypes=args.dtype, hidden_layers=args.hidden_layers,
+                   sparse=[False] if args.dense_only else [False, True], targets=args.targets)
+    try:
+        total = len(configurations(**choices))
+    except ValueError as error:
+        raise UserError(str(error).replace("hidden_layers", "--hidden-layers")) from None
     print(f"compiling {plural(total, 'configuration')} (seconds each where not cached yet)", flush=True)
     done = []
 
@@ -622,21 +621,20 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
 
 
 class _Version(argparse.Action):
-    """--version: the version, then what `fastnn.show_config` prints (read only when asked for)."""
+    """--version: one line, with the BLAS fastnn calls and its CPUs (read only when asked for)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from ._system import config, table
+        from ._system import summary
 
-        setup = config()
-        del setup["fastnn"]  # the first line says it
-        print(f"fastnn {__version__}\n{table(setup)}")
+        print(summary())
         parser.exit()
 
 
 def parser():
     top = _Parser(prog="fastnn", description="Fast CPU training of neural-network classifiers.")
     top.add_argument("--version", action=_Version, nargs=0,
-                     help="show fastnn's version and set-up (its BLAS, CPUs, threads, kernel cache) and exit")
+                     help="show fastnn's version, the BLAS it calls and the CPUs it may use, and exit "
+                          "(fastnn.show_config() says more)")
     commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = commands.add_parser("train", help="train a network and report its test accuracy", formatter_class=_Help,
@@ -730,19 +728,15 @@ def _thread_limits(threads):
         return contextlib.nullcontext()
     import numba
 
-    from ._blas_threads import pinned
+    from ._kernels import blas
+    from ._threads import on_threads
 
     if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
         raise UserError(f"--threads must be between 1 and {numba.config.NUMBA_NUM_THREADS}")
-    stack = contextlib.ExitStack()
-    try:
-        stack.enter_context(pinned(threads))
-    except RuntimeError as error:
-        raise UserError(f"--threads: {error}") from None
-    previous = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    stack.callback(numba.set_num_threads, previous)
-    return stack
+    if blas.get_threads() is None:
+        raise UserError(f"--threads: fastnn cannot set the thread count of {blas.bind()} (it exports no thread "
+                        "functions)")
+    return on_threads(threads)
 
 
 def main(argv=None):

@@ -10,16 +10,17 @@ fit uses (`fastnn._engine`), so that Numba compiles them and caches them on disk
 
 import itertools
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse
 
-from . import _engine, _threads
+from . import _engine
 from ._inputs import as_input
 from ._kernels import compile as _compile
 from .optim import Optimizer
-from .params import to_layers
+from .params import MAX_LAYERS, to_layers
 from .training import Trainer
 
 __all__ = ["Configuration", "configurations", "precompile"]
@@ -60,26 +61,55 @@ def configurations(dtypes=("float32", "float64"), hidden_layers=(0, 1, 2, 3), sp
     Returns
     -------
     list of Configuration
+        Every combination, each once, in the order of the choices.
+
+    Raises
+    ------
+    ValueError
+        A choice that is not a non-empty sequence (a bare string counts as one value is
+        refused), or a value outside its kind's range.
     """
-    dtypes = [np.dtype(dtype).name for dtype in dtypes]
+    given = _choices("dtypes", dtypes)
+    dtypes = list(dict.fromkeys(_dtype_name(dtype) for dtype in given))
     if not set(dtypes) <= {"float32", "float64"}:
-        raise ValueError(f"dtypes must be float32 or float64, got {dtypes}")
-    depths = [int(depth) for depth in hidden_layers]
-    if any(depth < 0 for depth in depths):
-        raise ValueError(f"hidden_layers must be >= 0, got {depths}")
+        raise ValueError(f"dtypes must be float32 or float64, got {given}")
+    depths = _choices("hidden_layers", hidden_layers)
+    if not all(isinstance(depth, (int, np.integer)) and not isinstance(depth, bool) and 0 <= depth < MAX_LAYERS
+               for depth in depths):
+        raise ValueError(f"hidden_layers must be integers from 0 to {MAX_LAYERS - 1}, got {depths}")
+    kinds = _choices("sparse", sparse)
+    if not all(isinstance(kind, (bool, np.bool_)) for kind in kinds):
+        raise ValueError(f"sparse must hold True and/or False, got {kinds}")
+    targets = _choices("targets", targets)
     if not set(targets) <= {"labels", "numbers"}:
-        raise ValueError(f"targets must be 'labels' or 'numbers', got {list(targets)}")
-    return [Configuration(*choice) for choice in itertools.product(dtypes, depths, [bool(s) for s in sparse], targets)]
+        raise ValueError(f"targets must be 'labels' and/or 'numbers', got {targets}")
+    return [Configuration(dtype, int(depth), bool(kind), target)
+            for dtype, depth, kind, target in itertools.product(dtypes, depths, kinds, targets)]
+
+
+def _dtype_name(dtype):
+    try:
+        return np.dtype(dtype).name
+    except TypeError:  # not a dtype at all
+        return None
+
+
+def _choices(name, values):
+    """The distinct values of a non-empty list or tuple, in order."""
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ValueError(f"{name} must be a non-empty list or tuple, got {values!r}")
+    return list(dict.fromkeys(values))
 
 
 def precompile(dtypes=("float32", "float64"), hidden_layers=(0, 1, 2, 3), sparse=(False, True),
                targets=("labels", "numbers"), report=None):
     """Compile (or load from the cache) the kernels of each configuration, so that later fits compile nothing.
 
-    Takes minutes for every configuration (about 10 to 25 s each on a 2-core machine) and
+    Takes minutes for every configuration (about 10 to 40 s each on a 2-core machine) and
     well under a second for each one already cached. Run it once where the cache
     persists: an image build, a CI job's cache step. Deeper networks than `hidden_layers`
-    lists compile on their first fit.
+    lists compile on their first fit. Numba's cache is specific to the CPU model: a cache
+    built on another model is not used (Numba compiles for the CPU it runs on).
 
     Parameters
     ----------
@@ -95,7 +125,9 @@ def precompile(dtypes=("float32", "float64"), hidden_layers=(0, 1, 2, 3), sparse
     """
     for configuration in configurations(dtypes, hidden_layers, sparse, targets):
         start = time.perf_counter()
-        _run_kernels(configuration)
+        with warnings.catch_warnings():  # the compile notice: compiling is what was asked for
+            warnings.simplefilter("ignore", _compile.CompileWarning)
+            _run_kernels(configuration)
         if report is not None:
             report(configuration, time.perf_counter() - start)
     return _compile.cache_folder
@@ -122,7 +154,7 @@ def _run_kernels(configuration):
         trainer.run_epoch(X, y, order, 4, 0.01, sample_weight)
         trainer.evaluate(X, y, sample_weight)
         _engine.cost_grad(X, y, weights, biases, 0.0, parallel=False, output=output, sample_weight=sample_weight)
-    # The parallel driver only where cost_grad would choose it (more cores than PARALLEL_MIN_CORES):
-    # elsewhere it never runs, and compiling it would take as long as the rest.
-    if configuration.hidden_layers and _threads.use_parallel(np.iinfo(np.int64).max):
+    # The parallel driver too, also where this machine would never choose it (PARALLEL_MIN_CORES):
+    # a cache built on a small machine may serve a larger one.
+    if configuration.hidden_layers:
         _engine.cost_grad(X, y, weights, biases, 0.0, parallel=True, output=output)

@@ -295,7 +295,8 @@ def test_the_parallel_pass_uses_no_more_numba_threads_than_the_process_may_use(m
     before = numba.get_num_threads()
     _threads.run_parallel(lambda: seen.append(numba.get_num_threads()))
     assert seen == [1] and numba.get_num_threads() == before  # restored after the launch
-    monkeypatch.setattr(numba, "get_num_threads", lambda: 16)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 16)  # a 16-thread pool, as NUMBA_NUM_THREADS says
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 16)
     assert not _threads.use_parallel(1 << 20)  # one usable CPU: the serial pass
     monkeypatch.setattr(_blas_threads, "_usable_cpus", 16)
     assert _threads.use_parallel(1 << 20)

@@ -141,7 +141,7 @@ def test_every_package_imported_at_import_time_is_declared():
 
 
 def test_show_config_names_the_blas_the_cpus_and_the_cache(capsys, monkeypatch):
-    from fastnn import _blas_threads, _engine, _system
+    from fastnn import _blas_threads, _cpus, _engine, _system
     from fastnn._kernels import compile
 
     monkeypatch.setattr(_blas_threads, "_usable_cpus", 1)
@@ -149,20 +149,22 @@ def test_show_config_names_the_blas_the_cpus_and_the_cache(capsys, monkeypatch):
     lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
     assert lines["fastnn"].strip() == fastnn.__version__
     assert lines["BLAS"].strip() == _engine.blas_name()
-    assert lines["CPUs"].strip().endswith("fastnn uses at most 1")
-    assert lines["parallel block pass"].strip() == "off (few CPUs)"
+    assert lines["CPUs"].strip().endswith(f"fastnn uses at most {_cpus.usable_cpus()}")  # read afresh
+    assert lines["parallel block pass"].strip().startswith("off: 1 CPUs or Numba threads")
     assert lines["kernel cache"].strip() == str(compile.cache_folder or "none writable: every process compiles")
     assert list(lines) == [key for key in _system.config()]
 
 
-def test_cost_grad_on_a_two_cpu_budget_leaves_numbas_threads_unstarted():
+def test_cost_grad_and_show_config_on_a_two_cpu_budget_leave_numbas_threads_unstarted():
     # The parallel block pass needs more than PARALLEL_MIN_CORES CPUs; below that nothing starts
-    # Numba's threading layer, whose idle threads would compete with BLAS's.
+    # Numba's threading layer, whose idle threads would compete with BLAS's (5000 rows: a batch
+    # large enough for the parallel pass). show_config starts nothing either.
     probe = """
 import numba, numpy as np, fastnn
 from fastnn import _blas_threads
 _blas_threads._usable_cpus = 2
-fastnn.cost_grad(np.ones((600, 4)), np.zeros(600, np.int64), fastnn.get_init_params(4, 5, 2, seed=0), 0.1)
+fastnn.cost_grad(np.ones((5000, 4)), np.zeros(5000, np.int64), fastnn.get_init_params(4, 5, 2, seed=0), 0.1)
+fastnn.show_config()
 try:
     print(numba.threading_layer())
 except ValueError:
@@ -170,4 +172,4 @@ except ValueError:
 """
     run = run_python("-c", probe)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "not started"
+    assert run.stdout.strip().splitlines()[-1] == "not started"

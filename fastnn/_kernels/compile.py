@@ -52,9 +52,9 @@ SOURCE_DIGEST = _source_digest()
 _warned_no_cache = False
 cache_folder = None  # where the kernels are cached (set as they are made); None: nowhere writable
 # What compiling one configuration took on a 2-core AMD EPYC VM (docs/performance.md,
-# "Compile and import times"): about 20 s for a first fit, 0 to 15 s for each other
-# configuration (a new activation or optimizer compiles nothing; a new depth, dtype or
-# input kind compiles the drivers again).
+# "Compile and import time"): about 20 s for a first fit, up to about 16 s for each other
+# configuration (a new activation or optimizer compiles nothing; a new depth, dtype,
+# input or target kind compiles the drivers again).
 COMPILE_TIME = "about 20 s on 2 cores"
 
 
@@ -85,9 +85,8 @@ def compile_notice():
         where = ("no cache folder is writable, so every new process compiles again (set NUMBA_CACHE_DIR to a "
                  "writable folder)")
     else:
-        where = f"cached in {cache_folder} for later processes"
-    return (f"fastnn is compiling its kernels for a new configuration ({COMPILE_TIME}); {where} "
-            "(`fastnn compile` compiles them ahead of time)")
+        where = f"cached in {cache_folder} for later processes (`fastnn compile` compiles them ahead of time)"
+    return f"fastnn is compiling its kernels for a new configuration ({COMPILE_TIME}); {where}"
 
 
 class _Compilations(event.Listener):

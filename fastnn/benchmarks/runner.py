@@ -647,6 +647,12 @@ def check_options(args):
         raise ValueError("--digits and --sparse: choose one data set")
     if args.scaling and args.contenders is not None:
         raise ValueError("--scaling times fastnn alone: leave out --contenders")
+    if args.scaling:
+        from fastnn._kernels import blas
+
+        if blas.get_threads() is None:
+            raise ValueError(f"--scaling: fastnn cannot set the thread count of {blas.bind()} (it exports no thread "
+                             "functions)")
     if args.chart and not args.epoch:
         raise ValueError("--chart goes with --epoch")
     if args.chart and importlib.util.find_spec("matplotlib") is None:

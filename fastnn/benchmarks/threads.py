@@ -9,10 +9,6 @@ does; fastnn's own policy may still run fewer where products are small or cores 
 over the thread count.
 """
 
-import contextlib
-
-import numba
-
 from .contenders import CONTENDERS, DECAY, LEARNING_RATE
 from .inputs import benchmark_inputs
 
@@ -32,23 +28,11 @@ def thread_counts(cpus):
     return counts + [cpus]
 
 
-@contextlib.contextmanager
-def _on_threads(count):
-    """Run the block with BLAS and Numba capped at `count` threads, then restore both."""
-    from fastnn._blas_threads import pinned
-
-    previous = numba.get_num_threads()
-    numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
-    try:
-        with pinned(count):
-            yield
-    finally:
-        numba.set_num_threads(previous)
-
-
 def _on(count, function):
+    from fastnn._threads import on_threads
+
     def run():
-        with _on_threads(count):
+        with on_threads(count):
             return function()
 
     return run

@@ -66,8 +66,8 @@ def configurations(dtypes=("float32", "float64"), hidden_layers=(0, 1, 2, 3), sp
     Raises
     ------
     ValueError
-        A choice that is not a non-empty sequence (a bare string counts as one value is
-        refused), or a value outside its kind's range.
+        A choice that is not a non-empty list or tuple (a bare string is refused), or a
+        value outside its kind's range.
     """
     given = _choices("dtypes", dtypes)
     dtypes = list(dict.fromkeys(_dtype_name(dtype) for dtype in given))
@@ -105,8 +105,8 @@ def precompile(dtypes=("float32", "float64"), hidden_layers=(0, 1, 2, 3), sparse
                targets=("labels", "numbers"), report=None):
     """Compile (or load from the cache) the kernels of each configuration, so that later fits compile nothing.
 
-    Takes minutes for every configuration (about 10 to 40 s each on a 2-core machine) and
-    well under a second for each one already cached. Run it once where the cache
+    Each configuration takes about 10 to 40 s on a 2-core machine (all 32 of the defaults:
+    minutes), and well under a second where it is cached already. Run it once where the cache
     persists: an image build, a CI job's cache step. Deeper networks than `hidden_layers`
     lists compile on their first fit. Numba's cache is specific to the CPU model: a cache
     built on another model is not used (Numba compiles for the CPU it runs on).

@@ -452,7 +452,11 @@ before = blas.get_threads()
 X = np.ones((40, 30)); y = np.zeros(40, int); params = fastnn.get_init_params(30, 20, 3, seed=0)
 fastnn.cost_grad(X, y, params, 0.1)
 
+started = threading.Event()  # set inside the loop's try: no SIGINT before it can be counted
+
+
 def interrupter():  # 1,500 SIGINTs, 0.2 to 3 ms apart
+    started.wait()
     rng = random.Random(0)
     for _ in range(1500):
         time.sleep(rng.uniform(0.0002, 0.003))
@@ -464,6 +468,7 @@ interrupts = calls = 0
 done = False
 while not done:  # an interrupt anywhere in the loop, inside fastnn or not, is counted and the loop goes on
     try:
+        started.set()
         while thread.is_alive():
             try:
                 fastnn.cost_grad(X, y, params, 0.1)

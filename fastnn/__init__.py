@@ -3,7 +3,7 @@
 import importlib
 
 from ._kernels.compile import CompileWarning
-from ._system import show_config
+from ._system import show_config, use_blas
 from ._version import __version__ as __version__
 from .cost import cost_grad
 from .io import load, save
@@ -13,7 +13,7 @@ from .net import NetClassifier, get_init_params
 # dependencies. MLPClassifier and MLPRegressor (scikit-learn) are left out so that the star import works
 # without scikit-learn; `fastnn.MLPClassifier` and `from fastnn import MLPRegressor` load them.
 __all__ = ["CompileWarning", "NetClassifier", "cost_grad", "get_init_params", "load", "reference", "save",
-           "show_config"]
+           "show_config", "use_blas"]
 
 
 def __getattr__(name):

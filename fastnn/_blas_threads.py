@@ -345,11 +345,31 @@ class scipy_blas_on_one_thread(_Held):
                 set_(_scipy_saved)
 
 
+_forking_affinity = None  # the affinity of the thread that forks, read just before the fork
+
+
+def _before_fork():
+    global _forking_affinity
+    _forking_affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+
+
+def _keep_the_affinity():
+    """Give a fork child the affinity its forking thread had.
+
+    Intel's OpenMP runtime (MKL's threads, `fastnn._blas_libraries`) resets a fork child's
+    affinity to the one the parent had when the runtime started: a process confined later
+    (taskset -p, os.sched_setaffinity) would fork children that use every CPU.
+    """
+    if _forking_affinity is not None and os.sched_getaffinity(0) != _forking_affinity:
+        os.sched_setaffinity(0, _forking_affinity)
+
+
 def _after_fork_in_child():
     """A fork child starts with no compiled call running: restore a count its parent had lowered, and
     SIGINT's handler if the parent held it. Its CPUs are read again: the parent may have changed its
     affinity since it last read them, and a child is often moved to a cgroup of its own."""
     global _condition, _users, _waiting, _scipy_lock, _scipy_users
+    _keep_the_affinity()
     if _holding:
         signal.signal(signal.SIGINT, _holding[0].previous)
         _holding.clear()
@@ -365,4 +385,4 @@ def _after_fork_in_child():
     _read_cpus(quota_too=True)
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

@@ -31,8 +31,8 @@ _HALF_MAX = {np.dtype(np.float32): float(np.finfo(np.float32).max) / 2,
 
 
 def blas_name():
-    """Which BLAS the kernels call: "NumPy's OpenBLAS" or "SciPy's BLAS" (binding it if needed)."""
-    return blas.bind()
+    """How the BLAS the kernels call is named, e.g. "NumPy's OpenBLAS" (binding it if needed)."""
+    return blas.bind().description
 
 
 def training_kernels_cached():

@@ -1,5 +1,6 @@
-"""What fastnn runs on: the versions, the BLAS its kernels call, the CPUs it may use, its
-threads and its kernel cache (`fastnn.show_config`; one line of it: `fastnn --version`).
+"""What fastnn runs on: the versions, the BLAS its kernels call (`fastnn.use_blas` chooses
+it), the CPUs it may use, its threads and its kernel cache (`fastnn.show_config`; one line
+of it: `fastnn --version`).
 """
 
 import os
@@ -10,18 +11,19 @@ import numba
 import numpy as np
 import scipy
 
-from . import _engine, _threads
+from . import _blas_libraries, _engine, _threads
 from ._config import PARALLEL_MIN_ROWS
 from ._cpus import affinity_cpus, quota_cpus, usable_cpus
 from ._kernels import blas, compile
 from ._version import __version__
 
-__all__ = ["config", "show_config", "summary", "table"]
+__all__ = ["config", "show_config", "summary", "table", "use_blas"]
 
 
 def config():
     """fastnn's set-up in this process, as a dict of short strings (see `show_config`). Starts no threads."""
-    blas_threads = blas.get_threads()  # binds the BLAS first
+    library = blas.chosen()  # binds nothing: `use_blas` can still choose another
+    blas_threads = None if library.threads is None else library.threads[0]()
     quota = quota_cpus()
     parallel_off = _threads.parallel_unavailable()
     return {
@@ -30,7 +32,8 @@ def config():
         "NumPy": np.__version__,
         "SciPy": scipy.__version__,
         "Numba": numba.__version__,
-        "BLAS": _engine.blas_name(),
+        "BLAS": (f"{library.description} ({_blas_libraries.chosen_by()}; installed: "
+                 f"{', '.join(_blas_libraries.installed())})"),
         "BLAS threads": "not settable" if blas_threads is None else str(blas_threads),
         "CPUs": (f"{os.cpu_count()} in the machine, {affinity_cpus()} in the affinity, "
                  f"{'no' if quota is None else quota} cgroup quota: fastnn uses at most {usable_cpus()}"),
@@ -45,15 +48,15 @@ def config():
 
 def summary():
     """One line: the version, the BLAS the kernels call and the CPUs fastnn may use (`fastnn --version`)."""
-    return (f"fastnn {__version__} (BLAS: {_engine.blas_name()}, {usable_cpus()} usable CPUs; "
+    return (f"fastnn {__version__} (BLAS: {blas.chosen().description}, {usable_cpus()} usable CPUs; "
             f"Numba {numba.__version__}, NumPy {np.__version__}, Python {platform.python_version()})")
 
 
 def show_config(file=None):
     """Print fastnn's set-up: versions, the BLAS its kernels call, the CPUs and threads it uses, its kernel cache.
 
-    The BLAS is the one fastnn's compiled products call (NumPy's OpenBLAS where found,
-    else SciPy's). The CPUs are the machine's, this process's affinity and its cgroup
+    The BLAS is the one fastnn's compiled products call (see `use_blas`), with the
+    libraries installed and the choice in force. The CPUs are the machine's, this process's affinity and its cgroup
     CPU quota; fastnn runs no more threads than the smallest. Paste it into a bug report.
 
     Parameters
@@ -68,3 +71,38 @@ def table(entries):
     """The entries of a dict as aligned ``key: value`` lines."""
     width = max(map(len, entries)) + 1
     return "\n".join(f"{key + ':':{width}} {value}" for key, value in entries.items())
+
+
+def use_blas(name="auto"):
+    """Choose the BLAS library fastnn's compiled matrix products call.
+
+    Call it before the first fit, prediction or cost_grad of the process: the kernels
+    link the library on their first call and keep it. The environment variable
+    FASTNN_BLAS makes the same choice for a whole process (and its children); this
+    function sets it too, so that worker processes started later call the same library.
+
+    Parameters
+    ----------
+    name : str, default "auto"
+        "openblas" (the OpenBLAS bundled with NumPy's wheels), "mkl" (Intel MKL, from
+        ``pip install "fastnn-numba[mkl]"``), "scipy" (SciPy's BLAS), the path of a shared
+        library that exports the Fortran ``sgemm_`` and ``dgemm_`` (a BLIS, an OpenBLAS or a
+        vendor's build), or "auto": MKL on an Intel CPU where it is installed, else NumPy's
+        OpenBLAS.
+
+    Returns
+    -------
+    str
+        The library bound, as `show_config` names it.
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown, the library is not installed, or the file does not load
+        or exports no sgemm/dgemm.
+    RuntimeError
+        If the kernels already call another library in this process.
+    """
+    library = blas.use(name)
+    os.environ[_blas_libraries.ENVIRONMENT_VARIABLE] = _blas_libraries.choice(name)
+    return library.description

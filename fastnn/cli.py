@@ -734,12 +734,24 @@ def _thread_limits(threads):
     if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
         raise UserError(f"--threads must be between 1 and {numba.config.NUMBA_NUM_THREADS}")
     if blas.get_threads() is None:
-        raise UserError(f"--threads: fastnn cannot set the thread count of {blas.bind()} (it exports no thread "
-                        "functions)")
+        raise UserError(f"--threads: fastnn cannot set the thread count of {blas.bind().description} (it exports "
+                        "no thread functions)")
     return on_threads(threads)
 
 
+def _check_blas_choice():
+    """Exit with one line (code 2) if $FASTNN_BLAS names no usable BLAS, before any command runs."""
+    from ._kernels import blas
+
+    try:
+        blas.chosen()
+    except ValueError as error:
+        print(f"fastnn: error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
 def main(argv=None):
+    _check_blas_choice()
     args = parser().parse_args(argv)
     try:
         with _thread_limits(getattr(args, "threads", None)), warnings.catch_warnings():

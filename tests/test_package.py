@@ -148,7 +148,8 @@ def test_show_config_names_the_blas_the_cpus_and_the_cache(capsys, monkeypatch):
     fastnn.show_config()
     lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
     assert lines["fastnn"].strip() == fastnn.__version__
-    assert lines["BLAS"].strip() == _engine.blas_name()
+    assert lines["BLAS"].strip().startswith(f"{_engine.blas_name()} (")  # then how it was chosen, and the installed
+    assert "installed: " in lines["BLAS"] and "openblas" in lines["BLAS"].split("installed: ")[1]
     assert lines["CPUs"].strip().endswith(f"fastnn uses at most {_cpus.usable_cpus()}")  # read afresh
     assert lines["parallel block pass"].strip().startswith("off: 1 CPUs or Numba threads")
     assert lines["kernel cache"].strip() == str(compile.cache_folder or "none writable: every process compiles")

@@ -4,34 +4,33 @@ Numba's own np.dot exposes neither alpha and beta nor in-place accumulation; wit
 weight decay and the SGD step fold into the matrix products instead of costing extra
 passes over the weights.
 
-Which BLAS: the OpenBLAS bundled with NumPy's wheels when it can be found, else SciPy's
-(the one Numba's np.dot uses). NumPy's is preferred because the user's own NumPy code
-uses it: one thread pool instead of two. Two OpenBLAS pools in one process take cores
-from each other (an idle pool spins for a while after each call), which measured up to
-10x slower calls when NumPy products and fastnn alternate. NumPy's may also be the newer
-build (on the 2-core development machine its sgemm was about 30% faster at 32 rows).
+Which BLAS: the one `fastnn._blas_libraries` chooses (NumPy's OpenBLAS by default, Intel
+MKL on an Intel CPU where it is installed, or one the user names). NumPy's is preferred
+to SciPy's because the user's own NumPy code uses it: one thread pool instead of two.
+Two OpenBLAS pools in one process take cores from each other (an idle pool spins for a
+while after each call), which measured up to 10x slower calls when NumPy products and
+fastnn alternate.
 
 The routines are bound by symbol name (registered with LLVM on first use), not by
-address, so kernels that call them can be cached on disk and reloaded in a new process.
-Integers are passed as 64-bit values: an ILP64 BLAS (NumPy's) reads all eight bytes, an
-LP64 BLAS (SciPy's) the first four, which on a little-endian machine hold the same value.
+address, so kernels that call them can be cached on disk and reloaded in a new process,
+and the same cached kernels call whichever library the process binds. Integers are
+passed as 64-bit values: an ILP64 BLAS reads all eight bytes, an LP64 BLAS the first
+four, which on a little-endian machine hold the same value.
 
-The bound OpenBLAS's thread count is read and set through its own C functions
+The bound library's thread count is read and set through its own C functions
 (`get_threads`, `set_threads`), so fastnn can limit it without threadpoolctl; the policy
 lives in `fastnn._blas_threads`.
 """
 
-import ctypes
-import glob
-import os
 import sys
 
 import llvmlite.binding as llvm
 import numpy as np
 from numba import types
 from numba.core import cgutils
-from numba.extending import get_cython_function_address, intrinsic, overload
+from numba.extending import intrinsic, overload
 
+from .. import _blas_libraries
 from .compile import kernel
 
 _VOID_PTR = types.voidptr
@@ -40,86 +39,48 @@ _VOID_PTR = types.voidptr
 _SIGNATURE = types.void(*([_VOID_PTR] * 13))
 _SGEMM = types.ExternalFunction("fastnn_sgemm", _SIGNATURE)
 _DGEMM = types.ExternalFunction("fastnn_dgemm", _SIGNATURE)
-_bound = None  # the name of the BLAS bound, once bound
-_threads = None  # its (get, set) thread-count functions, if it exports them
+_bound = None  # the `_blas_libraries.Library` bound, once bound
 
 
-def _openblas_in(folder_patterns, routine_patterns, thread_patterns):
-    """(gemm addresses, thread functions) of the first OpenBLAS library found, or None.
-
-    The thread functions are (get, set) ctypes functions of OpenBLAS's C API, or None
-    if the library does not export them.
-    """
-    paths = [path for pattern in folder_patterns for path in glob.glob(pattern)]
-    for path in paths:
-        try:
-            library = ctypes.CDLL(path)  # already loaded by NumPy or SciPy: the same instance and pool
-        except OSError:
-            continue
-        for pattern in routine_patterns:
-            try:
-                addresses = tuple(ctypes.cast(getattr(library, pattern.format(name)), ctypes.c_void_p).value
-                                  for name in ("sgemm", "dgemm"))
-            except AttributeError:
-                continue
-            return addresses, _thread_functions(library, thread_patterns)
-    return None
-
-
-def _thread_functions(library, patterns):
-    for get_name, set_name in patterns:
-        try:
-            get, set_ = getattr(library, get_name), getattr(library, set_name)
-        except AttributeError:
-            continue
-        get.restype, get.argtypes = ctypes.c_int, []
-        set_.restype, set_.argtypes = None, [ctypes.c_int]
-        return get, set_
-    return None
-
-
-def _numpy_openblas():
-    """(sgemm and dgemm addresses, thread functions) of the OpenBLAS bundled with NumPy's wheels, or None."""
-    folder = os.path.dirname(np.__file__)
-    return _openblas_in(
-        (os.path.join(folder, os.pardir, "numpy.libs", "*openblas*"), os.path.join(folder, ".dylibs", "*openblas*")),
-        ("scipy_{}_64_", "{}_64_"),
-        (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
-         ("openblas_get_num_threads64_", "openblas_set_num_threads64_")))
-
-
-def _scipy_openblas_threads():
-    """The thread functions of the OpenBLAS bundled with SciPy's wheels, or None."""
-    import scipy
-
-    folder = os.path.dirname(scipy.__file__)
-    found = _openblas_in(
-        (os.path.join(folder, os.pardir, "scipy.libs", "*openblas*"), os.path.join(folder, ".dylibs", "*openblas*")),
-        ("scipy_{}_", "{}_"),
-        (("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
-         ("openblas_get_num_threads", "openblas_set_num_threads")))
-    return None if found is None else found[1]
+def _bind(library):
+    global _bound
+    if sys.byteorder != "little":
+        raise RuntimeError("fastnn's BLAS binding needs a little-endian machine")
+    for name, address in zip(("sgemm", "dgemm"), library.gemm):
+        llvm.add_symbol(f"fastnn_{name}", address)
+    _bound = library
 
 
 def bind():
-    """Register sgemm/dgemm with LLVM (once); `fastnn._engine` calls it before any kernel runs.
+    """Register sgemm/dgemm of the chosen BLAS with LLVM (once); `fastnn._engine` calls it before any kernel runs.
 
-    Returns a short description of the BLAS bound.
+    Returns the bound `_blas_libraries.Library`. The choice is $FASTNN_BLAS's, or "auto";
+    a bad one raises ValueError here, at the first compiled call.
     """
-    global _bound, _threads
     if _bound is None:
-        if sys.byteorder != "little":
-            raise RuntimeError("fastnn's BLAS binding needs a little-endian machine")
-        found = _numpy_openblas()
-        if found is None:
-            addresses = tuple(get_cython_function_address("scipy.linalg.cython_blas", name)
-                              for name in ("sgemm", "dgemm"))
-            threads, bound = _scipy_openblas_threads(), "SciPy's BLAS"
-        else:
-            (addresses, threads), bound = found, "NumPy's OpenBLAS"
-        for name, address in zip(("sgemm", "dgemm"), addresses):
-            llvm.add_symbol(f"fastnn_{name}", address)
-        _bound, _threads = bound, threads
+        _bind(_blas_libraries.find(_blas_libraries.choice()))
+    return _bound
+
+
+def chosen():
+    """The `Library` bound, or the one the first compiled call would bind (binding nothing)."""
+    return _bound or _blas_libraries.find(_blas_libraries.choice())
+
+
+def use(name):
+    """Bind the BLAS `name` chooses (see `fastnn.use_blas`); returns the bound `Library`.
+
+    Once a library is bound, the kernels linked in this process call it: choosing
+    another then raises RuntimeError. Choosing the one bound (by its name, or "auto"
+    where auto would choose it) is allowed.
+    """
+    name = _blas_libraries.choice(name)
+    if _bound is None:
+        _bind(_blas_libraries.find(name))
+    elif name != _bound.name and not (name == "auto" and _blas_libraries.find("auto").name == _bound.name):
+        raise RuntimeError(f"fastnn's kernels already call {_bound.description} in this process: choose the BLAS "
+                           f"before the first compiled call, or set {_blas_libraries.ENVIRONMENT_VARIABLE} before "
+                           "Python starts")
     return _bound
 
 
@@ -129,22 +90,22 @@ def scipy_thread_functions():
     SciPy's wheels bundle an OpenBLAS apart from NumPy's: scipy.optimize's L-BFGS-B
     does its vector work through it, with a thread pool of its own.
     """
-    if bind() == "SciPy's BLAS":
+    if bind().name == "scipy":
         return None
-    return _scipy_openblas_threads()
+    return _blas_libraries.scipy_openblas_threads()
 
 
 def get_threads():
     """The bound BLAS's thread count, or None if fastnn cannot control it (binding it if needed)."""
-    bind()
-    return None if _threads is None else _threads[0]()
+    threads = bind().threads
+    return None if threads is None else threads[0]()
 
 
 def set_threads(count):
     """Set the bound BLAS's thread count for the whole process (ignored if it cannot be controlled)."""
-    bind()
-    if _threads is not None:
-        _threads[1](int(count))
+    threads = bind().threads
+    if threads is not None:
+        threads[1](int(count))
 
 
 @intrinsic

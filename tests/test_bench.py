@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("pytest_benchmark")
 
 from fastnn import cli, reference  # noqa: E402  (after the skip: without pytest-benchmark nothing here runs)
-from fastnn.benchmarks import runner  # noqa: E402
+from fastnn.benchmarks import blas, runner  # noqa: E402
 from fastnn.benchmarks.contenders import CONTENDERS, LEARNING_RATE, epoch_order, gemm_operands, gemm_products  # noqa: E402
 from fastnn.benchmarks.inputs import MNIST_SHAPE, make_problem, mnist_like  # noqa: E402
 from helpers import RTOL, assert_same_params, assert_same_result, error_scale, run_python  # noqa: E402
@@ -253,6 +253,64 @@ def _children():
     import psutil  # a dependency of dask.distributed, in the test extra
 
     return [str(child.pid) for child in psutil.Process().children() if child.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_the_epoch_table_has_the_flop_limit(capsys):
+    runner.main(["--epoch", "--quick", "--samples", "128", "--batch-sizes", "64", "--contenders", "numpy"])
+    out, _ = capsys.readouterr()
+    header, rows = _markdown_rows(out)
+    assert "| fastnn / floor | FLOP limit s | fastnn / limit |" in header
+    assert float(rows[0].split("|")[6]) > 0 and float(rows[0].split("|")[7]) > 0
+    flop = blas.epoch_flop(128, MNIST_SHAPE) / 1e9
+    assert f"FLOP limit, float32: {flop:.1f} GFLOP of products per epoch at " in out
+
+
+def test_the_epoch_flop_are_those_of_the_gemm_floors_products():
+    """Five products per row of a pass, and a forward pass (the first two) over the set for the full metrics."""
+    X, y, params = make_problem(40, *MNIST_SHAPE, np.float32, seed=0)
+    operands = gemm_operands(X, params)
+    pairs = [(operands[0], operands[1]), (operands[2], operands[4]), (operands[2].T, operands[3]),
+             (operands[3], operands[4].T), (operands[0].T, operands[2])]
+    assert [a @ b for a, b in pairs][0].shape == gemm_products(*operands)[0].shape
+    for (a, b), product in zip(pairs, gemm_products(*operands)):
+        np.testing.assert_array_equal(a @ b, product)  # the pairs are the yardstick's products
+    flop = [2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs]
+    assert blas.epoch_flop(40, MNIST_SHAPE, metrics="running") == sum(flop)
+    assert blas.epoch_flop(40, MNIST_SHAPE) == sum(flop) + sum(flop[:2])
+    assert round(blas.epoch_flop(60000, MNIST_SHAPE) / 1e9, 1) == 73.5
+
+
+def test_blas_times_every_installed_library_on_one_thread_and_on_all(capsys):
+    from fastnn import _blas_libraries
+    from fastnn._blas_threads import cpu_budget
+
+    runner.main(["--blas", "--quick", "--batch-sizes", "8", "--hidden", "16", "--epoch-dtypes", "float32", "float64"])
+    out, err = capsys.readouterr()
+    header, rows = _markdown_rows(out)
+    counts = sorted({1, cpu_budget()})
+    columns = [f"{_blas_libraries.find(name).description}, {count} thread{'s' if count > 1 else ''}"
+               for name in _blas_libraries.installed() for count in counts]
+    assert [cell.strip() for cell in header.split("|")[3:-1]] == columns
+    assert [[cell.strip() for cell in row.split("|")[1:3]] for row in rows] == [
+        [dtype, product] for dtype in ("float32", "float64") for product in ("X W1, batch 8", "X^T dZ1, batch 8")]
+    for row in rows:
+        rates = [float(cell.strip().strip("*")) for cell in row.split("|")[3:-1]]
+        assert all(rate > 0 for rate in rates) and row.count("**") == 2
+    with pytest.raises(ValueError, match="--blas times the BLAS libraries alone"):
+        runner.check_options(cli.parser().parse_args(["bench", "--blas", "--contenders", "numpy"]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_blas_benchmark_calls_each_library_correctly(dtype):
+    from fastnn import _blas_libraries
+
+    for name in _blas_libraries.installed():
+        library = _blas_libraries.find(name)
+        for product, (trans_a, a, b, c) in blas.products(33, 20, 7, np.dtype(dtype)).items():
+            blas._gemm_call(library, np.dtype(dtype), trans_a, a, b, c)()
+            expected = (a.T if trans_a else a) @ b
+            np.testing.assert_allclose(c, expected, rtol=0, atol=RTOL[np.dtype(dtype)] * np.abs(expected).max(),
+                                       err_msg=f"{name}: {product}")
 
 
 def test_the_epoch_chart_is_drawn(capsys, tmp_path):

@@ -1,9 +1,10 @@
 """Side-by-side timing of the contenders: ``fastnn bench`` and ``python -m fastnn.benchmarks``.
 
-Five modes, one Markdown table each: cost_grad (the default), cost_grad for every hidden
-activation and output (``--combinations``), one training epoch (``--epoch``),
-MLPClassifier fits (``--estimator``, on the embedded digits with ``--digits``) and fastnn
-on 1 thread to all (``--scaling``, `fastnn.benchmarks.threads`); each can run
+Six modes, one Markdown table each: cost_grad (the default), cost_grad for every hidden
+activation and output (``--combinations``), one training epoch (``--epoch``, with the
+machine's FLOP limit), MLPClassifier fits (``--estimator``, on the embedded digits with
+``--digits``), fastnn on 1 thread to all (``--scaling``, `fastnn.benchmarks.threads`)
+and the installed BLAS libraries' products (``--blas``, `fastnn.benchmarks.blas`); each can run
 beside CPU-bound neighbour processes (``--busy P``). Every speed claim is a ratio
 measured in one process: the contenders take turns inside each repeat, so drift on a
 shared machine hits them alike, and the tables report medians. A line per repeat goes to
@@ -32,6 +33,7 @@ import time
 import numpy as np
 
 from ..families import ACTIVATIONS, OUTPUTS
+from .blas import BLAS_BATCH_SIZES, epoch_flop, flop_limit
 from .contenders import CONTENDERS, DECAY, LEARNING_RATE, build
 from .inputs import MNIST_SHAPE, TFIDF_SHAPE, benchmark_inputs, targets_for, tfidf_like
 
@@ -69,8 +71,9 @@ OPTIONAL_CONTENDERS = tuple(dict.fromkeys(
 
 DESCRIPTION = ("Time fastnn side by side with the NumPy reference, PyTorch and scikit-learn (those installed, or "
                "those named by --contenders): cost_grad by default, one training epoch with --epoch, MLPClassifier "
-               "fits with --estimator, fastnn's scaling from 1 thread to all with --scaling. Medians in one process; "
-               "progress on stderr, the Markdown table on stdout.")
+               "fits with --estimator, fastnn's scaling from 1 thread to all with --scaling, the installed BLAS "
+               "libraries' products with --blas. Medians in one process; progress on stderr, the Markdown table on "
+               "stdout.")
 
 
 def _format_seconds(seconds):
@@ -411,26 +414,31 @@ def compare_epoch(batch_sizes=(32, 256), n=60000, shape=MNIST_SHAPE, dtype="floa
 def format_epoch_table(rows):
     """A Markdown table of `compare_epoch`'s rows (contenders that did not run left out)."""
     labels = {name: contender.label for name, contender in CONTENDERS["epoch"].items()}
-    floor = "gemm-floor"
+    floor, limit = "gemm-floor", "flop-limit"
     others = [name for name in labels if name not in ("fastnn", floor) and all(name in row["seconds"] for row in rows)]
+    limits = all(limit in row["seconds"] for row in rows)
     lines = [
-        f"| dtype | batch | fastnn s | {labels[floor]} s | fastnn / floor | " + " | ".join(
+        f"| dtype | batch | fastnn s | {labels[floor]} s | fastnn / floor | "
+        + ("FLOP limit s | fastnn / limit | " if limits else "") + " | ".join(
             f"{labels[name]} s | fastnn speedup vs {labels[name]}" for name in others) + " |",
-        "| --- | ---: | ---: | ---: | ---: | " + " | ".join("---: | ---:" for _ in others) + " |",
+        "| --- | ---: | ---: | ---: | ---: | " + ("---: | ---: | " if limits else "")
+        + " | ".join("---: | ---:" for _ in others) + " |",
     ]
     for row in rows:
         seconds = row["seconds"]
         lines.append(f"| {row['dtype']} | {row['batch_size']} | {seconds['fastnn']:.3f} | {seconds[floor]:.3f} | "
-                     f"{_ratio(seconds, 'fastnn', floor)} | " + " | ".join(
-                         f"{seconds[name]:.3f} | {_ratio(seconds, name, 'fastnn')}" for name in others) + " |")
+                     f"{_ratio(seconds, 'fastnn', floor)} | "
+                     + (f"{seconds[limit]:.3f} | {_ratio(seconds, 'fastnn', limit)} | " if limits else "")
+                     + " | ".join(f"{seconds[name]:.3f} | {_ratio(seconds, name, 'fastnn')}" for name in others)
+                     + " |")
     return "\n".join(lines)
 
 
 def epoch_chart(rows, path, title=None):
     """Draw `compare_epoch`'s rows of one dtype: seconds per epoch against the batch size, one line per contender.
 
-    The GEMM floor is drawn dashed. Needs matplotlib (ImportError otherwise); the format
-    follows the path's suffix.
+    The GEMM floor is drawn dashed, the FLOP limit (where the rows have it) dotted. Needs
+    matplotlib (ImportError otherwise); the format follows the path's suffix.
     """
     try:
         from matplotlib.figure import Figure
@@ -445,6 +453,9 @@ def epoch_chart(rows, path, title=None):
             axes.plot(batch_sizes, [row["seconds"][name] for row in rows], marker="o", label=label,
                       linestyle="--" if CONTENDERS["epoch"][name].yardstick else "-",
                       color="black" if name == "gemm-floor" else None, linewidth=2.5 if name == "fastnn" else 1.5)
+    if all("flop-limit" in row["seconds"] for row in rows):
+        axes.plot(batch_sizes, [row["seconds"]["flop-limit"] for row in rows], linestyle=":", color="gray",
+                  label="FLOP limit (the fastest gemm rate)")
     axes.set_xscale("log", base=2)
     axes.set_xticks(batch_sizes, [str(size) for size in batch_sizes])
     axes.set_ylim(bottom=0)
@@ -586,6 +597,10 @@ def add_arguments(parser):
                       help="time fastnn alone on 1, 2, 4, ... threads up to the CPUs it may use: one epoch per "
                            "--batch-sizes and cost_grad at n = 10000 (the parallel block pass), with the speed-up "
                            "and efficiency of each thread count")
+    mode.add_argument("--blas", action="store_true",
+                      help="time the matrix products of the first layer (batch sizes 32, 256 and 1024, or "
+                           "--batch-sizes) with every BLAS library fastnn can call (fastnn.use_blas), on one "
+                           "thread and on all")
     parser.add_argument("--sizes", type=int, nargs="+", metavar="N",
                         help=f"batch sizes n of cost_grad ({_defaults_help('sizes')})")
     parser.add_argument("--dtypes", nargs="+", choices=["float32", "float64"], metavar="DTYPE",
@@ -594,17 +609,18 @@ def add_arguments(parser):
                         help="timed turns per contender, medians reported; at most 3 with --epoch, --estimator or "
                              f"--scaling ({_defaults_help('repeats')})")
     parser.add_argument("--batch-sizes", type=int, nargs="+", metavar="B",
-                        help=f"with --epoch or --scaling ({_defaults_help('batch_sizes')})")
+                        help=f"with --epoch, --scaling or --blas ({_defaults_help('batch_sizes')}; --blas: "
+                             f"{' '.join(map(str, BLAS_BATCH_SIZES))})")
     parser.add_argument("--samples", type=int, metavar="N",
                         help=f"rows of MNIST-shaped random data, with --epoch, --estimator or --scaling "
                              f"({_defaults_help('samples')})")
     parser.add_argument("--epoch-dtypes", nargs="+", choices=["float32", "float64"], metavar="DTYPE",
-                        help=f"float32 and/or float64, with --epoch, --estimator or --scaling "
+                        help=f"float32 and/or float64, with --epoch, --estimator, --scaling or --blas "
                              f"({_defaults_help('epoch_dtypes')})")
     parser.add_argument("--epochs", type=int, metavar="E",
                         help=f"epochs per fit, with --estimator ({_defaults_help('epochs')})")
     parser.add_argument("--hidden", type=int, default=MNIST_SHAPE[1], metavar="H",
-                        help=f"hidden units, with --epoch or --scaling (default: {MNIST_SHAPE[1]})")
+                        help=f"hidden units, with --epoch, --scaling or --blas (default: {MNIST_SHAPE[1]})")
     parser.add_argument("--metrics", choices=["full", "running"], default="full",
                         help="with --epoch: the training loss and accuracy over the whole training set after the "
                              "epoch (full, as NetClassifier's history), or the running mean of the batch losses "
@@ -647,12 +663,14 @@ def check_options(args):
         raise ValueError("--digits and --sparse: choose one data set")
     if args.scaling and args.contenders is not None:
         raise ValueError("--scaling times fastnn alone: leave out --contenders")
+    if args.blas and args.contenders is not None:
+        raise ValueError("--blas times the BLAS libraries alone: leave out --contenders")
     if args.scaling:
         from fastnn._kernels import blas
 
         if blas.get_threads() is None:
-            raise ValueError(f"--scaling: fastnn cannot set the thread count of {blas.bind()} (it exports no thread "
-                             "functions)")
+            raise ValueError(f"--scaling: fastnn cannot set the thread count of {blas.bind().description} (it "
+                             "exports no thread functions)")
     if args.chart and not args.epoch:
         raise ValueError("--chart goes with --epoch")
     if args.chart and importlib.util.find_spec("matplotlib") is None:
@@ -672,6 +690,8 @@ def _task(args):
         return None
     if args.scaling:
         return "scaling"
+    if args.blas:
+        return "blas"
     return "estimator" if args.estimator else "epoch" if args.epoch else "cost_grad"
 
 
@@ -751,6 +771,15 @@ def _run(args, options, log):
             log=log)]
         print(format_scaling_table(rows))
         return
+    if args.blas:
+        from .blas import compare_blas, format_blas_table
+
+        batch_sizes = args.batch_sizes or ([256] if args.quick else BLAS_BATCH_SIZES)
+        print(f"the first layer's products at (d, h) = ({d}, {args.hidden}) with every BLAS fastnn can call, on one "
+              f"thread and on all{busy}; {machine_summary()}", flush=True)
+        print(format_blas_table(compare_blas(batch_sizes, (d, args.hidden), options["epoch_dtypes"],
+                                             options["repeats"], log=log)))
+        return
     if args.combinations:
         sizes = (options["sizes"] if args.sizes is not None
                  else QUICK_COMBINATION_SIZES if args.quick else COMBINATION_SIZES)
@@ -768,7 +797,15 @@ def _run(args, options, log):
         rows = [row for dtype in options["epoch_dtypes"] for row in compare_epoch(
             options["batch_sizes"], options["samples"], (d, h, k), dtype=dtype, repeats=min(options["repeats"], 3),
             log=log, metrics=args.metrics, contenders=options["contenders"])]
+        limits = {dtype: flop_limit(options["samples"], (d, h, k), dtype, args.metrics, min(options["repeats"], 3))
+                  for dtype in options["epoch_dtypes"]}
+        for row in rows:
+            row["seconds"]["flop-limit"] = limits[row["dtype"]][0]
         print(format_epoch_table(rows))
+        for dtype, (_, gflops, library) in limits.items():
+            print(f"FLOP limit, {dtype}: {epoch_flop(options['samples'], (d, h, k), args.metrics) / 1e9:.1f} GFLOP "
+                  f"of products per epoch at {gflops:.0f} GFLOP/s, the fastest {dtype} gemm measured ({library}, on "
+                  f"all usable CPUs)")
         if args.chart:
             dtype = options["epoch_dtypes"][0]
             epoch_chart([row for row in rows if row["dtype"] == dtype], args.chart,

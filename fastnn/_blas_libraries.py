@@ -31,12 +31,12 @@ import sys
 
 import numpy as np
 
-__all__ = ["ENVIRONMENT_VARIABLE", "NAMES", "Library", "choice", "chosen_by", "find", "installed"]
+__all__ = ["ENVIRONMENT_VARIABLE", "NAMES", "Library", "auto_name", "choice", "find", "installed"]
 
 ENVIRONMENT_VARIABLE = "FASTNN_BLAS"
 NAMES = ("auto", "openblas", "mkl", "scipy")
 
-Library = collections.namedtuple("Library", "name description gemm threads")
+Library = collections.namedtuple("Library", "name description gemm threads prepare", defaults=(None,))
 Library.__doc__ = """A BLAS library fastnn can call.
 
 name : str
@@ -47,6 +47,9 @@ gemm : (int, int)
     The addresses of its Fortran sgemm and dgemm (every argument by reference).
 threads : (get, set) or None
     ctypes functions reading and setting its thread count, or None where it exports none.
+prepare : callable or None
+    What must happen once before the library's first call (MKL: its threading layer),
+    run when fastnn binds it, so that looking at a library changes nothing.
 """
 
 # Symbol names, the ILP64 ones first: fastnn passes 64-bit integers, which an LP64
@@ -88,21 +91,28 @@ def _thread_functions(library):
     return None
 
 
-def _first_library(patterns):
-    """The first file matching the glob patterns that loads, opened, or None."""
-    for path in (path for pattern in patterns for path in sorted(glob.glob(pattern))):
-        try:
-            return ctypes.CDLL(path)  # already loaded by NumPy or SciPy: the same instance and thread pool
-        except OSError:
-            continue
-    return None
+def _first_path(patterns):
+    """The first file matching the glob patterns, or None."""
+    return next((path for pattern in patterns for path in sorted(glob.glob(pattern))), None)
+
+
+def _open(path):
+    try:
+        return ctypes.CDLL(path)  # already loaded by NumPy or SciPy: the same instance and thread pool
+    except OSError:
+        return None
+
+
+def _wheel_openblas_path(package):
+    folder = os.path.dirname(package.__file__)
+    return _first_path((os.path.join(folder, os.pardir, f"{package.__name__}.libs", "*openblas*"),
+                        os.path.join(folder, ".dylibs", "*openblas*")))
 
 
 def _wheel_openblas(package):
     """(gemm, threads) of the OpenBLAS bundled with a package's wheels (numpy, scipy), or None."""
-    folder = os.path.dirname(package.__file__)
-    library = _first_library((os.path.join(folder, os.pardir, f"{package.__name__}.libs", "*openblas*"),
-                              os.path.join(folder, ".dylibs", "*openblas*")))
+    path = _wheel_openblas_path(package)
+    library = None if path is None else _open(path)
     gemm = None if library is None else _gemm_addresses(library)
     return None if gemm is None else (gemm, _thread_functions(library))
 
@@ -129,50 +139,69 @@ def scipy_openblas_threads():
     return None if found is None else found[1]
 
 
-def _mkl_library():
-    """MKL's single dynamic library (the `mkl` wheel installs it under sys.prefix), opened, or None."""
-    return _first_library((os.path.join(sys.prefix, "lib", "libmkl_rt.so*"),
-                           os.path.join(sys.prefix, "lib", "libmkl_rt*.dylib"),
-                           os.path.join(sys.prefix, "Library", "bin", "mkl_rt*.dll")))
+def _mkl_path():
+    """The file of MKL's single dynamic library, libmkl_rt, as the `mkl` wheel installed it, or None.
+
+    The wheel's files name it wherever pip put it (a virtual environment's lib/, a --user
+    or --target install); sys.prefix's lib/ covers conda's MKL.
+    """
+    try:
+        files = importlib.metadata.files("mkl") or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for file in files:
+        if file.name.startswith(("libmkl_rt.so", "libmkl_rt.", "mkl_rt.")) and os.path.exists(file.locate()):
+            return str(file.locate())
+    return _first_path((os.path.join(sys.prefix, "lib", "libmkl_rt.so*"),
+                        os.path.join(sys.prefix, "lib", "libmkl_rt*.dylib"),
+                        os.path.join(sys.prefix, "Library", "bin", "mkl_rt*.dll")))
 
 
 def _mkl():
-    """MKL on Intel's OpenMP runtime, or None where the `mkl` wheel is not installed.
+    """MKL, to be run on Intel's OpenMP runtime, or None where the `mkl` wheel is not installed.
 
-    Intel's OpenMP, not GNU's: a fork child of a process whose GNU OpenMP threads ran
-    hangs at its first parallel region; Intel's starts afresh in the child. Its threads
-    sleep at once after each product (KMP_BLOCKTIME=0, unless the user set it) instead
-    of spinning for 200 ms against the threads of NumPy's OpenBLAS and Numba: on 2
-    cores, alternating fastnn's products on MKL with NumPy's took 1.8x-2.0x the time of
-    both alone with the default, 1.2x with 0 (docs/performance.md, "BLAS libraries").
+    Opening it calls nothing in it; binding it (`Library.prepare`) chooses Intel's
+    OpenMP, not GNU's: a fork child of a process whose GNU OpenMP threads ran hangs at
+    its first parallel region, Intel's starts afresh in the child. Its threads sleep at
+    once after each product (KMP_BLOCKTIME=0, unless the user set it) instead of
+    spinning for 200 ms against the threads of NumPy's OpenBLAS and Numba: on 2 cores,
+    alternating fastnn's products on MKL with NumPy's took 1.8x-2.0x the time of both
+    alone with the default, 1.2x with 0 (docs/performance.md, "BLAS libraries").
     """
-    library = _mkl_library()
+    path = _mkl_path()
+    library = None if path is None else _open(path)
     if library is None:
         return None
-    os.environ.setdefault("KMP_BLOCKTIME", "0")  # read when Intel's OpenMP starts, at MKL's first threaded product
-    library.MKL_Set_Threading_Layer.restype = ctypes.c_int
-    library.MKL_Set_Threading_Layer(ctypes.c_int(_MKL_THREADING_INTEL))  # before any other MKL call
+
+    def prepare():
+        os.environ.setdefault("KMP_BLOCKTIME", "0")  # read when Intel's OpenMP starts, at the first threaded call
+        library.MKL_Set_Threading_Layer.restype = ctypes.c_int
+        library.MKL_Set_Threading_Layer(ctypes.c_int(_MKL_THREADING_INTEL))  # before any other MKL call
+
     try:
         version = " " + importlib.metadata.version("mkl")
     except importlib.metadata.PackageNotFoundError:
         version = ""
-    return Library("mkl", f"Intel MKL{version}", _gemm_addresses(library), _thread_functions(library))
+    return Library("mkl", f"Intel MKL{version}", _gemm_addresses(library), _thread_functions(library), prepare)
 
 
-def _named_file(path):
+def _named_file(path, source=ENVIRONMENT_VARIABLE):
     """The library at a path the user gave; ValueError if it does not load or exports no sgemm/dgemm."""
     try:
         library = ctypes.CDLL(path)
     except OSError as error:
-        raise ValueError(f"{ENVIRONMENT_VARIABLE}: cannot load {path!r} as a BLAS library: {error}") from None
+        raise ValueError(f"{source}: cannot load {path!r} as a BLAS library: {error}") from None
     gemm = _gemm_addresses(library)
     if gemm is None:
-        raise ValueError(f"{ENVIRONMENT_VARIABLE}: {path!r} exports no Fortran sgemm/dgemm "
+        raise ValueError(f"{source}: {path!r} exports no Fortran sgemm/dgemm "
                          f"(looked for {', '.join(pattern.format('sgemm') for pattern in _GEMM_SYMBOLS)})")
     return Library(path, f"{os.path.basename(path)} (named by the user)", gemm, _thread_functions(library))
 
 
 _FINDERS = {"openblas": _numpy_openblas, "mkl": _mkl, "scipy": _scipy_blas}
+# Whether a library is installed, looked for without opening it.
+_PRESENT = {"openblas": lambda: _wheel_openblas_path(np) is not None, "mkl": lambda: _mkl_path() is not None,
+            "scipy": lambda: True}
 
 
 def _intel_cpu():
@@ -185,43 +214,48 @@ def _intel_cpu():
 
 
 def installed():
-    """The names of the BLAS libraries fastnn finds in this environment, in the order of the table."""
-    # MKL is only looked for: opening it for use sets its threading layer and KMP_BLOCKTIME.
-    present = {"openblas": lambda: _wheel_openblas(np) is not None, "mkl": lambda: _mkl_library() is not None,
-               "scipy": lambda: True}
-    return [name for name in _FINDERS if present[name]()]
+    """The names of the BLAS libraries fastnn finds in this environment, in the order of the table (none opened)."""
+    return [name for name in _FINDERS if _PRESENT[name]()]
 
 
-def choice(name=None):
-    """The BLAS choice in force: `name`, else $FASTNN_BLAS, else "auto"; ValueError for an unknown name.
+def auto_name():
+    """The name "auto" stands for here: "mkl" on an Intel CPU where MKL is installed, else "openblas", else "scipy"."""
+    if _intel_cpu() and _PRESENT["mkl"]():
+        return "mkl"
+    return "openblas" if _PRESENT["openblas"]() else "scipy"
 
-    A name is one of `NAMES` or a path to a shared library (it contains a path separator).
+
+def choice(name=None, source=ENVIRONMENT_VARIABLE):
+    """The BLAS choice in force: `name`, else $FASTNN_BLAS, else "auto", normalised; ValueError if unknown.
+
+    A name is one of `NAMES` in any case, or a path to a shared library (one that
+    contains a path separator, made absolute, so that a child process started elsewhere
+    finds it too). `source` names where the name came from in the error.
     """
     if name is None:
-        name = os.environ.get(ENVIRONMENT_VARIABLE, "").strip() or "auto"
+        name, source = os.environ.get(ENVIRONMENT_VARIABLE, ""), ENVIRONMENT_VARIABLE
+    if isinstance(name, os.PathLike):
+        name = os.fspath(name)
     if not isinstance(name, str):
-        raise TypeError(f"the BLAS must be named by a string, not {type(name).__name__}")
-    if name not in NAMES and os.sep not in name and "/" not in name:
-        raise ValueError(f"{ENVIRONMENT_VARIABLE}: unknown BLAS {name!r}: choose one of {', '.join(NAMES)}, "
-                         "or give the path of a shared library that exports sgemm_ and dgemm_")
-    return name
+        raise TypeError(f"{source}: the BLAS must be named by a string or a path, not {type(name).__name__}")
+    name = name.strip() or "auto"
+    if name.lower() in NAMES:
+        return name.lower()
+    if os.sep in name or "/" in name:
+        return os.path.abspath(os.path.expanduser(name))
+    raise ValueError(f"{source}: unknown BLAS {name!r}: choose one of {', '.join(NAMES)}, or give the path of a "
+                     "shared library that exports sgemm_ and dgemm_")
 
 
-def chosen_by():
-    """How the choice in force was made, for `show_config`: "FASTNN_BLAS=mkl" or "auto, FASTNN_BLAS unset"."""
-    name = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
-    return f"{ENVIRONMENT_VARIABLE}={name}" if name else f"auto, {ENVIRONMENT_VARIABLE} unset"
-
-
-def find(name):
-    """The `Library` a choice names; ValueError if it is not installed or not a BLAS library."""
+def find(name, source=ENVIRONMENT_VARIABLE):
+    """The `Library` a normalised choice names, opened (nothing in it called); ValueError if it is not
+    installed or not a BLAS library."""
     if name == "auto":
-        mkl = _mkl() if _intel_cpu() else None
-        return mkl or _numpy_openblas() or _scipy_blas()
+        name = auto_name()
     if name in _FINDERS:
         library = _FINDERS[name]()
         if library is None:
             hint = ' (pip install "fastnn-numba[mkl]")' if name == "mkl" else ""
-            raise ValueError(f"{ENVIRONMENT_VARIABLE}: the BLAS {name!r} is not installed{hint}")
+            raise ValueError(f"{source}: the BLAS {name!r} is not installed{hint}")
         return library
-    return _named_file(name)
+    return _named_file(name, source)

@@ -23,9 +23,11 @@ rest of the machine is full: pin one thread there.
 
 A product's last bits can depend on OpenBLAS's thread count (float32 products of every
 shape tried; float64 ones with a long inner dimension and a small output), so results
-are bit-reproducible for a given choice: pin one thread (`OPENBLAS_NUM_THREADS=1`,
-`threadpoolctl.threadpool_limits(1, "blas")` or the command line's `--threads 1`) to
-make them independent of the load. Overlapping calls never change each other's count.
+are bit-reproducible for a given choice: pin one thread (the command line's `--threads
+1`, `threadpoolctl.threadpool_limits(1, "blas")`, or the bound library's variable,
+`OPENBLAS_NUM_THREADS=1` or `MKL_NUM_THREADS=1`) to make them independent of the load.
+The thread functions are the bound library's (`fastnn._blas_libraries`). Overlapping
+calls never change each other's count.
 """
 
 import _signal

@@ -22,8 +22,6 @@ __all__ = ["config", "show_config", "summary", "table", "use_blas"]
 
 def config():
     """fastnn's set-up in this process, as a dict of short strings (see `show_config`). Starts no threads."""
-    library = blas.chosen()  # binds nothing: `use_blas` can still choose another
-    blas_threads = None if library.threads is None else library.threads[0]()
     quota = quota_cpus()
     parallel_off = _threads.parallel_unavailable()
     return {
@@ -32,9 +30,7 @@ def config():
         "NumPy": np.__version__,
         "SciPy": scipy.__version__,
         "Numba": numba.__version__,
-        "BLAS": (f"{library.description} ({_blas_libraries.chosen_by()}; installed: "
-                 f"{', '.join(_blas_libraries.installed())})"),
-        "BLAS threads": "not settable" if blas_threads is None else str(blas_threads),
+        **_blas_entries(),
         "CPUs": (f"{os.cpu_count()} in the machine, {affinity_cpus()} in the affinity, "
                  f"{'no' if quota is None else quota} cgroup quota: fastnn uses at most {usable_cpus()}"),
         "Numba threads": f"{numba.config.NUMBA_NUM_THREADS} ({_threads.threading_layer() or 'not started'})",
@@ -46,9 +42,34 @@ def config():
     }
 
 
+def _blas_entries():
+    """The "BLAS" and "BLAS threads" entries: the library bound, or the one the first use would bind.
+
+    Binds nothing, so that `use_blas` can still choose another, and calls nothing in a
+    library that needs preparing first (MKL's threading layer is set when it is bound).
+    A bad choice is reported, not raised: this is what users paste into bug reports.
+    """
+    installed = ", ".join(_blas_libraries.installed())
+    try:
+        library, chosen_by = blas.chosen()
+    except ValueError as error:
+        return {"BLAS": f"none: {error} (installed: {installed})", "BLAS threads": "-"}
+    if library.threads is None:
+        threads = "not settable"
+    elif blas.bound() is None and library.prepare is not None:
+        threads = "read once fastnn binds it"
+    else:
+        threads = str(library.threads[0]())
+    return {"BLAS": f"{library.description} (chosen by {chosen_by}; installed: {installed})", "BLAS threads": threads}
+
+
 def summary():
     """One line: the version, the BLAS the kernels call and the CPUs fastnn may use (`fastnn --version`)."""
-    return (f"fastnn {__version__} (BLAS: {blas.chosen().description}, {usable_cpus()} usable CPUs; "
+    try:
+        library = blas.chosen()[0].description
+    except ValueError as error:
+        library = f"none, {error}"
+    return (f"fastnn {__version__} (BLAS: {library}, {usable_cpus()} usable CPUs; "
             f"Numba {numba.__version__}, NumPy {np.__version__}, Python {platform.python_version()})")
 
 
@@ -83,12 +104,12 @@ def use_blas(name="auto"):
 
     Parameters
     ----------
-    name : str, default "auto"
+    name : str or path-like, default "auto"
         "openblas" (the OpenBLAS bundled with NumPy's wheels), "mkl" (Intel MKL, from
         ``pip install "fastnn-numba[mkl]"``), "scipy" (SciPy's BLAS), the path of a shared
         library that exports the Fortran ``sgemm_`` and ``dgemm_`` (a BLIS, an OpenBLAS or a
-        vendor's build), or "auto": MKL on an Intel CPU where it is installed, else NumPy's
-        OpenBLAS.
+        vendor's build; a relative path is taken from the current folder), or "auto": MKL
+        on an Intel CPU where it is installed, else NumPy's OpenBLAS. Names in any case.
 
     Returns
     -------
@@ -100,9 +121,12 @@ def use_blas(name="auto"):
     ValueError
         If the name is unknown, the library is not installed, or the file does not load
         or exports no sgemm/dgemm.
+    TypeError
+        If name is neither a string nor a path.
     RuntimeError
-        If the kernels already call another library in this process.
+        If fastnn already calls another library in this process (choosing the one it
+        calls is allowed).
     """
     library = blas.use(name)
-    os.environ[_blas_libraries.ENVIRONMENT_VARIABLE] = _blas_libraries.choice(name)
+    os.environ[_blas_libraries.ENVIRONMENT_VARIABLE] = _blas_libraries.choice(name, "fastnn.use_blas")
     return library.description

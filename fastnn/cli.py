@@ -740,20 +740,19 @@ def _thread_limits(threads):
 
 
 def _check_blas_choice():
-    """Exit with one line (code 2) if $FASTNN_BLAS names no usable BLAS, before any command runs."""
+    """UserError if $FASTNN_BLAS names no usable BLAS: said before a command starts its work."""
     from ._kernels import blas
 
     try:
         blas.chosen()
     except ValueError as error:
-        print(f"fastnn: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        raise UserError(str(error)) from None
 
 
 def main(argv=None):
-    _check_blas_choice()
     args = parser().parse_args(argv)
     try:
+        _check_blas_choice()
         with _thread_limits(getattr(args, "threads", None)), warnings.catch_warnings():
             warnings.simplefilter("ignore", CompileWarning)  # said by _compile_notice, in the CLI's words
             args.run(args)

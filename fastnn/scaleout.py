@@ -71,8 +71,8 @@ def local_cluster(n_workers=2, threads_per_worker=None, **kwargs):
 def thread_report():
     """This process's compute threads: {"numba": Numba's threads, "blas": BLAS threads or None}.
 
-    The BLAS count comes from threadpoolctl when it is installed (after fastnn has
-    bound its BLAS, which loads NumPy's OpenBLAS).
+    The BLAS count is the largest of the BLAS libraries loaded (fastnn's, and SciPy's or
+    others), from threadpoolctl when it is installed, read after fastnn has bound its own.
     """
     import numba
 

@@ -16,31 +16,39 @@ from helpers import run_python
 NUMPY_OPENBLAS = sorted(glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*")))
 
 
-def test_the_choice_is_the_argument_else_the_environment_else_auto(monkeypatch):
+def test_the_choice_is_the_argument_else_the_environment_else_auto(monkeypatch, tmp_path):
     monkeypatch.delenv("FASTNN_BLAS", raising=False)
     assert _blas_libraries.choice() == "auto"
-    assert _blas_libraries.chosen_by() == "auto, FASTNN_BLAS unset"
-    monkeypatch.setenv("FASTNN_BLAS", " scipy ")
+    monkeypatch.setenv("FASTNN_BLAS", " SciPy ")  # names in any case, spaces around ignored
     assert _blas_libraries.choice() == "scipy"
-    assert _blas_libraries.chosen_by() == "FASTNN_BLAS=scipy"
-    assert _blas_libraries.choice("openblas") == "openblas"
+    monkeypatch.setenv("FASTNN_BLAS", "  ")
+    assert _blas_libraries.choice() == "auto"
+    assert _blas_libraries.choice("OpenBLAS") == "openblas"
     assert _blas_libraries.choice("/opt/blis/lib/libblis.so") == "/opt/blis/lib/libblis.so"
+    monkeypatch.chdir(tmp_path)  # a relative path is made absolute: a child started elsewhere finds it
+    assert _blas_libraries.choice("./libblis.so") == str(tmp_path / "libblis.so")
+    assert _blas_libraries.choice(tmp_path / "libblis.so") == str(tmp_path / "libblis.so")  # a path-like
 
 
-@pytest.mark.parametrize("name", ["blis", "OpenBLAS", "libblis.so"])
-def test_an_unknown_name_is_refused_with_the_choices(name):
-    with pytest.raises(ValueError, match=f"unknown BLAS '{name}': choose one of auto, openblas, mkl, scipy"):
-        _blas_libraries.choice(name)
+@pytest.mark.parametrize("name", ["blis", "open-blas", "libblis.so"])
+def test_an_unknown_name_is_refused_with_the_choices_and_where_it_came_from(name, monkeypatch):
+    with pytest.raises(ValueError, match=f"^fastnn.use_blas: unknown BLAS '{name}': choose one of auto, openblas, "
+                                         "mkl, scipy"):
+        _blas_libraries.choice(name, "fastnn.use_blas")
+    monkeypatch.setenv("FASTNN_BLAS", name)
+    with pytest.raises(ValueError, match=f"^FASTNN_BLAS: unknown BLAS '{name}'"):
+        _blas_libraries.choice()
 
 
 def test_a_name_that_is_not_a_string_is_refused():
-    with pytest.raises(TypeError, match="named by a string, not int"):
+    with pytest.raises(TypeError, match="named by a string or a path, not int"):
         _blas_libraries.choice(1)
 
 
 def test_a_library_that_is_not_installed_says_how_to_install_it(monkeypatch):
-    monkeypatch.setattr(_blas_libraries, "_mkl_library", lambda: None)
+    monkeypatch.setattr(_blas_libraries, "_mkl_path", lambda: None)
     assert "mkl" not in _blas_libraries.installed()
+    assert _blas_libraries.auto_name() in ("openblas", "scipy")
     with pytest.raises(ValueError, match=r"'mkl' is not installed \(pip install \"fastnn-numba\[mkl\]\"\)"):
         _blas_libraries.find("mkl")
 
@@ -49,14 +57,16 @@ def test_a_library_that_is_not_installed_says_how_to_install_it(monkeypatch):
     (True, True, "mkl"), (True, False, "openblas"), (False, True, "openblas"), (False, False, "openblas")])
 def test_auto_takes_mkl_only_on_an_intel_cpu(monkeypatch, intel, mkl, expected):
     monkeypatch.setattr(_blas_libraries, "_intel_cpu", lambda: intel)
+    monkeypatch.setattr(_blas_libraries, "_mkl_path", lambda: "/opt/mkl/libmkl_rt.so.3" if mkl else None)
     fake_mkl = _blas_libraries.Library("mkl", "Intel MKL", (1, 2), None)
-    monkeypatch.setattr(_blas_libraries, "_mkl", lambda: fake_mkl if mkl else None)
+    monkeypatch.setitem(_blas_libraries._FINDERS, "mkl", lambda: fake_mkl)
+    assert _blas_libraries.auto_name() == expected
     assert _blas_libraries.find("auto").name == expected
 
 
 def test_auto_falls_back_to_scipys_blas_without_numpys_openblas(monkeypatch):
     monkeypatch.setattr(_blas_libraries, "_intel_cpu", lambda: False)
-    monkeypatch.setattr(_blas_libraries, "_numpy_openblas", lambda: None)
+    monkeypatch.setattr(_blas_libraries, "_wheel_openblas_path", lambda package: None)
     library = _blas_libraries.find("auto")
     assert (library.name, library.description) == ("scipy", "SciPy's BLAS")
     assert all(library.gemm)
@@ -94,12 +104,15 @@ def test_a_library_without_gemm_is_refused():
         _blas_libraries._named_file(libm)  # by its name: the loader finds it
 
 
-def test_the_cli_refuses_a_bad_choice_in_one_line():
-    result = run_python("-m", "fastnn", "--version", env={"FASTNN_BLAS": "blis"})
+def test_the_cli_refuses_a_bad_choice_in_one_line_but_still_helps():
+    result = run_python("-m", "fastnn", "gradcheck", env={"FASTNN_BLAS": "blis"})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "fastnn: error: FASTNN_BLAS: unknown BLAS 'blis': choose one of auto, openblas, mkl, scipy, or give the path "
-        "of a shared library that exports sgemm_ and dgemm_"]
+        "fastnn gradcheck: error: FASTNN_BLAS: unknown BLAS 'blis': choose one of auto, openblas, mkl, scipy, or give "
+        "the path of a shared library that exports sgemm_ and dgemm_"]
+    assert run_python("-m", "fastnn", "--help", env={"FASTNN_BLAS": "blis"}).returncode == 0
+    version = run_python("-m", "fastnn", "--version", env={"FASTNN_BLAS": "blis"})
+    assert version.returncode == 0 and "(BLAS: none, FASTNN_BLAS: unknown BLAS 'blis'" in version.stdout
 
 
 def test_use_blas_binds_once_and_refuses_another_afterwards():
@@ -107,7 +120,7 @@ def test_use_blas_binds_once_and_refuses_another_afterwards():
         import os
         import fastnn
 
-        assert fastnn.use_blas("scipy") == "SciPy's BLAS"
+        assert fastnn.use_blas("SciPy") == "SciPy's BLAS"
         assert os.environ["FASTNN_BLAS"] == "scipy"  # so that worker processes call it too
         assert fastnn.use_blas("scipy") == "SciPy's BLAS"  # the same choice again: allowed
         try:
@@ -116,27 +129,68 @@ def test_use_blas_binds_once_and_refuses_another_afterwards():
             print(error)
         else:
             raise AssertionError("a second library was accepted")
+        assert os.environ["FASTNN_BLAS"] == "scipy"  # a refused choice changes nothing
+        from fastnn._system import config
+        print(config()["BLAS"])
     """)
     result = run_python("-c", script, env={"FASTNN_BLAS": None})
     assert result.returncode == 0, result.stderr
-    assert "fastnn's kernels already call SciPy's BLAS in this process: choose the BLAS before the first compiled " \
-           "call" in result.stdout
+    refusal, blas_line = result.stdout.strip().splitlines()
+    assert refusal == ("fastnn already calls SciPy's BLAS in this process (chosen by fastnn.use_blas('scipy')), and "
+                       "a process calls one BLAS: choose it before fastnn's first fit, prediction or cost_grad, or "
+                       "set FASTNN_BLAS before Python starts")
+    assert blas_line.startswith("SciPy's BLAS (chosen by fastnn.use_blas('scipy'); installed: ")
 
 
-def test_show_config_binds_nothing():
-    script = textwrap.dedent("""
-        import io
+@pytest.mark.skipif(not NUMPY_OPENBLAS, reason="NumPy was not installed from a wheel bundling OpenBLAS")
+def test_one_library_under_two_names_is_one_choice():
+    script = textwrap.dedent(f"""
         import fastnn
 
-        out = io.StringIO()
-        fastnn.show_config(out)
-        assert "BLAS:                NumPy's OpenBLAS (FASTNN_BLAS=openblas; installed: openblas" in out.getvalue(), \\
-            out.getvalue()
+        print(fastnn.use_blas("openblas"))
+        print(fastnn.use_blas({NUMPY_OPENBLAS[0]!r}))  # the same library, by its path
+    """)
+    result = run_python("-c", script, env={"FASTNN_BLAS": None})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["NumPy's OpenBLAS"] * 2
+
+
+def test_show_config_binds_nothing_and_reports_a_bad_choice():
+    script = textwrap.dedent("""
+        import fastnn
+        from fastnn._system import config
+
+        blas = config()["BLAS"]
+        assert blas.startswith("NumPy's OpenBLAS (chosen by FASTNN_BLAS=openblas; installed: openblas"), blas
         print(fastnn.use_blas("scipy"))  # still free to choose
     """)
     result = run_python("-c", script, env={"FASTNN_BLAS": "openblas"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "SciPy's BLAS"
+    result = run_python("-c", "from fastnn._system import config; print(config()['BLAS'])", env={"FASTNN_BLAS": "nope"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("none: FASTNN_BLAS: unknown BLAS 'nope': choose one of")
+
+
+def test_looking_at_the_libraries_changes_nothing_in_the_process():
+    """Listing, finding and reporting MKL opens it at most: its threading layer and KMP_BLOCKTIME are set
+    only when fastnn binds it."""
+    script = textwrap.dedent("""
+        import os
+        import fastnn
+        from fastnn import _blas_libraries
+
+        _blas_libraries.installed()
+        fastnn.show_config(open(os.devnull, "w"))
+        if "mkl" in _blas_libraries.installed():
+            _blas_libraries.find("mkl")
+        assert "KMP_BLOCKTIME" not in os.environ
+        print(fastnn.use_blas("openblas"))
+        assert "KMP_BLOCKTIME" not in os.environ
+    """)
+    result = run_python("-c", script, env={"FASTNN_BLAS": "mkl", "KMP_BLOCKTIME": None})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "NumPy's OpenBLAS"
 
 
 # Every installed library, and NumPy's OpenBLAS named by its path: the compiled cost_grad and

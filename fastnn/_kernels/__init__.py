@@ -6,7 +6,8 @@
 - `workspaces`: the named tuples of arrays kernels take together (rows, buffers, the
   block pass's workspace, an update's settings).
 - `status`: the status codes kernels return (finite, or where NaN or inf appeared).
-- `blas`: row-major GEMM callable from kernels (NumPy's OpenBLAS, bound by symbol name).
+- `blas`: row-major GEMM callable from kernels (the library `fastnn._blas_libraries` chooses,
+  bound by symbol name).
 - `elementary`: exp, tanh and the logistic function, vectorised.
 - `activations`: the hidden layers' activations and their derivatives.
 - `outputs`: the output layers, their losses and their gradients.

@@ -22,6 +22,7 @@ The bound library's thread count is read and set through its own C functions
 lives in `fastnn._blas_threads`.
 """
 
+import os
 import sys
 
 import llvmlite.binding as llvm
@@ -40,48 +41,67 @@ _SIGNATURE = types.void(*([_VOID_PTR] * 13))
 _SGEMM = types.ExternalFunction("fastnn_sgemm", _SIGNATURE)
 _DGEMM = types.ExternalFunction("fastnn_dgemm", _SIGNATURE)
 _bound = None  # the `_blas_libraries.Library` bound, once bound
+_bound_by = None  # how it was chosen, for show_config: "fastnn.use_blas('mkl')", "FASTNN_BLAS=mkl", ...
 
 
-def _bind(library):
-    global _bound
+def _by_environment():
+    name = os.environ.get(_blas_libraries.ENVIRONMENT_VARIABLE, "").strip()
+    variable = _blas_libraries.ENVIRONMENT_VARIABLE
+    return f"{variable}={name}" if name else f"auto, {variable} unset"
+
+
+def _bind(library, bound_by):
+    global _bound, _bound_by
     if sys.byteorder != "little":
         raise RuntimeError("fastnn's BLAS binding needs a little-endian machine")
+    if library.prepare is not None:
+        library.prepare()
     for name, address in zip(("sgemm", "dgemm"), library.gemm):
         llvm.add_symbol(f"fastnn_{name}", address)
-    _bound = library
+    _bound, _bound_by = library, bound_by
 
 
 def bind():
     """Register sgemm/dgemm of the chosen BLAS with LLVM (once); `fastnn._engine` calls it before any kernel runs.
 
-    Returns the bound `_blas_libraries.Library`. The choice is $FASTNN_BLAS's, or "auto";
-    a bad one raises ValueError here, at the first compiled call.
+    Returns the bound `_blas_libraries.Library`. The choice is `fastnn.use_blas`'s, else
+    $FASTNN_BLAS's, else "auto"; a bad one raises ValueError here, at the first use.
     """
     if _bound is None:
-        _bind(_blas_libraries.find(_blas_libraries.choice()))
+        _bind(_blas_libraries.find(_blas_libraries.choice()), _by_environment())
+    return _bound
+
+
+def bound():
+    """The `Library` bound, or None before the first use."""
     return _bound
 
 
 def chosen():
-    """The `Library` bound, or the one the first compiled call would bind (binding nothing)."""
-    return _bound or _blas_libraries.find(_blas_libraries.choice())
+    """(library, how it was chosen): the one bound, or the one the first use would bind (opened, not called)."""
+    if _bound is not None:
+        return _bound, _bound_by
+    return _blas_libraries.find(_blas_libraries.choice()), _by_environment()
 
 
 def use(name):
     """Bind the BLAS `name` chooses (see `fastnn.use_blas`); returns the bound `Library`.
 
     Once a library is bound, the kernels linked in this process call it: choosing
-    another then raises RuntimeError. Choosing the one bound (by its name, or "auto"
-    where auto would choose it) is allowed.
+    another then raises RuntimeError. Choosing the one bound (by its name, its path, or
+    "auto" where auto would choose it) is allowed.
     """
-    name = _blas_libraries.choice(name)
+    source = "fastnn.use_blas"
+    name = _blas_libraries.choice(name, source)
     if _bound is None:
-        _bind(_blas_libraries.find(name))
-    elif name != _bound.name and not (name == "auto" and _blas_libraries.find("auto").name == _bound.name):
-        raise RuntimeError(f"fastnn's kernels already call {_bound.description} in this process: choose the BLAS "
-                           f"before the first compiled call, or set {_blas_libraries.ENVIRONMENT_VARIABLE} before "
-                           "Python starts")
-    return _bound
+        _bind(_blas_libraries.find(name, source), f"fastnn.use_blas({name!r})")
+        return _bound
+    wanted = _blas_libraries.auto_name() if name == "auto" else name
+    if wanted == _bound.name or _blas_libraries.find(wanted, source).gemm == _bound.gemm:
+        return _bound
+    raise RuntimeError(f"fastnn already calls {_bound.description} in this process (chosen by {_bound_by}), and a "
+                       "process calls one BLAS: choose it before fastnn's first fit, prediction or cost_grad, or set "
+                       f"{_blas_libraries.ENVIRONMENT_VARIABLE} before Python starts")
 
 
 def scipy_thread_functions():

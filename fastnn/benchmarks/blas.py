@@ -64,9 +64,28 @@ def products(batch_size, d, h, dtype):
             f"X^T dZ1, batch {batch_size}": (True, X, dZ1, np.empty((d, h), dtype))}
 
 
+def _libraries():
+    """Every installed library, and the one $FASTNN_BLAS names by its path if any, each prepared as
+    binding prepares it (MKL's threads then sleep between products, as under fastnn)."""
+    from fastnn import _blas_libraries
+
+    names = _blas_libraries.installed()
+    chosen = _blas_libraries.choice()
+    if chosen not in _blas_libraries.NAMES:
+        names.append(chosen)
+    libraries = [_blas_libraries.find(name) for name in names]
+    for library in libraries:
+        if library.prepare is not None:
+            library.prepare()
+    return libraries
+
+
 def compare_blas(batch_sizes=BLAS_BATCH_SIZES, shape=(784, 256), dtypes=("float32", "float64"), repeats=5,
                  log=None):
     """GFLOP/s of each installed BLAS library's products, one thread and all, side by side.
+
+    The libraries: those installed, and one that $FASTNN_BLAS names by its path. A library
+    without thread functions runs on its own count.
 
     Parameters
     ----------
@@ -85,20 +104,24 @@ def compare_blas(batch_sizes=BLAS_BATCH_SIZES, shape=(784, 256), dtypes=("float3
         One row per dtype and product: "dtype", "product" and "gflops" ((library
         description, threads) -> GFLOP/s).
     """
-    from fastnn import _blas_libraries
     from fastnn._blas_threads import cpu_budget
 
     from .runner import interleaved_medians
 
-    libraries = [_blas_libraries.find(name) for name in _blas_libraries.installed()]
-    libraries = [library for library in libraries if library.threads is not None]
+    libraries = _libraries()
     counts = sorted({1, cpu_budget()})
     rows = []
     for dtype in dtypes:
         for batch_size in batch_sizes:
             for product, (trans_a, a, b, c) in products(batch_size, *shape, np.dtype(dtype)).items():
-                calls = {(library.description, count): _on_threads(library, count, _gemm_call(
-                    library, np.dtype(dtype), trans_a, a, b, c)) for library in libraries for count in counts}
+                calls = {}
+                for library in libraries:
+                    call = _gemm_call(library, np.dtype(dtype), trans_a, a, b, c)
+                    if library.threads is None:  # its own count, which fastnn cannot set
+                        calls[library.description, None] = call
+                    else:
+                        calls.update({(library.description, count): _on_threads(library, count, call)
+                                      for count in counts})
                 seconds = interleaved_medians(calls, repeats, min_seconds=0.05, pause=0.05,
                                               label=f"{product} {dtype}", log=log)
                 flop = 2 * c.size * b.shape[0]
@@ -107,11 +130,15 @@ def compare_blas(batch_sizes=BLAS_BATCH_SIZES, shape=(784, 256), dtypes=("float3
     return rows
 
 
+def _threads_label(count):
+    return "its own threads" if count is None else f"{count} thread{'s' if count > 1 else ''}"
+
+
 def format_blas_table(rows):
     """A Markdown table of `compare_blas`'s rows: GFLOP/s per library and thread count, the best in bold."""
     keys = list(rows[0]["gflops"])
     header = "| dtype | product | " + " | ".join(
-        f"{library}, {count} thread{'s' if count > 1 else ''}" for library, count in keys) + " |"
+        f"{library}, {_threads_label(count)}" for library, count in keys) + " |"
     lines = [header, "| --- | --- | " + " | ".join("---:" for _ in keys) + " |"]
     for row in rows:
         best = max(row["gflops"].values())
@@ -140,12 +167,11 @@ def flop_limit(n, shape, dtype, metrics="full", repeats=3):
     The rate is the best of every installed library, on all the CPUs the process may
     use, over a 1024 x 1024 product and the epoch's own largest one (1024 rows of X W1).
     """
-    from fastnn import _blas_libraries
     from fastnn._blas_threads import cpu_budget
 
     from .runner import interleaved_medians
 
-    libraries = [_blas_libraries.find(name) for name in _blas_libraries.installed()]
+    libraries = _libraries()
     d, h, _ = shape
     rng = np.random.default_rng(0)
     square = rng.standard_normal((1024, 1024)).astype(dtype)

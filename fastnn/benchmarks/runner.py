@@ -665,9 +665,10 @@ def check_options(args):
         raise ValueError("--scaling times fastnn alone: leave out --contenders")
     if args.blas and args.contenders is not None:
         raise ValueError("--blas times the BLAS libraries alone: leave out --contenders")
-    if args.scaling:
-        from fastnn._kernels import blas
+    from fastnn._kernels import blas
 
+    blas.chosen()  # a bad FASTNN_BLAS: ValueError before anything is timed
+    if args.scaling:
         if blas.get_threads() is None:
             raise ValueError(f"--scaling: fastnn cannot set the thread count of {blas.bind().description} (it "
                              "exports no thread functions)")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_python
+from helpers import JIT_DISABLED, run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 DASK_MARKER = "<!-- dask-example -->"
@@ -90,6 +90,7 @@ def test_every_option_in_the_readme_exists():
     assert named and named <= known | {"--version", "--help"}, sorted(named - known)
 
 
+@pytest.mark.skipif(JIT_DISABLED, reason="with NUMBA_DISABLE_JIT=1 nothing is compiled, so there is no cache folder")
 def test_the_cache_folder_is_where_the_docs_say():
     """README and guide name fastnn/_kernels/__pycache__ for a writable install (or NUMBA_CACHE_DIR)."""
     import os
